@@ -1,0 +1,230 @@
+"""The embedded default: a private slapd (with accesslog) and a SCIM server on loopback.
+
+`up()` starts both, loads deterministic sample data, and writes a ready-to-use config folder:
+sync.yaml (secrets referenced as files, never inline), the secret files (mode 0600) and
+lab.json, which records what runs where so that `down()` and `status()` find it again.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+import shutil
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import httpx
+
+from toolkit.errors import FatalError
+from toolkit.lab import sampledata
+from toolkit.lab.process import pid_alive, port_open, stop_pid
+from toolkit.lab.scimserver import ScimServer
+from toolkit.lab.slapd import Slapd
+
+DEFAULT_DIR = Path("scimsync-lab")
+STATE_FILE = "lab.json"
+
+SYNC_YAML = """\
+# Written by `scimsync lab up`: the embedded default pipe, LDAP (slapd) to SCIM 2.0.
+# Secrets are files beside this one (mode 0600), referenced, never written inline.
+external-servers:
+  lab-ldap:
+    type: openldap
+    server-host-name: {ldap_host}
+    server-port: {ldap_port}
+    connection-security: none
+    bind-dn: {admin_dn}
+    password: ${{file:secrets/ldap-password}}
+  lab-scim:
+    type: scim2
+    scim-service-url: {scim_url}
+    http-authorization-method: bearer
+    oauth-token: ${{file:secrets/scim-token}}
+sync-sources:
+  lab-source:
+    type: ldap
+    base-dn: [{suffix}]
+    server: [lab-ldap]
+    change-detector: accesslog
+sync-destinations:
+  lab-scim:
+    type: scim2
+    server: [lab-scim]
+sync-pipes:
+  ldap-to-scim:
+    sync-source: lab-source
+    sync-destination: lab-scim
+    change-detection-polling-interval: 500 ms
+    sync-classes:
+      users:
+        evaluation-order-index: 100
+        include-base-dn: [ou=people,{suffix}]
+        include-filter: ["(objectClass=inetOrgPerson)"]
+        destination-correlation-attributes: [externalId, userName]
+      groups:
+        evaluation-order-index: 200
+        include-base-dn: [ou=groups,{suffix}]
+        include-filter: ["(|(objectClass=groupOfNames)(objectClass=groupOfUniqueNames))"]
+        destination-correlation-attributes: [externalId, displayName]
+      DEFAULT:
+        evaluation-order-index: 99999
+        synchronize-creates: false
+        synchronize-modifies: false
+        synchronize-deletes: false
+"""
+
+
+class LabError(FatalError):
+    """The lab cannot do what was asked (already running, not running, ...)."""
+
+
+@dataclass
+class LabState:
+    folder: str
+    config: str
+    ldap_url: str
+    ldap_pid: int
+    ldap_workdir: str
+    suffix: str
+    admin_dn: str
+    scim_url: str
+    scim_pid: int
+    users: int
+    groups: int
+    seed: int
+
+    def save(self, folder: Path) -> None:
+        (folder / STATE_FILE).write_text(json.dumps(asdict(self), indent=2) + "\n")
+
+    @classmethod
+    def load(cls, folder: Path) -> LabState:
+        path = folder / STATE_FILE
+        if not path.exists():
+            raise LabError(
+                f"no lab in {folder} (no {STATE_FILE}); start one with `scimsync lab up`"
+            )
+        return cls(**json.loads(path.read_text()))
+
+
+def _write_secret(path: Path, value: str) -> None:
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    path.touch(mode=0o600)
+    path.write_text(value)
+
+
+def up(folder: Path = DEFAULT_DIR, users: int = 2000, groups: int = 50, seed: int = 0) -> LabState:
+    """Start the lab in `folder` with sample data; refuse if one already runs there."""
+    folder = Path(folder).resolve()
+    if (folder / STATE_FILE).exists():
+        state = LabState.load(folder)
+        if pid_alive(state.ldap_pid) or pid_alive(state.scim_pid):
+            raise LabError(f"a lab already runs in {folder}; `scimsync lab down` first")
+    shutil.rmtree(folder / "servers", ignore_errors=True)
+    folder.mkdir(parents=True, exist_ok=True)
+    token = secrets.token_urlsafe(24)
+    ldap = Slapd(folder / "servers" / "slapd").create()
+    ldif = sampledata.write_ldif(
+        folder / "servers" / "sample.ldif", users, groups, seed, ldap.suffix
+    )
+    ldap.load_ldif(ldif)
+    ldap.start()
+    try:
+        scim = ScimServer(folder / "servers" / "scim", bearer_token=token).start()
+    except Exception:
+        ldap.stop()
+        raise
+    _write_secret(folder / "secrets" / "ldap-password", ldap.admin_password)
+    _write_secret(folder / "secrets" / "scim-token", token)
+    config = folder / "sync.yaml"
+    config.write_text(
+        SYNC_YAML.format(
+            ldap_host=ldap.host,
+            ldap_port=ldap.port,
+            admin_dn=ldap.admin_dn,
+            scim_url=scim.url,
+            suffix=ldap.suffix,
+        )
+    )
+    state = LabState(
+        folder=str(folder),
+        config=str(config),
+        ldap_url=ldap.url,
+        ldap_pid=ldap.pid or 0,
+        ldap_workdir=str(ldap.workdir),
+        suffix=ldap.suffix,
+        admin_dn=ldap.admin_dn,
+        scim_url=scim.url,
+        scim_pid=scim.pid or 0,
+        users=users,
+        groups=groups,
+        seed=seed,
+    )
+    state.save(folder)
+    return state
+
+
+def down(folder: Path = DEFAULT_DIR) -> LabState:
+    """Stop both servers by PID. The config folder stays for inspection."""
+    folder = Path(folder).resolve()
+    state = LabState.load(folder)
+    for pid in (state.scim_pid, state.ldap_pid):
+        stop_pid(pid)
+    (folder / STATE_FILE).unlink()
+    return state
+
+
+@dataclass
+class ServiceStatus:
+    name: str
+    url: str
+    pid: int
+    running: bool
+    answering: bool
+
+
+def status(folder: Path = DEFAULT_DIR) -> list[ServiceStatus]:
+    """What runs where, and whether it answers."""
+    state = LabState.load(Path(folder).resolve())
+    out = []
+    for name, url, pid in (
+        ("ldap", state.ldap_url, state.ldap_pid),
+        ("scim", state.scim_url, state.scim_pid),
+    ):
+        host, port = url.split("//", 1)[1].split("/", 1)[0].rsplit(":", 1)
+        out.append(ServiceStatus(name, url, pid, pid_alive(pid), port_open(host, int(port))))
+    return out
+
+
+def ldap_counts(state: LabState) -> dict[str, int]:
+    """Entries per class of the lab's pipe, as the admin sees them."""
+    import ldap3
+
+    password = (Path(state.folder) / "secrets" / "ldap-password").read_text()
+    host, port = state.ldap_url.split("//", 1)[1].rsplit(":", 1)
+    conn = ldap3.Connection(
+        ldap3.Server(host, port=int(port), get_info=ldap3.NONE),
+        user=state.admin_dn,
+        password=password,
+        auto_bind=True,
+        raise_exceptions=True,
+    )
+    counts = {}
+    for name, base, flt in (
+        ("users", f"ou=people,{state.suffix}", "(objectClass=inetOrgPerson)"),
+        ("groups", f"ou=groups,{state.suffix}", "(objectClass=groupOfNames)"),
+    ):
+        entries = conn.extend.standard.paged_search(base, flt, attributes=["1.1"], paged_size=1000)
+        counts[name] = sum(1 for e in entries if e["type"] == "searchResEntry")
+    conn.unbind()
+    return counts
+
+
+def scim_service_provider_config(state: LabState) -> dict:
+    token = (Path(state.folder) / "secrets" / "scim-token").read_text()
+    response = httpx.get(
+        f"{state.scim_url}/ServiceProviderConfig",
+        headers={"Authorization": f"Bearer {token}"},
+        timeout=10,
+    )
+    response.raise_for_status()
+    return response.json()
