@@ -97,7 +97,225 @@ def _lab_status(args: argparse.Namespace) -> int:
 
 
 def _add_config(sub: argparse._SubParsersAction) -> None:
-    """Registered by the configuration area."""
+    """config show|validate, dsconfig VERB ..., create-sync-pipe-config."""
+    config = sub.add_parser("config", help="show or validate the sync configuration")
+    verbs = config.add_subparsers(dest="config_command", metavar="VERB", required=True)
+    show = verbs.add_parser("show", help="print the effective config (secrets as references only)")
+    show.add_argument("--json", action="store_true", help="print JSON")
+    show.set_defaults(func=_config_show)
+    validate = verbs.add_parser("validate", help="list every problem of the config, or say valid")
+    validate.set_defaults(func=_config_validate)
+
+    ds = sub.add_parser(
+        "dsconfig",
+        add_help=False,
+        help="PingDataSync's dsconfig verbs on the config file (dsconfig --help for more)",
+    )
+    ds.add_argument("--batch-file", metavar="FILE", help="apply a file of dsconfig commands")
+    ds.add_argument("-n", "--no-prompt", action="store_true", help="accepted, as in PingDataSync")
+    ds.add_argument("-H", "--help", action="store_true", dest="ds_help", help="show the verbs")
+    ds.add_argument("words", nargs=argparse.REMAINDER, help="VERB and its options")
+    ds.set_defaults(func=_config_dsconfig)
+
+    pc = sub.add_parser(
+        "create-sync-pipe-config",
+        help="write a one-way LDAP-to-SCIM sync pipe config (prompts, or --no-prompt with flags)",
+    )
+    pc.add_argument("--no-prompt", action="store_true", help="take every answer from the flags")
+    pc.add_argument("--pipe-name", default="ldap-to-scim")
+    pc.add_argument("--source-type", default="ldap", help="LDAP server type (default ldap)")
+    pc.add_argument("--source-host", default="localhost")
+    pc.add_argument("--source-port", type=int)
+    pc.add_argument("--source-security", choices=("none", "ssl", "starttls"), default="none")
+    pc.add_argument("--source-bind-dn")
+    pc.add_argument("--source-bind-password-file", type=Path)
+    pc.add_argument("--source-base-dn", action="append", default=[], metavar="DN")
+    pc.add_argument("--change-detector", choices=("changelog", "accesslog", "auto"), default="auto")
+    pc.add_argument("--scim-url")
+    pc.add_argument("--scim-auth", choices=("none", "basic", "bearer", "oauth2"), default="none")
+    pc.add_argument("--scim-token-file", type=Path)
+    pc.add_argument("--scim-user")
+    pc.add_argument("--scim-password-file", type=Path)
+    pc.add_argument("--scim-token-url")
+    pc.add_argument("--scim-client-id")
+    pc.add_argument("--scim-client-secret-file", type=Path)
+    pc.add_argument("--resource-mapping-file", type=Path)
+    pc.add_argument("--offline", action="store_true", help="do not test the connections")
+    pc.add_argument("--force", action="store_true", help="overwrite an existing config")
+    pc.set_defaults(func=_config_create_sync_pipe_config)
+
+
+def _config_show(args: argparse.Namespace) -> int:
+    from toolkit.config import load_config
+    from toolkit.config.document import dump_document
+
+    data = load_config(config_path(args)).to_dict()  # secrets appear as references only
+    if args.json:
+        print_json(data)
+    else:
+        sys.stdout.write(dump_document(data))
+    return 0
+
+
+def _config_validate(args: argparse.Namespace) -> int:
+    from toolkit.config import validate_file
+
+    path = config_path(args)
+    problems = validate_file(path)
+    for problem in problems:
+        print(problem.located(path))
+    if problems:
+        print(f"{path}: {len(problems)} problem(s)", file=sys.stderr)
+        return 2
+    print(f"{path}: valid")
+    return 0
+
+
+def _config_dsconfig(args: argparse.Namespace) -> int:
+    from toolkit.config.dsconfig import run_batch_file, run_dsconfig
+
+    path = config_path(args)
+    if args.batch_file:
+        result = run_batch_file(path, args.batch_file)
+    else:
+        result = run_dsconfig(path, ["--help"] if args.ds_help else args.words)
+    for line in result.output:
+        print(line)
+    for warning in result.warnings:
+        print(f"scimsync: warning: {warning}", file=sys.stderr)
+    return 0
+
+
+def _config_create_sync_pipe_config(args: argparse.Namespace) -> int:
+    from toolkit.config import pipeconfig
+
+    path = config_path(args)
+    if args.no_prompt:
+        ref = pipeconfig.secret_file_reference
+        answers = pipeconfig.PipeConfigAnswers(
+            source_base_dns=args.source_base_dn,
+            scim_url=args.scim_url or "",
+            pipe_name=args.pipe_name,
+            source_type=args.source_type,
+            source_servers=[(args.source_host, args.source_port)],
+            source_security=args.source_security,
+            source_bind_dn=args.source_bind_dn,
+            source_bind_password=ref(
+                args.source_bind_password_file, path, "--source-bind-password-file"
+            ),
+            change_detector=args.change_detector,
+            scim_auth=args.scim_auth,
+            scim_token=ref(args.scim_token_file, path, "--scim-token-file"),
+            scim_user=args.scim_user,
+            scim_password=ref(args.scim_password_file, path, "--scim-password-file"),
+            scim_token_url=args.scim_token_url,
+            scim_client_id=args.scim_client_id,
+            scim_client_secret=ref(args.scim_client_secret_file, path, "--scim-client-secret-file"),
+            resource_mapping_file=args.resource_mapping_file,
+        )
+    else:
+        if path.exists() and not args.force:
+            raise pipeconfig.ConfigError(f"{path} already exists: use --force to overwrite it")
+        wizard = pipeconfig.Wizard(path)
+        answers = wizard.run()
+        if not wizard.yes(f"Write the configuration to {path}?", True):
+            print("nothing written")
+            return 1
+    check = None if args.offline else _config_check_connections
+    result = pipeconfig.write_pipe_config(path, answers, force=args.force, check_connections=check)
+    for warning in result.warnings:
+        print(f"scimsync: warning: {warning}", file=sys.stderr)
+    print(f"wrote {result.path}")
+    if result.mapping_written:
+        print(
+            f"wrote {result.mapping_file} (the default mapping: edit it to change what is synchronized)"
+        )
+    return 0
+
+
+def _config_check_connections(config: Any) -> list[str]:
+    """Bind to each LDAP server and GET each SCIM server's /ServiceProviderConfig."""
+    pipe = config.pipe()
+    failures: list[str] = []
+    for server in config.servers_of(config.source_of(pipe)):
+        failures += _config_check_ldap(server)
+    for server in config.servers_of(config.destination_of(pipe)):
+        failures += _config_check_scim(server)
+    return failures
+
+
+def _config_check_ldap(server: Any) -> list[str]:
+    import ssl
+
+    import ldap3
+    from ldap3.core.exceptions import LDAPException
+
+    where = f"LDAP server {server.name} ({server.url})"
+    try:
+        tls = None
+        if server.connection_security != "none":
+            ca = str(server.trust_ca_file) if server.trust_ca_file else None
+            tls = ldap3.Tls(validate=ssl.CERT_REQUIRED, ca_certs_file=ca)
+        target = ldap3.Server(
+            server.server_host_name,
+            port=server.server_port,
+            use_ssl=server.connection_security == "ssl",
+            tls=tls,
+            connect_timeout=server.connect_timeout,
+        )
+        password = server.password.resolve() if server.password else None
+        conn = ldap3.Connection(
+            target,
+            user=server.bind_dn if server.authentication_method == "simple" else None,
+            password=password if server.authentication_method == "simple" else None,
+            receive_timeout=int(server.response_timeout),
+        )
+        conn.open()
+        if server.connection_security == "starttls" and not conn.start_tls():
+            return [f"{where}: StartTLS failed: {conn.result.get('description')}"]
+        if not conn.bind():
+            return [f"{where}: bind as {server.bind_dn} refused: {conn.result.get('description')}"]
+        conn.unbind()
+    except ScimsyncError as exc:
+        return [str(exc)]
+    except (LDAPException, OSError) as exc:
+        return [f"{where}: {exc}"]
+    return []
+
+
+def _config_check_scim(server: Any) -> list[str]:
+    import httpx
+
+    url = server.scim_service_url.rstrip("/") + "/ServiceProviderConfig"
+    where = f"SCIM server {server.name} ({url})"
+    verify: Any = str(server.trust_ca_file) if server.trust_ca_file else True
+    timeout = httpx.Timeout(server.response_timeout, connect=server.connect_timeout)
+    try:
+        with httpx.Client(verify=verify, timeout=timeout) as client:
+            auth: Any = None
+            headers = {"Accept": "application/scim+json, application/json"}
+            method = server.http_authorization_method
+            if method == "basic":
+                auth = (server.user_name, server.password.resolve())
+            elif method == "bearer":
+                headers["Authorization"] = f"Bearer {server.oauth_token.resolve()}"
+            elif method == "oauth2":
+                token = client.post(
+                    server.oauth_server_token_endpoint_url,
+                    data={"grant_type": "client_credentials"},
+                    auth=(server.oauth_client_id, server.oauth_client_secret.resolve()),
+                )
+                if token.status_code != 200:
+                    return [f"{where}: token endpoint answered HTTP {token.status_code}"]
+                headers["Authorization"] = f"Bearer {token.json().get('access_token', '')}"
+            response = client.get(url, headers=headers, auth=auth)
+    except ScimsyncError as exc:
+        return [str(exc)]
+    except (httpx.HTTPError, ValueError) as exc:
+        return [f"{where}: {exc}"]
+    if response.status_code != 200:
+        return [f"{where}: HTTP {response.status_code}"]
+    return []
 
 
 # --- prepare-endpoint-server ------------------------------------------------------------------
@@ -111,7 +329,106 @@ def _add_prepare_endpoint_server(sub: argparse._SubParsersAction) -> None:
 
 
 def _add_sync(sub: argparse._SubParsersAction) -> None:
-    """Registered by the sync area."""
+    dry = sub.add_parser("dry-run", help="what a resync would do, object by object; writes nothing")
+    _common_run_args(dry)
+    dry.add_argument(
+        "--output", type=Path, metavar="FILE", help="write the plan: .json, .csv, .parquet or .html"
+    )
+    dry.set_defaults(func=_dry_run)
+    resync = sub.add_parser(
+        "resync", help="apply the plan: create, modify and delete on the SCIM target"
+    )
+    _common_run_args(resync)
+    resync.add_argument("--dry-run", action="store_true", help="the same as `scimsync dry-run`")
+    resync.add_argument(
+        "--output", type=Path, metavar="FILE", help="with --dry-run: write the plan"
+    )
+    resync.add_argument(
+        "--source-input-file", type=Path, metavar="FILE", help="only these DNs (one per line)"
+    )
+    resync.add_argument(
+        "--failed-dns-file", type=Path, metavar="FILE", help="where the DNs that failed go"
+    )
+    resync.add_argument(
+        "--rate-per-second", type=float, metavar="N", help="at most N requests per second"
+    )
+    resync.add_argument("--max-deletes", metavar="N|P%%", help="override the pipe's max-deletes")
+    resync.add_argument(
+        "--allow-deletes", action="store_true", help="apply even past the delete guards"
+    )
+    resync.add_argument(
+        "--plan", type=Path, metavar="FILE", help="apply a saved dry-run plan (.json)"
+    )
+    resync.add_argument(
+        "--workers", type=int, metavar="N", help="concurrent requests (default num-worker-threads)"
+    )
+    resync.set_defaults(func=_resync)
+
+
+def _common_run_args(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--pipe-name", metavar="P", help="the sync pipe (default: the only one)")
+    parser.add_argument(
+        "--source-search-filter", metavar="F", help="only source entries matching this LDAP filter"
+    )
+    parser.add_argument("--json", action="store_true", help="print one JSON object")
+
+
+def _run_options(args: argparse.Namespace):
+    from toolkit.sync.batch import RunOptions
+
+    return RunOptions(
+        pipe_name=args.pipe_name,
+        source_search_filter=args.source_search_filter,
+        source_input_file=getattr(args, "source_input_file", None),
+        max_deletes=getattr(args, "max_deletes", None),
+        allow_deletes=getattr(args, "allow_deletes", False),
+        rate_per_second=getattr(args, "rate_per_second", None),
+        failed_dns_file=getattr(args, "failed_dns_file", None),
+        workers=getattr(args, "workers", None),
+    )
+
+
+def _load(args: argparse.Namespace):
+    from toolkit.config import load_config
+
+    return load_config(config_path(args))
+
+
+def _dry_run(args: argparse.Namespace) -> int:
+    from toolkit.sync.batch import dry_run
+
+    plan = dry_run(_load(args), _run_options(args))
+    if args.output:
+        plan.save(args.output)
+    if args.json:
+        print_json(plan.as_summary_json())
+        return 0
+    print(
+        f"dry run of pipe {plan.pipe}: {plan.source_count} source entries, {plan.managed_count} linked resources"
+    )
+    print(plan.summary().to_string())
+    for problem in plan.guard.problems:
+        print(f"resync would refuse: {problem}")
+    if args.output:
+        print(f"plan written to {args.output}")
+    return 0
+
+
+def _resync(args: argparse.Namespace) -> int:
+    if args.dry_run:
+        return _dry_run(args)
+    from toolkit.sync.batch import resync
+
+    result = resync(_load(args), _run_options(args), saved_plan=args.plan)
+    if args.json:
+        print_json(result.as_json())
+    else:
+        print(f"resync of pipe {result.plan.pipe}:")
+        print(result.plan.summary().to_string())
+        print(f"applied {result.applied.applied}, failed {result.applied.failed}")
+        for failure in result.applied.failures[:20]:
+            print(f"  failed {failure.row.dn}: {failure.error.splitlines()[0]}")
+    return 1 if result.applied.failed else 0
 
 
 # --- demo ------------------------------------------------------------------------------------

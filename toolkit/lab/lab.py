@@ -43,7 +43,7 @@ external-servers:
 sync-sources:
   lab-source:
     type: ldap
-    base-dn: [{suffix}]
+    base-dn: ["{suffix}"]
     server: [lab-ldap]
     change-detector: accesslog
 sync-destinations:
@@ -58,12 +58,12 @@ sync-pipes:
     sync-classes:
       users:
         evaluation-order-index: 100
-        include-base-dn: [ou=people,{suffix}]
+        include-base-dn: ["ou=people,{suffix}"]
         include-filter: ["(objectClass=inetOrgPerson)"]
         destination-correlation-attributes: [externalId, userName]
       groups:
         evaluation-order-index: 200
-        include-base-dn: [ou=groups,{suffix}]
+        include-base-dn: ["ou=groups,{suffix}"]
         include-filter: ["(|(objectClass=groupOfNames)(objectClass=groupOfUniqueNames))"]
         destination-correlation-attributes: [externalId, displayName]
       DEFAULT:

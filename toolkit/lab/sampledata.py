@@ -32,9 +32,21 @@ LAST = (
     "Papadopoulos Nielsen Hansen Eriksson Virtanen Mäkinen Murphy Kelly Walsh Quinn Ng Wong"
 ).split()
 DEPARTMENTS = (
-    "Engineering Sales Marketing Finance Legal Support Research Operations "
-    "Human Resources Facilities Security Product Design Procurement"
-).split(" ")
+    "Engineering",
+    "Sales",
+    "Marketing",
+    "Finance",
+    "Legal",
+    "Support",
+    "Research",
+    "Operations",
+    "Human Resources",
+    "Facilities",
+    "Security",
+    "Product",
+    "Design",
+    "Procurement",
+)
 TITLES = (
     "Engineer",
     "Senior Engineer",

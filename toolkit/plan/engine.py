@@ -1,0 +1,516 @@
+"""Building a plan: scope, map, correlate, diff, and the exact requests.
+
+Pure functions over data already read (entries per class, target resources, links), so that
+the same code serves a dry run, a resync, realtime's per-object reconcile, and partitions of a
+larger job. Nothing here talks to a server.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from toolkit.config.model import SyncClass
+from toolkit.mapping.dn import normalize_dn
+from toolkit.mapping.resource import MappingValueError, ResourceMapping
+from toolkit.plan.model import (
+    ADOPT,
+    CONFLICT,
+    CREATE,
+    DELETE,
+    MODIFY,
+    OUT_OF_SCOPE,
+    PENDING,
+    UNCHANGED,
+    Link,
+    Request,
+    Row,
+    pending_ref,
+)
+from toolkit.scim.patch import member_patches
+
+PATCH_OP = "urn:ietf:params:scim:api:messages:2.0:PatchOp"
+_TOKEN = "urn:scimsync:dn:"  # what the resolver hands out while ids are not yet decided
+
+Entry = Mapping[str, Any]
+
+
+@dataclass
+class ClassRead:
+    """The entries read for one sync class, and the resource its entries become."""
+
+    sync_class: SyncClass
+    mapping: ResourceMapping
+    entries: list[Entry]
+
+
+@dataclass
+class PlanInputs:
+    pipe: str
+    classes: list[ClassRead]  # in evaluation order
+    targets: dict[str, list[dict[str, Any]]]  # resource type name -> resources on the server
+    links: dict[str, Link]  # entry key -> link
+    endpoints: dict[str, str]  # resource type name -> endpoint path ("/Users")
+    update_method: str = "patch"
+    delete_policy: str = "delete"
+    member_chunk_size: int = 100
+    partial: bool = False  # a filtered read: absent entries are not deletes
+
+
+@dataclass
+class PlanResult:
+    rows: list[Row]
+    stale_links: list[Link] = field(default_factory=list)  # their target is gone already
+    source_count: int = 0
+
+
+# --- small helpers ---------------------------------------------------------------------------
+
+
+def entry_key(entry: Entry) -> str:
+    """The stable key of an entry: its entryUUID, else its normalized DN."""
+    values = entry.get("entryuuid") or entry.get("entryUUID")
+    if values:
+        value = values[0] if isinstance(values, list | tuple) else values
+        value = value.decode() if isinstance(value, bytes) else str(value)
+        return value.lower()
+    return "dn:" + normalize_dn(entry_dn(entry))
+
+
+def entry_dn(entry: Entry) -> str:
+    dn = entry["dn"]
+    dn = dn[0] if isinstance(dn, list | tuple) else dn
+    return dn.decode() if isinstance(dn, bytes) else str(dn)
+
+
+def form_hash(form: Mapping[str, Any]) -> str:
+    """A stable hash of a comparable form (saved plans and links compare these)."""
+    data = json.dumps(form, sort_keys=True, ensure_ascii=False, default=str)
+    return hashlib.sha256(data.encode()).hexdigest()[:32]
+
+
+def _lookup(resource: Mapping[str, Any], path: str) -> Any:
+    """A value by SCIM path: `userName`, `name.familyName` or `urn:...:attr`, any case."""
+    if path.lower().startswith("urn:"):
+        urn, _, attr = path.rpartition(":")
+        resource = _get_ci(resource, urn) or {}
+        path = attr
+    value: Any = resource
+    for part in path.split("."):
+        if not isinstance(value, Mapping):
+            return None
+        value = _get_ci(value, part)
+    return value
+
+
+def _get_ci(mapping: Mapping[str, Any], key: str) -> Any:
+    if key in mapping:
+        return mapping[key]
+    lowered = key.lower()
+    for k, v in mapping.items():
+        if k.lower() == lowered:
+            return v
+    return None
+
+
+def _correlation_key(values: Iterable[Any]) -> tuple[str, ...] | None:
+    key = []
+    for value in values:
+        if value is None or isinstance(value, list | dict) or value == "":
+            return None
+        key.append(str(value).casefold())
+    return tuple(key)
+
+
+def replace_refs(value: Any, prefix: str, ids: Callable[[str], str | None]) -> Any:
+    """Swap `prefix + DN` strings for ids; drop references nobody can name (never invent one)."""
+    if isinstance(value, str):
+        return ids(value[len(prefix) :]) if value.startswith(prefix) else value
+    if isinstance(value, list):
+        out = []
+        for item in value:
+            new = replace_refs(item, prefix, ids)
+            if (
+                isinstance(item, dict)
+                and isinstance(new, dict)
+                and "value" in item
+                and "value" not in new
+            ):
+                continue  # a member whose target cannot be named
+            if new is not None:
+                out.append(new)
+        return out
+    if isinstance(value, dict):
+        out_dict = {}
+        for key, item in value.items():
+            new = replace_refs(item, prefix, ids)
+            if new is not None and new != {}:
+                out_dict[key] = new
+        if value and "value" in value and "value" not in out_dict:
+            return None  # a manager whose id cannot be named
+        return out_dict
+    return value
+
+
+# --- the build -------------------------------------------------------------------------------
+
+
+@dataclass
+class _Draft:
+    read: ClassRead
+    entry: Entry
+    key: str
+    desired: dict[str, Any] | None
+    target_id: str | None = None  # linked, or the one unlinked match (adopt)
+    linked: bool = False
+    conflict: str = ""  # why several targets match
+    note: str = ""  # unresolved references, mapping errors
+
+
+class _Resolver:
+    """Hands out tokens for DNs this run knows (read or linked); ids are decided later."""
+
+    def __init__(self, known: dict[str, str]):
+        self.known = known  # normalized DN -> resource type
+
+    def resolve(self, dn: str) -> tuple[str, str] | None:
+        ndn = normalize_dn(dn)
+        kind = self.known.get(ndn)
+        return (kind, _TOKEN + ndn) if kind else None
+
+
+class _TargetIndex:
+    """Target resources by id and, lazily, by correlation attribute values."""
+
+    def __init__(self, targets: dict[str, list[dict[str, Any]]]):
+        self.by_id = {
+            kind: {r["id"]: r for r in resources if "id" in r}
+            for kind, resources in targets.items()
+        }
+        self._by_key: dict[tuple[str, tuple[str, ...]], dict[tuple[str, ...], list[str]]] = {}
+
+    def get(self, kind: str, scim_id: str) -> dict[str, Any] | None:
+        return self.by_id.get(kind, {}).get(scim_id)
+
+    def matches(self, kind: str, attrs: tuple[str, ...], key: tuple[str, ...]) -> list[str]:
+        index = self._by_key.get((kind, attrs))
+        if index is None:
+            index = self._by_key[(kind, attrs)] = {}
+            for scim_id, resource in self.by_id.get(kind, {}).items():
+                k = _correlation_key(_lookup(resource, a) for a in attrs)
+                if k is not None:
+                    index.setdefault(k, []).append(scim_id)
+        return index.get(key, [])
+
+
+def _assign(classes: list[ClassRead]) -> list[tuple[ClassRead, Entry, str]]:
+    """Each entry goes to the first class (by evaluation order) that read it."""
+    seen: set[str] = set()
+    out = []
+    for read in classes:
+        for entry in read.entries:
+            key = entry_key(entry)
+            if key not in seen:
+                seen.add(key)
+                out.append((read, entry, key))
+    return out
+
+
+def build(inputs: PlanInputs) -> PlanResult:
+    assigned = _assign(inputs.classes)
+    known: dict[str, str] = {
+        normalize_dn(link.dn): link.resource_type for link in inputs.links.values()
+    }
+    for read, entry, _ in assigned:
+        known[normalize_dn(entry_dn(entry))] = read.mapping.name
+    resolver = _Resolver(known)
+    index = _TargetIndex(inputs.targets)
+    present = {key for _, _, key in assigned}
+    linked_ids = {(lk.resource_type, lk.scim_id): key for key, lk in inputs.links.items()}
+
+    # 1. map and correlate every entry; decide which id each DN will have
+    drafts: list[_Draft] = []
+    id_of_dn: dict[str, str] = {}
+    for read, entry, key in assigned:
+        unresolved: list[str] = []
+        try:
+            desired = read.mapping.to_scim(
+                entry,
+                resolver,
+                on_unresolved=lambda p, dn, out=unresolved: out.append(f"{p}: {dn}"),
+            )
+        except MappingValueError as exc:
+            drafts.append(_Draft(read, entry, key, None, note=str(exc)))
+            continue
+        draft = _correlate(_Draft(read, entry, key, desired), inputs, index, present, linked_ids)
+        draft.note = "; ".join(f"unresolved {u}" for u in unresolved)
+        ndn = normalize_dn(entry_dn(entry))
+        if draft.target_id:
+            id_of_dn[ndn] = draft.target_id
+        elif not draft.conflict and read.sync_class.synchronize_creates:
+            id_of_dn[ndn] = pending_ref(entry_dn(entry))
+        drafts.append(draft)
+    for link in inputs.links.values():
+        ndn = normalize_dn(link.dn)
+        if ndn not in id_of_dn and index.get(link.resource_type, link.scim_id) is not None:
+            id_of_dn[ndn] = link.scim_id
+
+    # 2. diff and requests
+    rows = [_row(d, inputs, index, id_of_dn) for d in drafts]
+    stale: list[Link] = []
+    if not inputs.partial:
+        rows += _deletes(inputs, index, present, stale)
+    return PlanResult(rows=rows, stale_links=stale, source_count=len(assigned))
+
+
+def _correlate(
+    draft: _Draft,
+    inputs: PlanInputs,
+    index: _TargetIndex,
+    present: set[str],
+    linked_ids: dict[tuple[str, str], str],
+) -> _Draft:
+    """The link first, then each correlation attribute list in order."""
+    read, kind = draft.read, draft.read.mapping.name
+    link = inputs.links.get(draft.key)
+    if link and link.resource_type == kind and index.get(kind, link.scim_id) is not None:
+        draft.target_id, draft.linked = link.scim_id, True
+        return draft
+    id_mapping = read.mapping.search.id_mapping
+    id_attr = id_mapping.ldap_attribute.lower() if id_mapping else "id"
+    for attrs in read.sync_class.destination_correlation_attributes:
+        if any(a.lower() in ("id", id_attr) for a in attrs):
+            # Ping's shortcut: the resourceIDMapping value is the destination id
+            rid = read.mapping.resource_id(draft.entry)
+            matches = [rid] if rid and index.get(kind, rid) is not None else []
+        else:
+            k = _correlation_key(_lookup(draft.desired, a) for a in attrs)
+            matches = index.matches(kind, tuple(attrs), k) if k is not None else []
+        if not matches:
+            continue
+        owners = {linked_ids.get((kind, m)) for m in matches} - {None, draft.key}
+        if len(matches) > 1 or owners & present:
+            what = (
+                "targets match" if len(matches) > 1 else "target, linked to another entry, matches"
+            )
+            draft.conflict = f"{len(matches)} {what} on {','.join(attrs)}: {', '.join(matches)}"
+        else:
+            draft.target_id = matches[0]
+        return draft
+    return draft
+
+
+def _situation_allowed(sync_class: SyncClass, situation: str) -> bool:
+    if situation == CREATE:
+        return sync_class.synchronize_creates
+    if situation in (MODIFY, ADOPT):
+        return sync_class.synchronize_modifies or (
+            situation == ADOPT and sync_class.synchronize_creates
+        )
+    return True
+
+
+def _row(draft: _Draft, inputs: PlanInputs, index: _TargetIndex, id_of_dn: dict[str, str]) -> Row:
+    mapping, sync_class = draft.read.mapping, draft.read.sync_class
+    kind = mapping.name
+    base = {
+        "class_name": sync_class.name,
+        "dn": entry_dn(draft.entry),
+        "entry_uuid": draft.key,
+        "resource_type": kind,
+        "source": dict(draft.entry),
+    }
+    if draft.desired is None:
+        return Row(situation=CONFLICT, scim_id=None, reason=draft.note, **base)
+    desired = replace_refs(draft.desired, _TOKEN, id_of_dn.get)
+    if draft.conflict:
+        return Row(situation=CONFLICT, scim_id=None, reason=draft.conflict, desired=desired, **base)
+    form = mapping.normalize(desired)
+    endpoint = inputs.endpoints.get(kind, f"/{mapping.endpoint.strip('/')}")
+    target = index.get(kind, draft.target_id) if draft.target_id else None
+    if target is None:
+        situation, changes, requests = (
+            CREATE,
+            _changes({}, form),
+            [Request("POST", endpoint, desired)],
+        )
+    else:
+        changes = _changes(mapping.normalize(target), form)
+        requests = (
+            _update_requests(endpoint, draft.target_id, target, desired, changes, inputs)
+            if changes
+            else []
+        )
+        situation = (MODIFY if changes else UNCHANGED) if draft.linked else ADOPT
+    reason = draft.note
+    if sync_class.is_exclusion or not _situation_allowed(sync_class, situation):
+        flag = {CREATE: "creates"}.get(situation, "modifies")
+        reason = f"class {sync_class.name} does not synchronize {flag}"
+        situation, requests = OUT_OF_SCOPE, []
+    return Row(
+        situation=situation,
+        scim_id=draft.target_id if target is not None else None,
+        changes=changes,
+        requests=requests,
+        reason=reason,
+        desired=desired,
+        target=target,
+        hash=form_hash(form),
+        etag=((target or {}).get("meta") or {}).get("version"),
+        **base,
+    )
+
+
+def _changes(old: Mapping[str, Any], new: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """Attribute-level differences of two comparable forms (extension attributes by URN path)."""
+    out: list[dict[str, Any]] = []
+    for key in dict.fromkeys([*old, *new]):
+        a, b = old.get(key), new.get(key)
+        if key.lower().startswith("urn:") and (isinstance(a, dict) or isinstance(b, dict)):
+            a, b = a or {}, b or {}
+            for sub in dict.fromkeys([*a, *b]):
+                if a.get(sub) != b.get(sub):
+                    out.append({"attribute": f"{key}:{sub}", "old": a.get(sub), "new": b.get(sub)})
+        elif a != b:
+            if key == "members":
+                olds = {m.get("value") for m in a or []}
+                news = {m.get("value") for m in b or []}
+                out.append(
+                    {"attribute": key, "add": sorted(news - olds), "remove": sorted(olds - news)}
+                )
+            else:
+                out.append({"attribute": key, "old": a, "new": b})
+    return out
+
+
+def _update_requests(
+    endpoint: str,
+    scim_id: str,
+    target: Mapping[str, Any],
+    desired: Mapping[str, Any],
+    changes: list[dict[str, Any]],
+    inputs: PlanInputs,
+) -> list[Request]:
+    path = f"{endpoint}/{scim_id}"
+    if inputs.update_method == "put":
+        body = {k: v for k, v in target.items() if k not in ("meta",)}
+        for change in changes:
+            _put_value(body, desired, change["attribute"])
+        body["schemas"] = list(
+            dict.fromkeys([*target.get("schemas", []), *desired.get("schemas", [])])
+        )
+        return [Request("PUT", path, body)]
+    ops: list[dict[str, Any]] = []
+    member_change = None
+    for change in changes:
+        attr = change["attribute"]
+        if attr == "members":
+            member_change = change
+            continue
+        value = (
+            _lookup(desired, attr)
+            if not attr.lower().startswith("urn:")
+            else _ext_value(desired, attr)
+        )
+        ops.append(
+            {"op": "replace", "path": attr, "value": value}
+            if value is not None
+            else {"op": "remove", "path": attr}
+        )
+    requests = [Request("PATCH", path, {"schemas": [PATCH_OP], "Operations": ops})] if ops else []
+    if member_change:
+        for chunk in member_patches(
+            member_change["add"], member_change["remove"], inputs.member_chunk_size
+        ):
+            requests.append(Request("PATCH", path, {"schemas": [PATCH_OP], "Operations": chunk}))
+    return requests
+
+
+def _ext_value(resource: Mapping[str, Any], path: str) -> Any:
+    urn, _, attr = path.rpartition(":")
+    return (_get_ci(resource, urn) or {}).get(attr)
+
+
+def _put_value(body: dict[str, Any], desired: Mapping[str, Any], attr: str) -> None:
+    if attr.lower().startswith("urn:"):
+        urn, _, sub = attr.rpartition(":")
+        ext = dict(body.get(urn) or {})
+        value = _ext_value(desired, attr)
+        if value is None:
+            ext.pop(sub, None)
+        else:
+            ext[sub] = value
+        body[urn] = ext
+    elif desired.get(attr) is None:
+        body.pop(attr, None)
+    else:
+        body[attr] = desired[attr]
+
+
+def _deletes(
+    inputs: PlanInputs, index: _TargetIndex, present: set[str], stale: list[Link]
+) -> list[Row]:
+    """Linked resources whose entry left every class: only what this pipe manages."""
+    classes = {read.sync_class.name: read.sync_class for read in inputs.classes}
+    rows = []
+    for key, link in inputs.links.items():
+        if key in present:
+            continue
+        target = index.get(link.resource_type, link.scim_id)
+        if target is None:
+            stale.append(link)
+            continue
+        sync_class = classes.get(link.class_name)
+        base = {
+            "class_name": link.class_name,
+            "dn": link.dn,
+            "entry_uuid": key,
+            "resource_type": link.resource_type,
+            "scim_id": link.scim_id,
+            "target": target,
+            "etag": (target.get("meta") or {}).get("version"),
+        }
+        if sync_class is None or not sync_class.synchronize_deletes:
+            rows.append(
+                Row(
+                    situation=OUT_OF_SCOPE,
+                    reason=f"class {link.class_name} does not synchronize deletes",
+                    **base,
+                )
+            )
+            continue
+        endpoint = inputs.endpoints.get(link.resource_type, f"/{link.resource_type}s")
+        path = f"{endpoint}/{link.scim_id}"
+        if inputs.delete_policy == "deactivate":
+            if target.get("active") is False:
+                rows.append(Row(situation=UNCHANGED, reason="already deactivated", **base))
+                continue
+            body = {
+                "schemas": [PATCH_OP],
+                "Operations": [{"op": "replace", "path": "active", "value": False}],
+            }
+            rows.append(
+                Row(
+                    situation=DELETE,
+                    changes=[{"attribute": "active", "old": target.get("active"), "new": False}],
+                    requests=[Request("PATCH", path, body)],
+                    reason="deactivate",
+                    **base,
+                )
+            )
+        else:
+            rows.append(Row(situation=DELETE, requests=[Request("DELETE", path)], **base))
+    return rows
+
+
+def has_pending(value: Any) -> bool:
+    if isinstance(value, str):
+        return value.startswith(PENDING)
+    if isinstance(value, list):
+        return any(has_pending(v) for v in value)
+    if isinstance(value, dict):
+        return any(has_pending(v) for v in value.values())
+    return False

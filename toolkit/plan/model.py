@@ -1,0 +1,75 @@
+"""The words of a plan: situations, links, requests.
+
+A Plan has one row per object. Its situation says what applying it would do:
+`create`, `modify`, `delete`, `unchanged`, `conflict` (several targets match),
+`adopt` (an unlinked target matches and becomes ours), `out-of-scope` (the object's
+class does not synchronize this kind of operation).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+CREATE = "create"
+MODIFY = "modify"
+DELETE = "delete"
+UNCHANGED = "unchanged"
+CONFLICT = "conflict"
+ADOPT = "adopt"
+OUT_OF_SCOPE = "out-of-scope"
+SITUATIONS = (CREATE, MODIFY, DELETE, UNCHANGED, CONFLICT, ADOPT, OUT_OF_SCOPE)
+
+#: A reference to a resource that this run creates: its id is known only once the create
+#: has answered, so plans carry this marker plus the DN; applying substitutes the real id.
+PENDING = "urn:scimsync:pending:"
+
+
+def pending_ref(dn: str) -> str:
+    return PENDING + dn
+
+
+@dataclass(frozen=True)
+class Link:
+    """One source entry linked to the SCIM resource this pipe manages for it."""
+
+    entry_uuid: str
+    dn: str
+    class_name: str
+    resource_type: str
+    scim_id: str
+    etag: str | None = None
+    hash: str | None = None
+    created: bool = False
+
+
+@dataclass(frozen=True)
+class Request:
+    """One SCIM request exactly as applying the plan sends it (pending ids aside)."""
+
+    method: str
+    path: str
+    body: dict[str, Any] | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"method": self.method, "path": self.path, "body": self.body}
+
+
+@dataclass
+class Row:
+    """One object of a plan, before it becomes a DataFrame row."""
+
+    class_name: str
+    situation: str
+    dn: str
+    entry_uuid: str
+    resource_type: str
+    scim_id: str | None
+    changes: list[dict[str, Any]] = field(default_factory=list)
+    requests: list[Request] = field(default_factory=list)
+    reason: str = ""
+    source: dict[str, Any] | None = None  # the LDAP entry
+    desired: dict[str, Any] | None = None  # the SCIM resource the entry should become
+    target: dict[str, Any] | None = None  # the SCIM resource as the server has it
+    hash: str | None = None  # of the desired comparable form
+    etag: str | None = None  # of the target when read

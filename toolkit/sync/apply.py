@@ -1,0 +1,284 @@
+"""Applying a plan: the same rows and requests a dry run shows, sent with bounded concurrency.
+
+Rows run in waves: a row whose requests name a resource that this run creates (a manager,
+a group member) waits until that create has answered and its id is known. Each outcome is
+committed to the state store as it happens (links, failures), so a killed run loses nothing
+it reported done, and the next run reconciles against the target's current state.
+"""
+
+from __future__ import annotations
+
+import sys
+import threading
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from toolkit.errors import FatalError, RetriableError, ScimsyncError
+from toolkit.mapping.dn import normalize_dn
+from toolkit.plan.engine import has_pending, replace_refs
+from toolkit.plan.model import ADOPT, CREATE, DELETE, PENDING, Link, Row
+from toolkit.plan.plan import Plan
+from toolkit.scim.client import ScimClient
+from toolkit.scim.errors import Conflict
+from toolkit.scim.filters import eq
+from toolkit.sync.state import StateStore
+
+#: The attribute that makes each resource type unique on the server, for adopting after a 409.
+UNIQUE_ATTRIBUTE = {"User": "userName", "Group": "displayName"}
+
+
+@dataclass
+class Outcome:
+    row: Row
+    ok: bool
+    error: str = ""
+    kind: str = ""  # fatal | retriable | skippable
+    scim_id: str | None = None
+
+
+@dataclass
+class ApplyResult:
+    applied: int = 0
+    failed: int = 0
+    failures: list[Outcome] = field(default_factory=list)
+
+
+class Applier:
+    """Sends one plan's requests and records every outcome."""
+
+    def __init__(
+        self,
+        plan: Plan,
+        client: ScimClient,
+        store: StateStore,
+        workers: int = 4,
+        failed_dns_file: Path | None = None,
+        progress: bool | None = None,
+    ):
+        self.plan = plan
+        self.client = client
+        self.store = store
+        self.workers = max(1, workers)
+        self.failed_dns_file = failed_dns_file
+        self.progress = progress
+        self._ids: dict[str, str] = {}  # normalized DN -> SCIM id, for pending references
+        self._lock = threading.Lock()
+        for row in plan.rows:
+            if row.scim_id:
+                self._ids[normalize_dn(row.dn)] = row.scim_id
+
+    # --- the run -------------------------------------------------------------------------------
+
+    def run(self) -> ApplyResult:
+        result = ApplyResult()
+        self.store.delete_links(self.plan.pipe, [link.entry_uuid for link in self.plan.stale_links])
+        todo = [r for r in self.plan.rows if r.requests or r.situation == ADOPT]
+        bar = _progress_bar(len(todo), self.progress)
+        waiting = [r for r in todo if _pending_dns(r)]
+        ready = [r for r in todo if not _pending_dns(r)]
+        fatal: BaseException | None = None
+        with ThreadPoolExecutor(self.workers, thread_name_prefix="scimsync-apply") as pool:
+            running: dict[Future, Row] = {}
+            while (ready or running or waiting) and fatal is None:
+                while ready and len(running) < self.workers * 2:
+                    row = ready.pop(0)
+                    running[pool.submit(self._apply_row, row)] = row
+                if not running:
+                    ready, waiting = (
+                        waiting,
+                        [],
+                    )  # a cycle or failed creates: send what can be named
+                    continue
+                done, _ = wait(running, return_when=FIRST_COMPLETED)
+                for future in done:
+                    running.pop(future)
+                    try:
+                        outcome = future.result()
+                    except FatalError as exc:
+                        fatal = exc
+                        continue
+                    self._count(outcome, result)
+                    bar.update(1)
+                still = []
+                for row in waiting:
+                    (still if self._unresolved(row) else ready).append(row)
+                waiting = still
+            for future in running:  # let in-flight requests finish before stopping
+                try:
+                    self._count(future.result(), result)
+                except FatalError:
+                    pass
+        bar.close()
+        self._write_failed_dns(result)
+        if fatal is not None:
+            raise fatal
+        return result
+
+    def _count(self, outcome: Outcome, result: ApplyResult) -> None:
+        if outcome.ok:
+            result.applied += 1
+        else:
+            result.failed += 1
+            result.failures.append(outcome)
+
+    def _unresolved(self, row: Row) -> bool:
+        with self._lock:
+            return any(normalize_dn(dn) not in self._ids for dn in _pending_dns(row))
+
+    def _resolve(self, value: Any) -> Any:
+        with self._lock:
+            ids = dict(self._ids)
+        return replace_refs(value, PENDING, lambda dn: ids.get(normalize_dn(dn)))
+
+    # --- one row -------------------------------------------------------------------------------
+
+    def _apply_row(self, row: Row) -> Outcome:
+        try:
+            scim_id = self._send(row)
+        except FatalError:
+            raise
+        except ScimsyncError as exc:  # retriable ones have had their retries in the client
+            kind = "retriable" if isinstance(exc, RetriableError) else "skippable"
+            self.store.record_failure(
+                self.plan.pipe,
+                row.entry_uuid,
+                row.dn,
+                str(exc),
+                kind,
+                1,
+                row.class_name,
+                row.situation,
+            )
+            return Outcome(row, False, str(exc), kind)
+        self.store.clear_failure(self.plan.pipe, row.entry_uuid)
+        return Outcome(row, True, scim_id=scim_id)
+
+    def _send(self, row: Row) -> str | None:
+        kind = row.resource_type
+        if row.situation == CREATE:
+            body = self._resolve(row.requests[0].body)
+            try:
+                created = self.client.create(kind, body)
+                scim_id, was_created = created["id"], True
+            except Conflict:
+                scim_id, was_created = self._adopt_after_conflict(row, body), False
+            self._remember(row, scim_id)
+            self._save_link(row, scim_id, created=was_created)
+            return scim_id
+        scim_id = row.scim_id
+        assert scim_id, f"{row.dn}: a {row.situation} without a SCIM id"
+        if row.situation == DELETE:
+            request = row.requests[0]
+            if request.method == "DELETE":
+                self.client.delete(kind, scim_id, if_match=row.etag or None)
+                self.store.delete_links(self.plan.pipe, [row.entry_uuid])
+            else:
+                self.client.patch(
+                    kind, scim_id, request.body["Operations"], if_match=row.etag or None
+                )
+            return scim_id
+        self._update(row, scim_id)
+        self._save_link(row, scim_id, created=False)
+        return scim_id
+
+    def _update(self, row: Row, scim_id: str) -> None:
+        if_match: str | None | bool = row.etag or None
+        for request in row.requests:
+            body = self._resolve(request.body)
+            if request.method == "PUT":
+                self.client.replace(row.resource_type, scim_id, body, if_match=if_match)
+            else:
+                self.client.patch(row.resource_type, scim_id, body["Operations"], if_match=if_match)
+            if_match = None  # later chunks: the ETag the server just returned
+
+    def _adopt_after_conflict(self, row: Row, body: dict[str, Any]) -> str:
+        """A 409 on create: the resource exists already; find it, make it right, link it."""
+        attr = UNIQUE_ATTRIBUTE.get(row.resource_type, "userName")
+        value = body.get(attr)
+        found = self.client.find(row.resource_type, str(eq(attr, value))) if value else []
+        if len(found) != 1:
+            raise Conflict(
+                f"{row.dn}: create answered 409 and {len(found)} resources have {attr} {value!r}"
+            )
+        existing = found[0]
+        operations = [
+            {"op": "replace", "path": key, "value": val}
+            for key, val in body.items()
+            if key not in ("schemas", "id", "meta") and existing.get(key) != val
+        ]
+        if operations:
+            self.client.patch(row.resource_type, existing["id"], operations)
+        return existing["id"]
+
+    def _remember(self, row: Row, scim_id: str) -> None:
+        with self._lock:
+            self._ids[normalize_dn(row.dn)] = scim_id
+
+    def _save_link(self, row: Row, scim_id: str, created: bool) -> None:
+        self.store.save_links(
+            self.plan.pipe,
+            [
+                Link(
+                    entry_uuid=row.entry_uuid,
+                    dn=row.dn,
+                    class_name=row.class_name,
+                    resource_type=row.resource_type,
+                    scim_id=scim_id,
+                    etag=self.client.etag(row.resource_type, scim_id),
+                    hash=row.hash,
+                    created=created,
+                )
+            ],
+        )
+
+    def _write_failed_dns(self, result: ApplyResult) -> None:
+        if self.failed_dns_file is None or not result.failures:
+            return
+        self.failed_dns_file.parent.mkdir(parents=True, exist_ok=True)
+        with self.failed_dns_file.open("w") as out:
+            out.write(
+                "# DNs whose operation failed; pass this file to resync --source-input-file\n"
+            )
+            for outcome in result.failures:
+                out.write(
+                    f"# {outcome.kind}: {outcome.error.splitlines()[0] if outcome.error else ''}\n"
+                )
+                out.write(f"{outcome.row.dn}\n")
+
+
+def _pending_dns(row: Row) -> list[str]:
+    found: list[str] = []
+
+    def walk(value: Any) -> None:
+        if isinstance(value, str) and value.startswith(PENDING):
+            found.append(value[len(PENDING) :])
+        elif isinstance(value, list):
+            for v in value:
+                walk(v)
+        elif isinstance(value, dict):
+            for v in value.values():
+                walk(v)
+
+    for request in row.requests:
+        if request.body and has_pending(request.body):
+            walk(request.body)
+    return [dn for dn in found if normalize_dn(dn) != normalize_dn(row.dn)]
+
+
+class _NoBar:
+    def update(self, n: int) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
+
+
+def _progress_bar(total: int, enabled: bool | None) -> Any:
+    """A tqdm bar on a terminal (or when asked for), nothing otherwise."""
+    if enabled is False or (enabled is None and not sys.stderr.isatty()) or not total:
+        return _NoBar()
+    from tqdm import tqdm
+
+    return tqdm(total=total, unit="obj", desc="applying", file=sys.stderr)

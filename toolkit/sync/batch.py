@@ -1,0 +1,325 @@
+"""dry-run and resync: read both sides, build the plan, and (for resync) apply it.
+
+A dry run and a resync run the same code up to the plan; resync then applies exactly that
+plan. Nothing is written to LDAP or SCIM by a dry run (the state store records the run).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from toolkit.config.model import Config, SyncClass, SyncPipe
+from toolkit.errors import FatalError
+from toolkit.ldap.match import matches
+from toolkit.ldap.source import EntrySource
+from toolkit.mapping import load_mapping
+from toolkit.mapping.resource import ResourceMapping, ResourceMappings
+from toolkit.plan import guards
+from toolkit.plan.engine import ClassRead, PlanInputs, build
+from toolkit.plan.plan import Plan
+from toolkit.scim.client import ScimClient
+from toolkit.scim.fromconfig import destination_endpoint
+from toolkit.sync.apply import Applier, ApplyResult
+from toolkit.sync.state import StateStore
+
+
+@dataclass
+class Timings:
+    """Where the time of a plan went (seconds)."""
+
+    ldap_read: float = 0.0
+    scim_read: float = 0.0
+    plan: float = 0.0
+
+
+@dataclass
+class RunOptions:
+    pipe_name: str | None = None
+    source_search_filter: str | None = None
+    source_input_file: Path | None = None
+    max_deletes: str | None = None  # overrides the pipe's max-deletes ("50" or "5%")
+    allow_deletes: bool = False
+    rate_per_second: float | None = None
+    failed_dns_file: Path | None = None
+    workers: int | None = None
+    progress: bool | None = None
+
+
+@dataclass
+class Session:
+    """The open endpoints and state of one pipe."""
+
+    config: Config
+    pipe: SyncPipe
+    mappings: ResourceMappings
+    source: EntrySource
+    client: ScimClient
+    store: StateStore
+    timings: Timings = field(default_factory=Timings)
+
+    def close(self) -> None:
+        self.source.close()
+        self.client.close()
+        self.store.close()
+
+    def __enter__(self) -> Session:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def open_session(config: Config, options: RunOptions) -> Session:
+    from toolkit.ldap.fromconfig import open_source
+
+    pipe = config.pipe(options.pipe_name)
+    destination = config.destination_of(pipe)
+    mappings = load_mapping(config.mapping_file_of(destination))
+    endpoint = destination_endpoint(config, pipe, destination)
+    if options.rate_per_second is not None:
+        from dataclasses import replace
+
+        endpoint = replace(endpoint, max_rate_per_second=options.rate_per_second)
+    store = StateStore(config.state_dir / "state.db")
+    source = open_source(config, config.source_of(pipe))
+    return Session(config, pipe, mappings, source, ScimClient(endpoint), store)
+
+
+def class_resource(sync_class: SyncClass, mappings: ResourceMappings) -> ResourceMapping:
+    """The resource a class's entries become: its `resource`, else by its include-filter."""
+    if sync_class.resource:
+        return mappings[sync_class.resource]
+    text = " ".join(sync_class.include_filter).lower()
+    for resource in mappings:
+        if any(f"objectclass={oc.lower()}" in text for oc in resource.search.object_classes):
+            return resource
+    raise FatalError(
+        f"sync-pipes.*.sync-classes.{sync_class.name}: cannot tell which resource of the mapping "
+        f"its entries become; set its `resource` property ({', '.join(m.name for m in mappings)})"
+    )
+
+
+def _class_filter(sync_class: SyncClass, extra: str | None) -> str:
+    parts = list(sync_class.include_filter)
+    flt = (
+        parts[0]
+        if len(parts) == 1
+        else ("(|" + "".join(parts) + ")" if parts else "(objectClass=*)")
+    )
+    return f"(&{flt}{extra})" if extra else flt
+
+
+def _read_dns(path: Path) -> list[str]:
+    """DNs from a failed-DNs file or any list: one per line, `dn:` prefix and # comments allowed."""
+    dns = []
+    for line in path.read_text().splitlines():
+        line = line.strip()
+        if not line or line.startswith("#"):
+            continue
+        dns.append(line[3:].strip() if line.lower().startswith("dn:") else line)
+    return dns
+
+
+def _under(dn: str, base: str) -> bool:
+    d, b = dn.lower().replace(" ", ""), base.lower().replace(" ", "")
+    return d == b or d.endswith("," + b)
+
+
+def read_classes(session: Session, options: RunOptions) -> list[ClassRead]:
+    """The entries of every synchronizing class, each class with its bases and filters."""
+    source_bases = list(session.config.source_of(session.pipe).base_dn)
+    dns = _read_dns(options.source_input_file) if options.source_input_file else None
+    reads = []
+    for sync_class in session.pipe.classes_in_order():
+        if (
+            sync_class.is_exclusion
+            and not sync_class.include_base_dn
+            and not sync_class.include_filter
+        ):
+            continue  # Ping's DEFAULT class: it only drops what no other class takes
+        resource = class_resource(sync_class, session.mappings)
+        attributes = sorted({*resource.ldap_attributes(), "objectClass", "entryUUID"})
+        flt = _class_filter(sync_class, options.source_search_filter)
+        bases = list(sync_class.include_base_dn) or source_bases
+        entries: list[dict[str, Any]] = []
+        if dns is None:
+            for base in bases:
+                entries.extend(session.source.iter_entries(base, flt, attributes))
+        else:
+            for dn in dns:
+                if any(_under(dn, b) for b in bases):
+                    found = session.source.get_entry(dn, attributes)
+                    if found is not None and matches(found, flt):
+                        entries.append(found)
+        reads.append(ClassRead(sync_class, resource, entries))
+    return reads
+
+
+def read_targets(
+    session: Session, resources: Iterable[ResourceMapping]
+) -> dict[str, list[dict[str, Any]]]:
+    targets = {}
+    for resource in {r.name: r for r in resources}.values():
+        targets[resource.name] = list(session.client.iter_resources(resource.name))
+    return targets
+
+
+def make_plan(session: Session, options: RunOptions) -> Plan:
+    """Read both sides and build the plan (the whole of a dry run)."""
+    started = time.perf_counter()
+    classes = read_classes(session, options)
+    session.timings.ldap_read = time.perf_counter() - started
+    started = time.perf_counter()
+    targets = read_targets(session, [c.mapping for c in classes])
+    endpoints = {name: session.client.endpoint_path(name) for name in targets}
+    session.timings.scim_read = time.perf_counter() - started
+    started = time.perf_counter()
+    links = session.store.links(session.pipe.name)
+    partial = bool(options.source_search_filter or options.source_input_file)
+    result = build(
+        PlanInputs(
+            pipe=session.pipe.name,
+            classes=classes,
+            targets=targets,
+            links=links,
+            endpoints=endpoints,
+            update_method=session.config.destination_of(session.pipe).update_method,
+            delete_policy=session.pipe.delete_policy,
+            member_chunk_size=session.pipe.member_chunk_size,
+            partial=partial,
+        )
+    )
+    limit = session.pipe.max_deletes
+    if options.max_deletes:
+        from toolkit.config.properties import _count_or_percent
+
+        try:
+            limit = _count_or_percent(options.max_deletes)
+        except (TypeError, ValueError):
+            raise FatalError(
+                f"--max-deletes {options.max_deletes}: expected a count (50) or a percentage (5%)"
+            ) from None
+    deletes = sum(1 for r in result.rows if r.situation == "delete")
+    verdict = guards.check(
+        deletes,
+        managed=len(links),
+        source_count=result.source_count,
+        previous_source_count=session.store.last_source_count(session.pipe.name),
+        limit=limit,
+        partial=partial,
+    )
+    plan = Plan(
+        pipe=session.pipe.name,
+        rows=result.rows,
+        stale_links=result.stale_links,
+        source_count=result.source_count,
+        managed_count=len(links),
+        guard=verdict,
+        partial=partial,
+    )
+    session.timings.plan = time.perf_counter() - started
+    return plan
+
+
+def dry_run(config: Config, options: RunOptions) -> Plan:
+    with open_session(config, options) as session:
+        run_id = session.store.start_run(session.pipe.name, "dry-run")
+        plan = make_plan(session, options)
+        session.store.finish_run(run_id, "completed", plan.source_count, plan.totals())
+        return plan
+
+
+@dataclass
+class ResyncResult:
+    plan: Plan
+    applied: ApplyResult
+
+    def as_json(self) -> dict[str, Any]:
+        out = self.plan.as_summary_json()
+        out["applied"] = self.applied.applied
+        out["failed"] = self.applied.failed
+        return out
+
+
+def _refuse_unless_allowed(plan: Plan, allow_deletes: bool) -> None:
+    if plan.guard.ok:
+        return
+    if plan.guard.overridable and allow_deletes:
+        return
+    hint = " (pass --allow-deletes to apply anyway)" if plan.guard.overridable else ""
+    raise FatalError("resync refused: " + "; ".join(plan.guard.problems) + hint)
+
+
+def _check_saved_plan(saved: Plan, fresh: Plan) -> None:
+    """A saved plan applies only if its objects are as they were when it was made."""
+    now = {(r.entry_uuid, r.resource_type): r for r in fresh.rows}
+    changed = []
+    for row in saved.rows:
+        if not row.requests:
+            continue
+        current = now.get((row.entry_uuid, row.resource_type))
+        same = (
+            current is not None
+            and current.situation == row.situation
+            and current.etag == row.etag
+            and current.hash == row.hash
+            and [r.as_dict() for r in current.requests] == [r.as_dict() for r in row.requests]
+        )
+        if not same:
+            changed.append(row.dn)
+    if changed:
+        shown = ", ".join(changed[:5]) + (
+            f" and {len(changed) - 5} more" if len(changed) > 5 else ""
+        )
+        raise FatalError(
+            f"the saved plan is out of date: {len(changed)} objects changed since it was made ({shown}); "
+            "make a new dry run"
+        )
+
+
+def resync(config: Config, options: RunOptions, saved_plan: Path | None = None) -> ResyncResult:
+    with open_session(config, options) as session:
+        run_id = session.store.start_run(session.pipe.name, "resync")
+        try:
+            plan = make_plan(session, options)
+            if saved_plan is not None:
+                saved = Plan.load(saved_plan)
+                if saved.pipe != session.pipe.name:
+                    raise FatalError(
+                        f"{saved_plan}: a plan for pipe {saved.pipe}, not {session.pipe.name}"
+                    )
+                _check_saved_plan(saved, plan)
+                plan = saved
+            _refuse_unless_allowed(plan, options.allow_deletes)
+            failed_dns = (
+                options.failed_dns_file
+                or session.config.state_dir / f"{session.pipe.name}-failed-dns.txt"
+            )
+            applier = Applier(
+                plan,
+                session.client,
+                session.store,
+                workers=options.workers or session.pipe.num_worker_threads,
+                failed_dns_file=failed_dns,
+                progress=options.progress,
+            )
+            applied = applier.run()
+        except BaseException:
+            session.store.finish_run(run_id, "failed")
+            raise
+        status = "completed" if not applied.failed else "completed-with-failures"
+        # a filtered read says nothing about the source's size: keep the shrink guard's base
+        count = None if plan.partial else plan.source_count
+        session.store.finish_run(
+            run_id,
+            status if count is not None else "partial",
+            count,
+            plan.totals(),
+            applied.applied,
+            applied.failed,
+        )
+        return ResyncResult(plan, applied)

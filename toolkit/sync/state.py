@@ -1,0 +1,332 @@
+"""The state store: one SQLite file per config (`.scimsync/state.db` beside it).
+
+It holds, per pipe: the link store (source entryUUID and DN <-> SCIM resource type, id,
+ETag and the hash of the last applied form), the realtime cursor, failures, and the run
+history. Writes are transactional (WAL), so a killed process loses nothing it reported done.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+import time
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from toolkit.plan.model import Link
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS links (
+    pipe TEXT NOT NULL,
+    entry_uuid TEXT NOT NULL,
+    dn TEXT NOT NULL,
+    class_name TEXT NOT NULL,
+    resource_type TEXT NOT NULL,
+    scim_id TEXT NOT NULL,
+    etag TEXT,
+    hash TEXT,
+    created INTEGER NOT NULL DEFAULT 0,
+    updated_at REAL NOT NULL,
+    PRIMARY KEY (pipe, entry_uuid)
+);
+CREATE INDEX IF NOT EXISTS links_dn ON links (pipe, dn COLLATE NOCASE);
+CREATE INDEX IF NOT EXISTS links_target ON links (pipe, resource_type, scim_id);
+CREATE TABLE IF NOT EXISTS cursors (
+    pipe TEXT PRIMARY KEY,
+    cursor TEXT NOT NULL,
+    updated_at REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS failures (
+    pipe TEXT NOT NULL,
+    key TEXT NOT NULL,
+    dn TEXT NOT NULL,
+    class_name TEXT,
+    operation TEXT,
+    error TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    attempts INTEGER NOT NULL,
+    background_retries INTEGER NOT NULL DEFAULT 0,
+    next_retry_at REAL,
+    first_failed_at REAL NOT NULL,
+    last_failed_at REAL NOT NULL,
+    PRIMARY KEY (pipe, key)
+);
+CREATE TABLE IF NOT EXISTS runs (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    pipe TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    started_at REAL NOT NULL,
+    finished_at REAL,
+    status TEXT NOT NULL,
+    source_count INTEGER,
+    totals TEXT,
+    applied INTEGER,
+    failed INTEGER
+);
+CREATE TABLE IF NOT EXISTS counters (
+    pipe TEXT NOT NULL,
+    name TEXT NOT NULL,
+    value INTEGER NOT NULL,
+    PRIMARY KEY (pipe, name)
+);
+"""
+
+
+@dataclass(frozen=True)
+class Failure:
+    key: str
+    dn: str
+    class_name: str | None
+    operation: str | None
+    error: str
+    kind: str
+    attempts: int
+    background_retries: int
+    next_retry_at: float | None
+
+
+@dataclass(frozen=True)
+class Run:
+    id: int
+    pipe: str
+    kind: str
+    started_at: float
+    finished_at: float | None
+    status: str
+    source_count: int | None
+    totals: dict[str, Any]
+    applied: int | None
+    failed: int | None
+
+
+class StateStore:
+    """Thread-safe access to one state database."""
+
+    def __init__(self, path: Path | str):
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._lock = threading.RLock()
+        self._db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA synchronous=NORMAL")
+        self._db.execute("PRAGMA busy_timeout=10000")
+        self._db.executescript(SCHEMA)
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()
+
+    @contextmanager
+    def transaction(self) -> Iterator[sqlite3.Connection]:
+        with self._lock:
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                yield self._db
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+            self._db.execute("COMMIT")
+
+    def _query(self, sql: str, args: Iterable[Any] = ()) -> list[tuple]:
+        with self._lock:
+            return self._db.execute(sql, tuple(args)).fetchall()
+
+    # --- links -------------------------------------------------------------------------------
+
+    def links(self, pipe: str) -> dict[str, Link]:
+        """Every link of the pipe, by entryUUID (lower case)."""
+        rows = self._query(
+            "SELECT entry_uuid, dn, class_name, resource_type, scim_id, etag, hash, created"
+            " FROM links WHERE pipe = ?",
+            (pipe,),
+        )
+        return {r[0]: Link(*r[:7], created=bool(r[7])) for r in rows}
+
+    def link(self, pipe: str, entry_uuid: str) -> Link | None:
+        rows = self._query(
+            "SELECT entry_uuid, dn, class_name, resource_type, scim_id, etag, hash, created"
+            " FROM links WHERE pipe = ? AND entry_uuid = ?",
+            (pipe, entry_uuid.lower()),
+        )
+        return Link(*rows[0][:7], created=bool(rows[0][7])) if rows else None
+
+    def link_by_dn(self, pipe: str, dn: str) -> Link | None:
+        rows = self._query(
+            "SELECT entry_uuid, dn, class_name, resource_type, scim_id, etag, hash, created"
+            " FROM links WHERE pipe = ? AND dn = ? COLLATE NOCASE",
+            (pipe, dn),
+        )
+        return Link(*rows[0][:7], created=bool(rows[0][7])) if rows else None
+
+    def save_links(self, pipe: str, links: Iterable[Link]) -> None:
+        now = time.time()
+        with self.transaction() as db:
+            db.executemany(
+                "INSERT INTO links (pipe, entry_uuid, dn, class_name, resource_type, scim_id,"
+                " etag, hash, created, updated_at) VALUES (?,?,?,?,?,?,?,?,?,?)"
+                " ON CONFLICT (pipe, entry_uuid) DO UPDATE SET dn=excluded.dn,"
+                " class_name=excluded.class_name, resource_type=excluded.resource_type,"
+                " scim_id=excluded.scim_id, etag=excluded.etag, hash=excluded.hash,"
+                " created=MAX(links.created, excluded.created), updated_at=excluded.updated_at",
+                [
+                    (
+                        pipe,
+                        lk.entry_uuid.lower(),
+                        lk.dn,
+                        lk.class_name,
+                        lk.resource_type,
+                        lk.scim_id,
+                        lk.etag,
+                        lk.hash,
+                        int(lk.created),
+                        now,
+                    )
+                    for lk in links
+                ],
+            )
+
+    def delete_links(self, pipe: str, entry_uuids: Iterable[str]) -> None:
+        with self.transaction() as db:
+            db.executemany(
+                "DELETE FROM links WHERE pipe = ? AND entry_uuid = ?",
+                [(pipe, u.lower()) for u in entry_uuids],
+            )
+
+    # --- cursor ------------------------------------------------------------------------------
+
+    def cursor(self, pipe: str) -> str | None:
+        rows = self._query("SELECT cursor FROM cursors WHERE pipe = ?", (pipe,))
+        return rows[0][0] if rows else None
+
+    def save_cursor(self, pipe: str, cursor: str) -> None:
+        with self.transaction() as db:
+            db.execute(
+                "INSERT INTO cursors (pipe, cursor, updated_at) VALUES (?,?,?)"
+                " ON CONFLICT (pipe) DO UPDATE SET cursor=excluded.cursor,"
+                " updated_at=excluded.updated_at",
+                (pipe, cursor, time.time()),
+            )
+
+    # --- failures ----------------------------------------------------------------------------
+
+    def record_failure(
+        self,
+        pipe: str,
+        key: str,
+        dn: str,
+        error: str,
+        kind: str,
+        attempts: int,
+        class_name: str | None = None,
+        operation: str | None = None,
+        next_retry_at: float | None = None,
+    ) -> None:
+        now = time.time()
+        with self.transaction() as db:
+            db.execute(
+                "INSERT INTO failures (pipe, key, dn, class_name, operation, error, kind,"
+                " attempts, next_retry_at, first_failed_at, last_failed_at)"
+                " VALUES (?,?,?,?,?,?,?,?,?,?,?) ON CONFLICT (pipe, key) DO UPDATE SET"
+                " dn=excluded.dn, error=excluded.error, kind=excluded.kind,"
+                " attempts=failures.attempts + excluded.attempts,"
+                " background_retries=failures.background_retries + 1,"
+                " next_retry_at=excluded.next_retry_at, last_failed_at=excluded.last_failed_at",
+                (
+                    pipe,
+                    key,
+                    dn,
+                    class_name,
+                    operation,
+                    error,
+                    kind,
+                    attempts,
+                    next_retry_at,
+                    now,
+                    now,
+                ),
+            )
+
+    def clear_failure(self, pipe: str, key: str) -> None:
+        with self.transaction() as db:
+            db.execute("DELETE FROM failures WHERE pipe = ? AND key = ?", (pipe, key))
+
+    def failures(self, pipe: str) -> list[Failure]:
+        rows = self._query(
+            "SELECT key, dn, class_name, operation, error, kind, attempts, background_retries,"
+            " next_retry_at FROM failures WHERE pipe = ? ORDER BY first_failed_at",
+            (pipe,),
+        )
+        return [Failure(*r) for r in rows]
+
+    # --- runs --------------------------------------------------------------------------------
+
+    def start_run(self, pipe: str, kind: str) -> int:
+        with self.transaction() as db:
+            cur = db.execute(
+                "INSERT INTO runs (pipe, kind, started_at, status) VALUES (?,?,?,?)",
+                (pipe, kind, time.time(), "running"),
+            )
+            return int(cur.lastrowid)
+
+    def finish_run(
+        self,
+        run_id: int,
+        status: str,
+        source_count: int | None = None,
+        totals: dict[str, Any] | None = None,
+        applied: int | None = None,
+        failed: int | None = None,
+    ) -> None:
+        with self.transaction() as db:
+            db.execute(
+                "UPDATE runs SET finished_at=?, status=?, source_count=?, totals=?, applied=?,"
+                " failed=? WHERE id=?",
+                (
+                    time.time(),
+                    status,
+                    source_count,
+                    json.dumps(totals or {}),
+                    applied,
+                    failed,
+                    run_id,
+                ),
+            )
+
+    def runs(self, pipe: str, kind: str | None = None, status: str | None = None) -> list[Run]:
+        sql = (
+            "SELECT id, pipe, kind, started_at, finished_at, status, source_count, totals,"
+            " applied, failed FROM runs WHERE pipe = ?"
+        )
+        args: list[Any] = [pipe]
+        if kind:
+            sql, args = sql + " AND kind = ?", [*args, kind]
+        if status:
+            sql, args = sql + " AND status = ?", [*args, status]
+        rows = self._query(sql + " ORDER BY id", args)
+        return [Run(*r[:7], json.loads(r[7] or "{}"), r[8], r[9]) for r in rows]
+
+    def last_source_count(self, pipe: str) -> int | None:
+        """The source size of the last completed resync: the base for the shrink guard."""
+        done = [
+            r
+            for r in self.runs(pipe, kind="resync")
+            if r.status in ("completed", "completed-with-failures") and r.source_count
+        ]
+        return done[-1].source_count if done else None
+
+    # --- counters (realtime status) ----------------------------------------------------------
+
+    def bump(self, pipe: str, name: str, by: int = 1) -> None:
+        with self.transaction() as db:
+            db.execute(
+                "INSERT INTO counters (pipe, name, value) VALUES (?,?,?) ON CONFLICT (pipe, name)"
+                " DO UPDATE SET value = counters.value + excluded.value",
+                (pipe, name, by),
+            )
+
+    def counters(self, pipe: str) -> dict[str, int]:
+        return dict(self._query("SELECT name, value FROM counters WHERE pipe = ?", (pipe,)))
