@@ -1,0 +1,81 @@
+"""scim-resources.xml -> mapping model; LDAP entry -> SCIM 2.0 resource; comparable forms.
+
+mappings = load_mapping(path)              # None = the built-in default mapping
+users = mappings["User"]
+resource = users.to_scim(entry, resolver)  # entry: {"dn": ..., "uid": ["bjensen"], ...}
+users.normalize(resource) == users.normalize(resource_from_server)   # no change?
+"""
+
+from __future__ import annotations
+
+from toolkit.mapping.derived import DictResolver, OnUnresolved, Resolver
+from toolkit.mapping.dn import normalize_dn
+from toolkit.mapping.loader import (
+    DEFAULT_MAPPING_PATH,
+    MappingError,
+    default_mapping_text,
+    load_mapping,
+)
+from toolkit.mapping.model import (
+    AddTemplate,
+    AttributeDef,
+    CanonicalValue,
+    Derivation,
+    FixedAttribute,
+    IdMapping,
+    LdapMapping,
+    SearchParams,
+    SubAttribute,
+)
+from toolkit.mapping.resource import (
+    Entry,
+    MappingValueError,
+    ResourceMapping,
+    ResourceMappings,
+)
+from toolkit.mapping.transformations import (
+    BooleanTransformation,
+    DefaultTransformation,
+    GeneralizedTimeTransformation,
+    NegatedBooleanTransformation,
+    PostalAddressTransformation,
+    TelephoneNumberTransformation,
+    Transformation,
+    TransformationError,
+    create_transformation,
+    register_transformation,
+)
+
+__all__ = [
+    "DEFAULT_MAPPING_PATH",
+    "AddTemplate",
+    "AttributeDef",
+    "BooleanTransformation",
+    "CanonicalValue",
+    "DefaultTransformation",
+    "Derivation",
+    "DictResolver",
+    "Entry",
+    "FixedAttribute",
+    "GeneralizedTimeTransformation",
+    "IdMapping",
+    "LdapMapping",
+    "MappingError",
+    "MappingValueError",
+    "NegatedBooleanTransformation",
+    "OnUnresolved",
+    "PostalAddressTransformation",
+    "Resolver",
+    "ResourceMapping",
+    "ResourceMappings",
+    "SearchParams",
+    "SubAttribute",
+    "TelephoneNumberTransformation",
+    "Transformation",
+    "TransformationError",
+    "create_transformation",
+    "default_mapping_text",
+    "load_mapping",
+    "normalize_dn",
+    "register_transformation",
+]

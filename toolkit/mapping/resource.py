@@ -1,0 +1,314 @@
+"""A resource mapping: LDAP entry -> SCIM 2.0 resource, and any SCIM resource -> comparable form.
+
+The definitions from the XML are compiled once into lists of plain Python functions (one per
+SCIM attribute), so that mapping an entry costs a few dict look-ups and calls per attribute
+and no lxml work at all.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from toolkit.errors import SkippableError
+from toolkit.mapping import ops as compiler
+from toolkit.mapping.derived import LDAP_ATTRIBUTES, DerivedContext, OnUnresolved, Resolver
+from toolkit.mapping.dn import normalize_dn
+from toolkit.mapping.model import AddTemplate, AttributeDef, SearchParams
+from toolkit.mapping.transformations import Normalize, TransformationError, as_text
+
+#: An LDAP entry: attribute name (any case) -> values, plus "dn".
+Entry = Mapping[str, Any]
+#: (lower-cased SCIM name, SCIM name, function)
+_Normalizer = tuple[str, str, Normalize]
+
+
+def entry_dn(entry: Entry) -> str | None:
+    """The entry's DN ("dn" as a string or a one-item list)."""
+    dn = entry.get("dn")
+    if dn is None or isinstance(dn, str):
+        return dn
+    if isinstance(dn, bytes):
+        return as_text(dn)
+    return as_text(dn[0]) if dn else None
+
+
+class MappingValueError(SkippableError):
+    """One entry cannot be mapped (a value its transformation rejects); names DN and attribute."""
+
+
+@dataclass(eq=False)
+class ResourceMapping:
+    """One <resource> of scim-resources.xml, in SCIM 2.0 terms."""
+
+    name: str
+    endpoint: str
+    schema: str  # the SCIM 2.0 core schema URN
+    search: SearchParams
+    attributes: tuple[AttributeDef, ...]
+    description: str = ""
+    source_schema: str = ""  # as written in the file (maybe SCIM 1.1)
+    add: AddTemplate | None = None
+    _cache: dict[Any, Any] = field(default_factory=dict, init=False, repr=False)
+
+    # --- what the mapping covers ------------------------------------------------------------
+
+    @property
+    def schemas(self) -> tuple[str, ...]:
+        """The core schema, then each extension schema with a mapped attribute."""
+        found = [self.schema]
+        for attribute in self.attributes:
+            if attribute.managed and attribute.schema not in found:
+                found.append(attribute.schema)
+        return tuple(found)
+
+    @property
+    def extensions(self) -> tuple[str, ...]:
+        found = self._cache.get("extensions")
+        if found is None:
+            found = self._cache["extensions"] = self.schemas[1:]
+        return found
+
+    def attribute(self, name: str) -> AttributeDef | None:
+        """An attribute by name, or by `URN:name` for an extension attribute."""
+        lowered = name.lower()
+        for attribute in self.attributes:
+            if attribute.name.lower() == lowered or (
+                f"{attribute.schema}:{attribute.name}".lower() == lowered
+            ):
+                return attribute
+        return None
+
+    def _selected(self, include_read_only: bool, include_write_only: bool) -> list[AttributeDef]:
+        return [
+            a
+            for a in self.attributes
+            if a.managed
+            and (include_read_only or not a.read_only)
+            and (include_write_only or not compiler.is_write_only(a))
+        ]
+
+    def written_attributes(
+        self, *, include_read_only: bool = False, include_write_only: bool = False
+    ) -> list[str]:
+        """SCIM attribute paths `to_scim` writes (extension ones as `URN:attr.sub`)."""
+        paths: list[str] = []
+        for attribute in self._selected(include_read_only, include_write_only):
+            prefix = "" if attribute.schema == self.schema else f"{attribute.schema}:"
+            for sub in compiler.written_sub_attributes(attribute):
+                path = f"{prefix}{attribute.name}" + (f".{sub}" if sub else "")
+                if path not in paths:
+                    paths.append(path)
+        return paths
+
+    def ldap_attributes(
+        self, *, include_read_only: bool = False, include_write_only: bool = False
+    ) -> list[str]:
+        """The LDAP attributes to request so that `to_scim` and `resource_id` have their input."""
+        names: dict[str, str] = {}
+
+        def add(name: str) -> None:
+            names.setdefault(name.lower(), name)
+
+        if self.search.id_mapping is not None:
+            add(self.search.id_mapping.ldap_attribute)
+        for attribute in self._selected(include_read_only, include_write_only):
+            if attribute.derivation is not None:
+                for name in LDAP_ATTRIBUTES[attribute.derivation.kind]:
+                    add(name)
+            for mapping in compiler.mappings_of(attribute):
+                add(mapping.ldap_attribute)
+        return list(names.values())
+
+    # --- LDAP -> SCIM -----------------------------------------------------------------------
+
+    def resource_id(self, entry: Entry) -> str | None:
+        """The resource's id as the SDK defines it: the resourceIDMapping value, else the DN.
+
+        A stable source-side key (entryUUID in the default mapping); the SCIM server may still
+        assign its own `id`, which the link store pairs with this.
+        """
+        id_mapping = self.search.id_mapping
+        if id_mapping is None:
+            dn = entry_dn(entry)
+            return normalize_dn(dn) if dn else None
+        wanted = id_mapping.ldap_attribute.lower()
+        for key, values in entry.items():
+            if key.lower() == wanted and values:
+                value = values if isinstance(values, str | bytes) else values[0]
+                if id_mapping.transformation is not None:
+                    return as_text(id_mapping.transformation.to_scim(value, "string"))
+                return as_text(value)
+        return None
+
+    def _ops(self, include_read_only: bool, include_write_only: bool) -> list[compiler.ScimOp]:
+        key = ("to_scim", include_read_only, include_write_only)
+        ops = self._cache.get(key)
+        if ops is None:
+            selected = self._selected(include_read_only, include_write_only)
+            ops = self._cache[key] = [compiler.scim_op(a, self.schema) for a in selected]
+        return ops
+
+    def to_scim(
+        self,
+        entry: Entry,
+        resolver: Resolver | None = None,
+        *,
+        on_unresolved: OnUnresolved | None = None,
+        include_read_only: bool = False,
+        include_write_only: bool = False,
+    ) -> dict[str, Any]:
+        """The SCIM 2.0 resource (no `id`, no `meta`) that an LDAP entry should become.
+
+        Read-only attributes (User.groups) and write-only ones (password: LDAP holds hashes,
+        never a password to send) are left out unless asked for. DNs of derived attributes go
+        through `resolver`; those it cannot resolve are left out and passed to `on_unresolved`.
+        Raises MappingValueError (skippable) when a transformation rejects a value.
+        """
+        lowered = {key.lower(): values for key, values in entry.items()}
+        ctx = DerivedContext(resolver, on_unresolved)
+        out: dict[str, Any] = {"schemas": [self.schema]}
+        for path, container, name, function in self._ops(include_read_only, include_write_only):
+            try:
+                value = function(lowered, ctx)
+            except TransformationError as exc:
+                dn = entry_dn(entry) or "entry"
+                raise MappingValueError(f"{dn}: SCIM attribute {path}: {exc}") from exc
+            if value is None:
+                continue
+            if container is None:
+                out[name] = value
+            else:
+                extension = out.get(container)
+                if extension is None:
+                    extension = out[container] = {}
+                extension[name] = value
+        for urn in self.extensions:
+            if urn in out:
+                out["schemas"].append(urn)
+        return out
+
+    def missing_required(self, scim_resource: Mapping[str, Any]) -> list[str]:
+        """Required, writable, mapped attributes that have no value in `scim_resource`.
+
+        A SCIM server would reject such a resource; the plan reports it before sending.
+        """
+        missing = []
+        lowered = {key.lower(): value for key, value in scim_resource.items()}
+        for attribute in self._selected(include_read_only=False, include_write_only=False):
+            if not attribute.required:
+                continue
+            if attribute.schema == self.schema:
+                present = lowered.get(attribute.name.lower())
+                path = attribute.name
+            else:
+                extension = lowered.get(attribute.schema.lower()) or {}
+                present = {k.lower(): v for k, v in extension.items()}.get(attribute.name.lower())
+                path = f"{attribute.schema}:{attribute.name}"
+            if present in (None, "", [], {}):
+                missing.append(path)
+        return missing
+
+    # --- comparable form --------------------------------------------------------------------
+
+    def _normalizers(self) -> tuple[list[_Normalizer], list[tuple[str, list[_Normalizer]]]]:
+        """(core attribute normalizers, [(extension URN, its normalizers)])."""
+        ops: tuple[list[_Normalizer], list[tuple[str, list[_Normalizer]]]] | None
+        ops = self._cache.get("normalize")
+        if ops is None:
+            core: list[_Normalizer] = []
+            extensions: dict[str, list[_Normalizer]] = {}
+            selected = self._selected(include_read_only=False, include_write_only=False)
+            for attribute in selected:
+                container, key, name, function = compiler.normalize_op(attribute, self.schema)
+                target = core if container is None else extensions.setdefault(container, [])
+                target.append((key, name, function))
+            ops = self._cache["normalize"] = (core, list(extensions.items()))
+        return ops
+
+    def normalize(self, scim_resource: Mapping[str, Any]) -> dict[str, Any]:
+        """The canonical, comparable form of any SCIM resource, limited to the mapped attributes.
+
+        Equal forms mean "no change": attribute-name case, canonical `type` case, multi-value
+        order and duplicates, whitespace, time zones, phone formatting, boolean and integer
+        spellings and `primary`/`display`/`$ref` extras never make two forms differ. Read-only
+        and write-only attributes, `schemas`, `id` and `meta` are left out.
+        """
+        core, extensions = self._normalizers()
+        top = {key.lower(): value for key, value in scim_resource.items()}
+        qualified = top.get(self.schema.lower())
+        if isinstance(qualified, Mapping):  # core attributes given under the core URN
+            for key, value in qualified.items():
+                top.setdefault(key.lower(), value)
+        out: dict[str, Any] = {}
+        name = ""
+        try:
+            for key, name, function in core:
+                raw = top.get(key)
+                if raw is not None:
+                    value = function(raw)
+                    if value is not None:
+                        out[name] = value
+            for urn, normalizers in extensions:
+                extension = top.get(urn.lower())
+                if not isinstance(extension, Mapping):
+                    continue
+                lowered = {key.lower(): value for key, value in extension.items()}
+                values = {}
+                for key, name, function in normalizers:
+                    raw = lowered.get(key)
+                    if raw is not None:
+                        value = function(raw)
+                        if value is not None:
+                            values[name] = value
+                if values:
+                    out[urn] = values
+        except TransformationError as exc:
+            where = scim_resource.get("id", "resource")
+            raise MappingValueError(f"{where}: SCIM attribute {name}: {exc}") from exc
+        return out
+
+
+@dataclass(eq=False)
+class ResourceMappings:
+    """All resources of one scim-resources.xml, by resource name ("User", "Group")."""
+
+    resources: dict[str, ResourceMapping]
+    searches: dict[str, SearchParams]
+    path: Path | None = None
+    warnings: tuple[str, ...] = ()
+
+    def __getitem__(self, name: str) -> ResourceMapping:
+        found = self.resources.get(name) or next(
+            (r for n, r in self.resources.items() if n.lower() == name.lower()), None
+        )
+        if found is None:
+            known = ", ".join(self.resources) or "none"
+            raise KeyError(f"{self.path}: no resource named {name!r} (resources: {known})")
+        return found
+
+    def __iter__(self) -> Iterator[ResourceMapping]:
+        return iter(self.resources.values())
+
+    def by_endpoint(self, endpoint: str) -> ResourceMapping | None:
+        wanted = endpoint.strip("/").lower()
+        return next(
+            (r for r in self.resources.values() if r.endpoint.strip("/").lower() == wanted), None
+        )
+
+    def match_entry(self, entry: Entry) -> ResourceMapping | None:
+        """The first resource whose search filter names one of the entry's object classes."""
+        classes: set[str] = set()
+        for key, values in entry.items():
+            if key.lower() == "objectclass":
+                items = [values] if isinstance(values, str | bytes) else values
+                classes = {as_text(v).lower() for v in items}
+        for resource in self.resources.values():
+            if any(oc.lower() in classes for oc in resource.search.object_classes):
+                return resource
+        return None
+
+
+__all__ = ["Entry", "MappingValueError", "ResourceMapping", "ResourceMappings"]
