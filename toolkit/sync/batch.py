@@ -195,10 +195,10 @@ def make_plan(session: Session, options: RunOptions) -> Plan:
     )
     limit = session.pipe.max_deletes
     if options.max_deletes:
-        from toolkit.config.properties import _count_or_percent
+        from toolkit.config.properties import parse_delete_limit
 
         try:
-            limit = _count_or_percent(options.max_deletes)
+            limit = parse_delete_limit(options.max_deletes)
         except (TypeError, ValueError):
             raise FatalError(
                 f"--max-deletes {options.max_deletes}: expected a count (50) or a percentage (5%)"
