@@ -2,11 +2,12 @@
 # Install the Debian packages the tests and the lab need, when they are missing:
 # slapd and ldap-utils (the lab and the OpenLDAP tests), 389-ds-base (the 389-DS tests).
 set -eu
-PACKAGES="slapd ldap-utils 389-ds-base"
+PACKAGES="slapd ldap-utils 389-ds-base openssl"
 missing=""
 [ -x /usr/sbin/slapd ] || missing="$missing slapd"
 command -v ldapsearch >/dev/null 2>&1 || missing="$missing ldap-utils"
 [ -x /usr/sbin/ns-slapd ] || missing="$missing 389-ds-base"
+command -v openssl >/dev/null 2>&1 || missing="$missing openssl"  # test certificates
 [ -z "$missing" ] && exit 0
 
 if [ "$(id -u)" = 0 ]; then
