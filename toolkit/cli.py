@@ -323,6 +323,57 @@ def _config_check_scim(server: Any) -> list[str]:
 
 def _add_prepare_endpoint_server(sub: argparse._SubParsersAction) -> None:
     """Registered by the endpoint area."""
+    cmd = sub.add_parser(
+        "prepare-endpoint-server",
+        help="check a configured server for syncing (and create the LDAP sync user)",
+        description="Check that an LDAP source server is ready for syncing: the sync user binds, "
+        "each base DN and the change feed are readable, and the feed is retained. With admin "
+        "credentials and --create-sync-user, create the sync user with read-only rights first. "
+        "Prints a checklist; exits 1 when a check fails.",
+    )
+    cmd.add_argument("--server-name", required=True, metavar="NAME", help="an external server of the config")
+    cmd.add_argument("--admin-bind-dn", metavar="DN", help="an administrator that may add entries and rights")
+    cmd.add_argument("--admin-password-file", type=Path, metavar="FILE", help="file holding the admin password")
+    cmd.add_argument(
+        "--create-sync-user", action="store_true", help="create the configured bind-dn with read-only rights"
+    )
+    cmd.set_defaults(func=_prepare_endpoint_server)
+
+
+def _prepare_endpoint_server(args: argparse.Namespace) -> int:
+    from toolkit.config import LdapServer, load_config
+
+    config = load_config(config_path(args))
+    server = config.external_servers.get(args.server_name)
+    if server is not None and not isinstance(server, LdapServer):
+        print("scimsync: error: prepare-endpoint-server for SCIM servers is not wired yet", file=sys.stderr)
+        return 2
+    admin_password = None
+    if args.admin_password_file:
+        try:
+            admin_password = args.admin_password_file.read_text(encoding="utf-8").rstrip("\r\n")
+        except OSError as exc:
+            print(f"scimsync: error: --admin-password-file {args.admin_password_file}: {exc.strerror}", file=sys.stderr)
+            return 2
+    if args.create_sync_user and not (args.admin_bind_dn and admin_password is not None):
+        print("scimsync: error: --create-sync-user needs --admin-bind-dn and --admin-password-file", file=sys.stderr)
+        return 2
+    from toolkit.ldap.fromconfig import prepare_server
+
+    results = prepare_server(
+        config,
+        args.server_name,
+        admin_dn=args.admin_bind_dn,
+        admin_password=admin_password,
+        create_sync_user=args.create_sync_user,
+    )
+    for result in results:
+        print(f"{'PASS' if result.ok else 'FAIL'}  {result.name}: {result.detail}")
+        if not result.ok and result.fix:
+            print(f"      fix: {result.fix}")
+    failed = sum(1 for r in results if not r.ok)
+    print(f"{len(results) - failed} passed, {failed} failed")
+    return 1 if failed else 0
 
 
 # --- dry-run, resync, realtime-sync, status ---------------------------------------------------
@@ -363,6 +414,127 @@ def _add_sync(sub: argparse._SubParsersAction) -> None:
         "--workers", type=int, metavar="N", help="concurrent requests (default num-worker-threads)"
     )
     resync.set_defaults(func=_resync)
+
+
+def _add_realtime(sub: argparse._SubParsersAction) -> None:
+    realtime = sub.add_parser(
+        "realtime-sync", help="follow the change feed: start, stop, set-startpoint"
+    )
+    verbs = realtime.add_subparsers(dest="realtime_command", metavar="VERB", required=True)
+    point = verbs.add_parser("set-startpoint", help="where realtime sync starts reading the feed")
+    point.add_argument("--pipe-name", metavar="P")
+    where = point.add_mutually_exclusive_group(required=True)
+    where.add_argument(
+        "--beginning-of-changelog", action="store_true", help="replay every retained change"
+    )
+    where.add_argument(
+        "--end-of-changelog", action="store_true", help="ignore every change made up to now"
+    )
+    where.add_argument(
+        "--change-number", type=int, metavar="N", help="start at change number N (changelog)"
+    )
+    where.add_argument(
+        "--startpoint-rewind", metavar="DURATION", help="the changes of the last DURATION (2h30m)"
+    )
+    where.add_argument(
+        "--startpoint-time", metavar="RFC3339", help="changes made at or after this time"
+    )
+    point.set_defaults(func=_realtime_set_startpoint)
+    start = verbs.add_parser("start", help="start realtime sync (detached unless --foreground)")
+    start.add_argument("--pipe-name", metavar="P")
+    start.add_argument("--foreground", action="store_true", help="run in this process")
+    start.add_argument("--until-idle", action="store_true", help="exit 0 once the feed is drained")
+    start.add_argument("--max-changes", type=int, metavar="N", help="stop after N changes")
+    start.set_defaults(func=_realtime_start)
+    stop = verbs.add_parser("stop", help="stop after the in-flight changes finish")
+    stop.add_argument("--pipe-name", metavar="P")
+    stop.set_defaults(func=_realtime_stop)
+    status = sub.add_parser("status", help="started or not, cursor, lag, rates, counters, failures")
+    status.add_argument("--pipe-name", metavar="P")
+    status.add_argument("--json", action="store_true", help="print one JSON object")
+    status.set_defaults(func=_status)
+
+
+def _realtime_set_startpoint(args: argparse.Namespace) -> int:
+    from toolkit.sync import realtime
+
+    if args.beginning_of_changelog:
+        how, value = "beginning", None
+    elif args.end_of_changelog:
+        how, value = "end", None
+    elif args.change_number is not None:
+        how, value = "change-number", args.change_number
+    elif args.startpoint_rewind:
+        how, value = "rewind", args.startpoint_rewind
+    else:
+        how, value = "time", args.startpoint_time
+    config = _load(args)
+    cursor = realtime.set_startpoint(config, args.pipe_name, how, value)
+    print(f"start point of pipe {config.pipe(args.pipe_name).name} set ({how}): {cursor}")
+    return 0
+
+
+def _realtime_start(args: argparse.Namespace) -> int:
+    from toolkit.sync import realtime
+
+    config = _load(args)
+    if not args.foreground:
+        if args.until_idle or args.max_changes:
+            raise FatalError("--until-idle and --max-changes need --foreground")
+        pid = realtime.start_detached(config, args.pipe_name)
+        print(f"realtime sync of pipe {config.pipe(args.pipe_name).name} started (pid {pid})")
+        return 0
+    stats = realtime.run_foreground(config, args.pipe_name, args.until_idle, args.max_changes)
+    done = ", ".join(f"{k} {v}" for k, v in sorted(stats.completed.items())) or "no changes"
+    print(f"realtime sync stopped after {stats.changes} changes ({done}); {stats.detector}")
+    return 0
+
+
+def _realtime_stop(args: argparse.Namespace) -> int:
+    from toolkit.sync import realtime
+
+    config = _load(args)
+    pid = realtime.stop(config, args.pipe_name)
+    name = config.pipe(args.pipe_name).name
+    print(
+        f"realtime sync of pipe {name} stopped (pid {pid})"
+        if pid
+        else f"pipe {name} was not running"
+    )
+    return 0
+
+
+def _status(args: argparse.Namespace) -> int:
+    from toolkit.sync import realtime
+
+    data = realtime.status(_load(args), args.pipe_name)
+    if args.json:
+        print_json(data)
+        return 0
+    lag = data["lag"]
+    print(
+        f"pipe {data['pipe']}: "
+        + (f"started (pid {data['pid']})" if data["started"] else "stopped")
+    )
+    print(f"  cursor        {data['cursor']}")
+    if data["detector"]:
+        print(f"  change feed   {data['detector']}")
+    seconds = f", {lag['seconds']:.1f} s" if lag["seconds"] is not None else ""
+    print(
+        f"  lag           {lag['changes'] if lag['changes'] is not None else 'unknown'} changes{seconds}"
+    )
+    print(f"  ops/second    {data['ops_per_second']}")
+    print(
+        f"  processed     {data['changes_processed']} changes; "
+        + (", ".join(f"{k} {v}" for k, v in sorted(data["completed"].items())) or "none")
+    )
+    print(f"  links         {data['links']}")
+    print(f"  failures      {len(data['failures'])}")
+    for failure in data["failures"][:10]:
+        print(
+            f"    {failure['dn']}: {failure['error'].splitlines()[0] if failure['error'] else ''}"
+        )
+    return 0
 
 
 def _common_run_args(parser: argparse.ArgumentParser) -> None:
@@ -466,6 +638,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_config(sub)
     _add_prepare_endpoint_server(sub)
     _add_sync(sub)
+    _add_realtime(sub)
     _add_demo(sub)
     return parser
 
@@ -487,6 +660,9 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("scimsync: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # `scimsync ... | head`: the reader left; say nothing more
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
 
 
 if __name__ == "__main__":

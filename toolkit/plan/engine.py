@@ -92,7 +92,7 @@ def form_hash(form: Mapping[str, Any]) -> str:
     return hashlib.sha256(data.encode()).hexdigest()[:32]
 
 
-def _lookup(resource: Mapping[str, Any], path: str) -> Any:
+def lookup_path(resource: Mapping[str, Any], path: str) -> Any:
     """A value by SCIM path: `userName`, `name.familyName` or `urn:...:attr`, any case."""
     if path.lower().startswith("urn:"):
         urn, _, attr = path.rpartition(":")
@@ -200,7 +200,7 @@ class _TargetIndex:
         if index is None:
             index = self._by_key[(kind, attrs)] = {}
             for scim_id, resource in self.by_id.get(kind, {}).items():
-                k = _correlation_key(_lookup(resource, a) for a in attrs)
+                k = _correlation_key(lookup_path(resource, a) for a in attrs)
                 if k is not None:
                     index.setdefault(k, []).append(scim_id)
         return index.get(key, [])
@@ -255,7 +255,8 @@ def build(inputs: PlanInputs) -> PlanResult:
         drafts.append(draft)
     for link in inputs.links.values():
         ndn = normalize_dn(link.dn)
-        if ndn not in id_of_dn and index.get(link.resource_type, link.scim_id) is not None:
+        # a partial read (realtime, filters) holds only some targets: trust the link then
+        if ndn not in id_of_dn and (inputs.partial or index.get(link.resource_type, link.scim_id) is not None):
             id_of_dn[ndn] = link.scim_id
 
     # 2. diff and requests
@@ -287,7 +288,7 @@ def _correlate(
             rid = read.mapping.resource_id(draft.entry)
             matches = [rid] if rid and index.get(kind, rid) is not None else []
         else:
-            k = _correlation_key(_lookup(draft.desired, a) for a in attrs)
+            k = _correlation_key(lookup_path(draft.desired, a) for a in attrs)
             matches = index.matches(kind, tuple(attrs), k) if k is not None else []
         if not matches:
             continue
@@ -411,7 +412,7 @@ def _update_requests(
             member_change = change
             continue
         value = (
-            _lookup(desired, attr)
+            lookup_path(desired, attr)
             if not attr.lower().startswith("urn:")
             else _ext_value(desired, attr)
         )

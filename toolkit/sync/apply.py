@@ -65,9 +65,13 @@ class Applier:
         self.progress = progress
         self._ids: dict[str, str] = {}  # normalized DN -> SCIM id, for pending references
         self._lock = threading.Lock()
+        # (resource type, SCIM id) -> entry key: a 409 must not adopt a resource that another
+        # entry owns (linked, or created earlier in this run), or two entries share one target
+        self._owners: dict[tuple[str, str], str] = {}
         for row in plan.rows:
             if row.scim_id:
                 self._ids[normalize_dn(row.dn)] = row.scim_id
+                self._owners[(row.resource_type, row.scim_id)] = row.entry_uuid
 
     # --- the run -------------------------------------------------------------------------------
 
@@ -84,7 +88,7 @@ class Applier:
             while (ready or running or waiting) and fatal is None:
                 while ready and len(running) < self.workers * 2:
                     row = ready.pop(0)
-                    running[pool.submit(self._apply_row, row)] = row
+                    running[pool.submit(self.apply_row, row)] = row
                 if not running:
                     ready, waiting = (
                         waiting,
@@ -134,7 +138,8 @@ class Applier:
 
     # --- one row -------------------------------------------------------------------------------
 
-    def _apply_row(self, row: Row) -> Outcome:
+    def apply_row(self, row: Row) -> Outcome:
+        """Send one row's requests and record the outcome (links or a failure)."""
         try:
             scim_id = self._send(row)
         except FatalError:
@@ -203,6 +208,13 @@ class Applier:
                 f"{row.dn}: create answered 409 and {len(found)} resources have {attr} {value!r}"
             )
         existing = found[0]
+        with self._lock:
+            owner = self._owners.setdefault((row.resource_type, existing["id"]), row.entry_uuid)
+        if owner != row.entry_uuid:
+            raise Conflict(
+                f"{row.dn}: create answered 409 and the resource with {attr} {value!r} "
+                f"({existing['id']}) belongs to another entry of this pipe"
+            )
         operations = [
             {"op": "replace", "path": key, "value": val}
             for key, val in body.items()
@@ -215,6 +227,7 @@ class Applier:
     def _remember(self, row: Row, scim_id: str) -> None:
         with self._lock:
             self._ids[normalize_dn(row.dn)] = scim_id
+            self._owners.setdefault((row.resource_type, scim_id), row.entry_uuid)
 
     def _save_link(self, row: Row, scim_id: str, created: bool) -> None:
         self.store.save_links(

@@ -162,6 +162,21 @@ class StateStore:
         )
         return Link(*rows[0][:7], created=bool(rows[0][7])) if rows else None
 
+    def links_by_dns(self, pipe: str, dns: Iterable[str]) -> dict[str, Link]:
+        """The links of these DNs (any case), by entryUUID; for resolving references."""
+        wanted = list(dict.fromkeys(dns))
+        found: dict[str, Link] = {}
+        for start in range(0, len(wanted), 500):
+            part = wanted[start : start + 500]
+            marks = ",".join("?" * len(part))
+            rows = self._query(
+                "SELECT entry_uuid, dn, class_name, resource_type, scim_id, etag, hash, created"
+                f" FROM links WHERE pipe = ? AND dn COLLATE NOCASE IN ({marks})",
+                (pipe, *part),
+            )
+            found.update({r[0]: Link(*r[:7], created=bool(r[7])) for r in rows})
+        return found
+
     def save_links(self, pipe: str, links: Iterable[Link]) -> None:
         now = time.time()
         with self.transaction() as db:

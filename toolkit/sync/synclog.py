@@ -1,0 +1,58 @@
+"""The sync log: one JSON object per line, with PingDataSync's message types.
+
+change-detected, change-applied, change-failed-detailed, dropped-out-of-scope,
+dropped-op-type-not-synchronized, no-change-needed. Each line carries the pipe, the change's
+position in the feed and the entry's DN, so the log accounts for every change read.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+CHANGE_DETECTED = "change-detected"
+CHANGE_APPLIED = "change-applied"
+CHANGE_FAILED = "change-failed-detailed"
+DROPPED_OUT_OF_SCOPE = "dropped-out-of-scope"
+DROPPED_OP_TYPE = "dropped-op-type-not-synchronized"
+NO_CHANGE_NEEDED = "no-change-needed"
+OUTCOMES = (CHANGE_APPLIED, CHANGE_FAILED, DROPPED_OUT_OF_SCOPE, DROPPED_OP_TYPE, NO_CHANGE_NEEDED)
+
+
+class SyncLog:
+    """Appends lines to `path`; thread-safe; each line is flushed as it is written."""
+
+    def __init__(self, path: Path, pipe: str):
+        self.path = path
+        self.pipe = pipe
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self._file = path.open("a", encoding="utf-8")
+        self._lock = threading.Lock()
+
+    def write(self, msg_type: str, **fields: Any) -> None:
+        record = {
+            "time": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime())
+            + f".{int(time.time() * 1000) % 1000:03d}Z",
+            "pipe": self.pipe,
+            "type": msg_type,
+            **{k: v for k, v in fields.items() if v is not None},
+        }
+        line = json.dumps(record, ensure_ascii=False, default=str)
+        with self._lock:
+            self._file.write(line + "\n")
+            self._file.flush()
+
+    def close(self) -> None:
+        with self._lock:
+            self._file.close()
+
+
+def read_log(path: Path) -> list[dict[str, Any]]:
+    if not path.exists():
+        return []
+    return [
+        json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()
+    ]
