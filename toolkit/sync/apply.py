@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import sys
 import threading
+from collections import deque
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -80,35 +81,43 @@ class Applier:
         self.store.delete_links(self.plan.pipe, [link.entry_uuid for link in self.plan.stale_links])
         todo = [r for r in self.plan.rows if r.requests or r.situation == ADOPT]
         bar = _progress_bar(len(todo), self.progress)
-        waiting = [r for r in todo if _pending_dns(r)]
-        ready = [r for r in todo if not _pending_dns(r)]
+        # a row waits for the rows that create what it refers to (by normalized DN)
+        blockers = {id(r): {normalize_dn(dn) for dn in _pending_dns(r)} for r in todo}
+        waiters: dict[str, list[Row]] = {}
+        for row in todo:
+            for ndn in blockers[id(row)]:
+                waiters.setdefault(ndn, []).append(row)
+        ready = deque(r for r in todo if not blockers[id(r)])
+        waiting = len(todo) - len(ready)
         fatal: BaseException | None = None
         with ThreadPoolExecutor(self.workers, thread_name_prefix="scimsync-apply") as pool:
             running: dict[Future, Row] = {}
             while (ready or running or waiting) and fatal is None:
                 while ready and len(running) < self.workers * 2:
-                    row = ready.pop(0)
+                    row = ready.popleft()
                     running[pool.submit(self.apply_row, row)] = row
-                if not running:
-                    ready, waiting = (
-                        waiting,
-                        [],
-                    )  # a cycle or failed creates: send what can be named
+                if not running:  # a reference cycle: send what can be named, fix the rest next run
+                    ready.extend(r for rows in waiters.values() for r in rows if blockers[id(r)])
+                    for row in ready:
+                        blockers[id(row)].clear()
+                    waiters.clear()
+                    waiting = 0
                     continue
                 done, _ = wait(running, return_when=FIRST_COMPLETED)
                 for future in done:
-                    running.pop(future)
+                    row = running.pop(future)
                     try:
-                        outcome = future.result()
+                        self._count(future.result(), result)
                     except FatalError as exc:
                         fatal = exc
-                        continue
-                    self._count(outcome, result)
                     bar.update(1)
-                still = []
-                for row in waiting:
-                    (still if self._unresolved(row) else ready).append(row)
-                waiting = still
+                    # created or failed, its id is now as known as it will be: release its waiters
+                    for waiter in waiters.pop(normalize_dn(row.dn), []):
+                        left = blockers[id(waiter)]
+                        left.discard(normalize_dn(row.dn))
+                        if not left:
+                            ready.append(waiter)
+                            waiting -= 1
             for future in running:  # let in-flight requests finish before stopping
                 try:
                     self._count(future.result(), result)
@@ -126,10 +135,6 @@ class Applier:
         else:
             result.failed += 1
             result.failures.append(outcome)
-
-    def _unresolved(self, row: Row) -> bool:
-        with self._lock:
-            return any(normalize_dn(dn) not in self._ids for dn in _pending_dns(row))
 
     def _resolve(self, value: Any) -> Any:
         with self._lock:

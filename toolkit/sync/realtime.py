@@ -230,7 +230,11 @@ class RealtimeSync:
             if result.unresolved
         ]
         if retry:  # references to entries created in this batch: one more pass now that they exist
-            list(pool.map(self._reconcile_entry, retry))
+            again = dict(zip(map(id, retry), pool.map(self._reconcile_entry, retry), strict=True))
+            results = [again.get(id(g), r) for g, r in zip(by_entry.values(), results, strict=True)]
+        for group, result in zip(by_entry.values(), results, strict=True):
+            for _ in group:  # the final outcome of each change
+                self.stats.count(result.msg_type)
         elapsed = time.perf_counter() - started
         self.stats.changes += len(changes)
         self.stats.batches += 1
@@ -266,7 +270,6 @@ class RealtimeSync:
                 detail=result.detail or None,
                 changes=result.changes or None,
             )
-            self.stats.count(result.msg_type)
         return result
 
     def _reconcile(self, group: list[Change]) -> Result:
