@@ -17,8 +17,8 @@ import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from toolkit.lab.process import free_port, pid_alive, port_open, stop_pid, wait_until
-from toolkit.lab.slapd import BASE_LDIF, LabServerError, require_binary
+from toolkit.lab.process import ChildServer, LabServerError, free_port, stop_pid
+from toolkit.lab.slapd import BASE_LDIF, require_binary
 
 NS_SLAPD = "/usr/sbin/ns-slapd"
 DSCREATE = "/usr/sbin/dscreate"
@@ -94,8 +94,11 @@ def make_virtual_root(root: Path) -> None:
 
 
 @dataclass
-class DirSrv:
+class DirSrv(ChildServer):
     """One private 389-DS instance under `workdir`."""
+
+    LABEL = "389-DS"
+    LOG = "ns-slapd.log"
 
     workdir: Path
     port: int = 0
@@ -180,35 +183,9 @@ class DirSrv:
             stop_pid(pid, timeout=60)
 
     def start(self, timeout: float = 60.0) -> DirSrv:
-        log = open(self.workdir / "ns-slapd.log", "ab")
-        self._proc = subprocess.Popen(
-            [NS_SLAPD, "-D", str(self.config_dir), "-i", str(self.pid_file), "-d", "0"],
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            env=self._env(),
-            start_new_session=True,
-        )
-        log.close()
-        self.pid = self._proc.pid
-        try:
-            wait_until(self._ready, timeout, f"389-DS on {self.url}")
-        except TimeoutError as exc:
-            self.stop()
-            raise LabServerError(f"{exc}; see {self.workdir / 'ns-slapd.log'}") from None
+        argv = [NS_SLAPD, "-D", str(self.config_dir), "-i", str(self.pid_file), "-d", "0"]
+        self._launch(argv, timeout, env=self._env())
         return self
-
-    def _ready(self) -> bool:
-        if self._proc is not None and self._proc.poll() is not None:
-            tail = (self.workdir / "ns-slapd.log").read_text(errors="replace")[-800:]
-            raise LabServerError(f"ns-slapd exited with {self._proc.returncode}: {tail}")
-        return port_open(self.host, self.port)
-
-    def stop(self) -> None:
-        if self.pid and pid_alive(self.pid):
-            stop_pid(self.pid, timeout=60)
-        if self._proc is not None:
-            self._proc.wait()
-        self.pid, self._proc = None, None
 
     def destroy(self) -> None:
         self.stop()

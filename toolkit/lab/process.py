@@ -5,8 +5,16 @@ from __future__ import annotations
 import os
 import signal
 import socket
+import subprocess
 import time
 from collections.abc import Callable
+from pathlib import Path
+
+from toolkit.errors import FatalError
+
+
+class LabServerError(FatalError):
+    """A private server could not be set up or started; the message says why."""
 
 
 def free_port(host: str = "127.0.0.1") -> int:
@@ -61,3 +69,49 @@ def stop_pid(pid: int, timeout: float = 15.0) -> None:
         time.sleep(0.02)
     os.kill(pid, signal.SIGKILL)
     wait_until(lambda: not pid_alive(pid), 5, f"process {pid}")
+
+
+class ChildServer:
+    """A server run in the foreground as our child on host:port, logging into its workdir.
+
+    Subclasses are dataclasses with `workdir`, `host`, `port`, `pid` and `_proc`, and name
+    themselves in LABEL and their log file in LOG.
+    """
+
+    LABEL = "server"
+    LOG = "server.log"
+    workdir: Path
+    host: str
+    port: int
+    pid: int | None
+    _proc: subprocess.Popen | None
+
+    def _launch(self, argv: list[str], timeout: float, env: dict[str, str] | None = None) -> None:
+        log = open(self.workdir / self.LOG, "ab")
+        self._proc = subprocess.Popen(
+            argv,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            env=env,
+            start_new_session=True,  # survives the shell that ran `scimsync lab up`
+        )
+        log.close()
+        self.pid = self._proc.pid
+        try:
+            wait_until(self._ready, timeout, f"{self.LABEL} on {self.host}:{self.port}")
+        except TimeoutError as exc:
+            self.stop()
+            raise LabServerError(f"{exc}; see {self.workdir / self.LOG}") from None
+
+    def _ready(self) -> bool:
+        if self._proc is not None and self._proc.poll() is not None:
+            tail = (self.workdir / self.LOG).read_text(errors="replace")[-800:]
+            raise LabServerError(f"{self.LABEL} exited with {self._proc.returncode}: {tail}")
+        return port_open(self.host, self.port)
+
+    def stop(self, timeout: float = 60.0) -> None:
+        if self.pid and pid_alive(self.pid):
+            stop_pid(self.pid, timeout)
+        if self._proc is not None:
+            self._proc.wait()
+        self.pid, self._proc = None, None

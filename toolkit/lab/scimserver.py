@@ -17,7 +17,7 @@ from pathlib import Path
 
 import httpx
 
-from toolkit.lab.process import free_port, pid_alive, port_open, stop_pid, wait_until
+from toolkit.lab.process import ChildServer, free_port
 
 TOKEN_ENV = "SCIMSYNC_LAB_SCIM_TOKEN"
 RESET_PATH = "/_lab/reset"
@@ -88,8 +88,11 @@ def main(argv: list[str] | None = None) -> None:
 
 
 @dataclass
-class ScimServer:
+class ScimServer(ChildServer):
     """The SCIM server as a child process on a free loopback port."""
+
+    LABEL = "SCIM server"
+    LOG = "scim-server.log"
 
     workdir: Path
     port: int = 0
@@ -112,47 +115,21 @@ class ScimServer:
         env.pop(TOKEN_ENV, None)
         if self.bearer_token:
             env[TOKEN_ENV] = self.bearer_token
-        log = open(self.workdir / "scim-server.log", "ab")
-        self._proc = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "toolkit.lab.scimserver",
-                "--host",
-                self.host,
-                "--port",
-                str(self.port),
-            ],
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            env=env,
-            start_new_session=True,
-        )
-        log.close()
-        self.pid = self._proc.pid
-        try:
-            wait_until(self._ready, timeout, f"SCIM server on {self.url}")
-        except TimeoutError as exc:
-            self.stop()
-            raise RuntimeError(f"{exc}; see {self.workdir / 'scim-server.log'}") from None
+        argv = [
+            sys.executable,
+            "-m",
+            "toolkit.lab.scimserver",
+            "--host",
+            self.host,
+            "--port",
+            str(self.port),
+        ]
+        self._launch(argv, timeout, env=env)
         return self
-
-    def _ready(self) -> bool:
-        if self._proc is not None and self._proc.poll() is not None:
-            tail = (self.workdir / "scim-server.log").read_text(errors="replace")[-800:]
-            raise RuntimeError(f"SCIM server exited with {self._proc.returncode}: {tail}")
-        return port_open(self.host, self.port)
 
     def reset(self) -> None:
         """Empty the store."""
         httpx.post(f"http://{self.host}:{self.port}{RESET_PATH}", timeout=10).raise_for_status()
-
-    def stop(self) -> None:
-        if self.pid and pid_alive(self.pid):
-            stop_pid(self.pid)
-        if self._proc is not None:
-            self._proc.wait()
-        self.pid, self._proc = None, None
 
 
 if __name__ == "__main__":

@@ -15,8 +15,7 @@ import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from toolkit.errors import FatalError
-from toolkit.lab.process import free_port, pid_alive, port_open, stop_pid, wait_until
+from toolkit.lab.process import ChildServer, LabServerError, free_port
 
 SLAPD = "/usr/sbin/slapd"
 SCHEMA_DIR = Path("/etc/ldap/schema")
@@ -82,10 +81,6 @@ access to * by * read
 """
 
 
-class LabServerError(FatalError):
-    """A private server could not be set up or started; the message says why."""
-
-
 def ssha(password: str) -> str:
     """The {SSHA} form slapd accepts for rootpw, so no clear password sits in slapd.conf."""
     salt = os.urandom(8)
@@ -102,8 +97,11 @@ def require_binary(path: str, package: str) -> None:
 
 
 @dataclass
-class Slapd:
+class Slapd(ChildServer):
     """One private slapd instance in `workdir`."""
+
+    LABEL = "slapd"
+    LOG = "slapd.log"
 
     workdir: Path
     port: int = 0
@@ -162,34 +160,8 @@ class Slapd:
             raise LabServerError(f"slapadd {ldif} failed: {done.stderr.strip()}")
 
     def start(self, timeout: float = 20.0) -> Slapd:
-        log = open(self.workdir / "slapd.log", "ab")
-        self._proc = subprocess.Popen(
-            [SLAPD, "-d", "0", "-h", f"{self.url}/", "-f", str(self.conf)],
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,  # survives the shell that ran `scimsync lab up`
-        )
-        log.close()
-        self.pid = self._proc.pid
-        try:
-            wait_until(self._ready, timeout, f"slapd on {self.url}")
-        except TimeoutError as exc:
-            self.stop()
-            raise LabServerError(f"{exc}; see {self.workdir / 'slapd.log'}") from None
+        self._launch([SLAPD, "-d", "0", "-h", f"{self.url}/", "-f", str(self.conf)], timeout)
         return self
-
-    def _ready(self) -> bool:
-        if self._proc is not None and self._proc.poll() is not None:
-            tail = (self.workdir / "slapd.log").read_text(errors="replace")[-800:]
-            raise LabServerError(f"slapd exited with {self._proc.returncode}: {tail}")
-        return port_open(self.host, self.port)
-
-    def stop(self) -> None:
-        if self.pid and pid_alive(self.pid):
-            stop_pid(self.pid)
-        if self._proc is not None:
-            self._proc.wait()
-        self.pid, self._proc = None, None
 
     def reset(self) -> None:
         """Back to the empty tree, with an empty access log, on the same port."""
