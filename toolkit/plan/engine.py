@@ -221,9 +221,14 @@ def _assign(classes: list[ClassRead]) -> list[tuple[ClassRead, Entry, str]]:
 
 def build(inputs: PlanInputs) -> PlanResult:
     assigned = _assign(inputs.classes)
-    known: dict[str, str] = {
-        normalize_dn(link.dn): link.resource_type for link in inputs.links.values()
-    }
+    # Only a partial read (realtime, filters) needs the links to name entries it did not read.
+    # In a full read, a DN that no class read is gone (deleted, renamed, moved out): references
+    # to it dangle and are dropped, rather than pointing at a resource this plan deletes.
+    known: dict[str, str] = (
+        {normalize_dn(link.dn): link.resource_type for link in inputs.links.values()}
+        if inputs.partial
+        else {}
+    )
     for read, entry, _ in assigned:
         known[normalize_dn(entry_dn(entry))] = read.mapping.name
     resolver = _Resolver(known)
@@ -253,10 +258,10 @@ def build(inputs: PlanInputs) -> PlanResult:
         elif not draft.conflict and read.sync_class.synchronize_creates:
             id_of_dn[ndn] = pending_ref(entry_dn(entry))
         drafts.append(draft)
-    for link in inputs.links.values():
+    for link in inputs.links.values() if inputs.partial else ():
         ndn = normalize_dn(link.dn)
         # a partial read (realtime, filters) holds only some targets: trust the link then
-        if ndn not in id_of_dn and (inputs.partial or index.get(link.resource_type, link.scim_id) is not None):
+        if ndn not in id_of_dn:
             id_of_dn[ndn] = link.scim_id
 
     # 2. diff and requests
@@ -324,8 +329,8 @@ def _row(draft: _Draft, inputs: PlanInputs, index: _TargetIndex, id_of_dn: dict[
         "resource_type": kind,
         "source": dict(draft.entry),
     }
-    if draft.desired is None:
-        return Row(situation=CONFLICT, scim_id=None, reason=draft.note, **base)
+    if draft.desired is None:  # the mapping rejected a value: nothing can be sent for it
+        return Row(situation=CONFLICT, scim_id=None, reason=f"cannot map: {draft.note}", **base)
     desired = replace_refs(draft.desired, _TOKEN, id_of_dn.get)
     if draft.conflict:
         return Row(situation=CONFLICT, scim_id=None, reason=draft.conflict, desired=desired, **base)
@@ -333,10 +338,9 @@ def _row(draft: _Draft, inputs: PlanInputs, index: _TargetIndex, id_of_dn: dict[
     endpoint = inputs.endpoints.get(kind, f"/{mapping.endpoint.strip('/')}")
     target = index.get(kind, draft.target_id) if draft.target_id else None
     if target is None:
-        situation, changes, requests = (
-            CREATE,
-            _changes({}, form),
-            [Request("POST", endpoint, desired)],
+        situation, changes = CREATE, _changes({}, form)
+        requests = _create_requests(
+            endpoint, entry_dn(draft.entry), desired, inputs.member_chunk_size
         )
     else:
         changes = _changes(mapping.normalize(target), form)
@@ -363,6 +367,23 @@ def _row(draft: _Draft, inputs: PlanInputs, index: _TargetIndex, id_of_dn: dict[
         etag=((target or {}).get("meta") or {}).get("version"),
         **base,
     )
+
+
+def _create_requests(endpoint: str, dn: str, desired: dict[str, Any], chunk: int) -> list[Request]:
+    """POST the resource; a large group goes with its first members, the rest in PATCH chunks.
+
+    A group of tens of thousands of members would exceed servers' payload limits in one
+    POST; the later requests address the new resource by a pending id resolved on apply.
+    """
+    members = desired.get("members")
+    if not isinstance(members, list) or len(members) <= chunk:
+        return [Request("POST", endpoint, desired)]
+    requests = [Request("POST", endpoint, {**desired, "members": members[:chunk]})]
+    rest = [m["value"] for m in members[chunk:] if isinstance(m, dict) and "value" in m]
+    for part in member_patches(rest, [], chunk):
+        body = {"schemas": [PATCH_OP], "Operations": part}
+        requests.append(Request("PATCH", f"{endpoint}/{pending_ref(dn)}", body))
+    return requests
 
 
 def _changes(old: Mapping[str, Any], new: Mapping[str, Any]) -> list[dict[str, Any]]:
@@ -396,21 +417,24 @@ def _update_requests(
     inputs: PlanInputs,
 ) -> list[Request]:
     path = f"{endpoint}/{scim_id}"
-    if inputs.update_method == "put":
+    member_change = next((c for c in changes if c["attribute"] == "members"), None)
+    changes = [c for c in changes if c is not member_change]
+    if inputs.update_method == "put" and changes:
+        # the PUT keeps the current members; membership still goes as PATCH chunks below,
+        # never the whole member list for one change
         body = {k: v for k, v in target.items() if k not in ("meta",)}
         for change in changes:
             _put_value(body, desired, change["attribute"])
         body["schemas"] = list(
             dict.fromkeys([*target.get("schemas", []), *desired.get("schemas", [])])
         )
-        return [Request("PUT", path, body)]
+        requests = [Request("PUT", path, body)]
+        changes = []
+    else:
+        requests = []
     ops: list[dict[str, Any]] = []
-    member_change = None
     for change in changes:
         attr = change["attribute"]
-        if attr == "members":
-            member_change = change
-            continue
         value = (
             lookup_path(desired, attr)
             if not attr.lower().startswith("urn:")
@@ -421,7 +445,8 @@ def _update_requests(
             if value is not None
             else {"op": "remove", "path": attr}
         )
-    requests = [Request("PATCH", path, {"schemas": [PATCH_OP], "Operations": ops})] if ops else []
+    if ops:
+        requests.append(Request("PATCH", path, {"schemas": [PATCH_OP], "Operations": ops}))
     if member_change:
         for chunk in member_patches(
             member_change["add"], member_change["remove"], inputs.member_chunk_size

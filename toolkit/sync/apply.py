@@ -97,7 +97,9 @@ class Applier:
                     row = ready.popleft()
                     running[pool.submit(self.apply_row, row)] = row
                 if not running:  # a reference cycle: send what can be named, fix the rest next run
-                    ready.extend(r for rows in waiters.values() for r in rows if blockers[id(r)])
+                    # once each: a row waiting on several DNs sits in several waiter lists
+                    stuck = {id(r): r for rows in waiters.values() for r in rows if blockers[id(r)]}
+                    ready.extend(stuck.values())
                     for row in ready:
                         blockers[id(row)].clear()
                     waiters.clear()
@@ -175,6 +177,10 @@ class Applier:
             except Conflict:
                 scim_id, was_created = self._adopt_after_conflict(row, body), False
             self._remember(row, scim_id)
+            for request in row.requests[1:]:  # the rest of a large group's members
+                self.client.patch(
+                    kind, scim_id, self._resolve(request.body)["Operations"], if_match=False
+                )
             self._save_link(row, scim_id, created=was_created)
             return scim_id
         scim_id = row.scim_id
