@@ -331,11 +331,19 @@ def _add_prepare_endpoint_server(sub: argparse._SubParsersAction) -> None:
         "credentials and --create-sync-user, create the sync user with read-only rights first. "
         "Prints a checklist; exits 1 when a check fails.",
     )
-    cmd.add_argument("--server-name", required=True, metavar="NAME", help="an external server of the config")
-    cmd.add_argument("--admin-bind-dn", metavar="DN", help="an administrator that may add entries and rights")
-    cmd.add_argument("--admin-password-file", type=Path, metavar="FILE", help="file holding the admin password")
     cmd.add_argument(
-        "--create-sync-user", action="store_true", help="create the configured bind-dn with read-only rights"
+        "--server-name", required=True, metavar="NAME", help="an external server of the config"
+    )
+    cmd.add_argument(
+        "--admin-bind-dn", metavar="DN", help="an administrator that may add entries and rights"
+    )
+    cmd.add_argument(
+        "--admin-password-file", type=Path, metavar="FILE", help="file holding the admin password"
+    )
+    cmd.add_argument(
+        "--create-sync-user",
+        action="store_true",
+        help="create the configured bind-dn with read-only rights",
     )
     cmd.set_defaults(func=_prepare_endpoint_server)
 
@@ -346,17 +354,26 @@ def _prepare_endpoint_server(args: argparse.Namespace) -> int:
     config = load_config(config_path(args))
     server = config.external_servers.get(args.server_name)
     if server is not None and not isinstance(server, LdapServer):
-        print("scimsync: error: prepare-endpoint-server for SCIM servers is not wired yet", file=sys.stderr)
+        print(
+            "scimsync: error: prepare-endpoint-server for SCIM servers is not wired yet",
+            file=sys.stderr,
+        )
         return 2
     admin_password = None
     if args.admin_password_file:
         try:
             admin_password = args.admin_password_file.read_text(encoding="utf-8").rstrip("\r\n")
         except OSError as exc:
-            print(f"scimsync: error: --admin-password-file {args.admin_password_file}: {exc.strerror}", file=sys.stderr)
+            print(
+                f"scimsync: error: --admin-password-file {args.admin_password_file}: {exc.strerror}",
+                file=sys.stderr,
+            )
             return 2
     if args.create_sync_user and not (args.admin_bind_dn and admin_password is not None):
-        print("scimsync: error: --create-sync-user needs --admin-bind-dn and --admin-password-file", file=sys.stderr)
+        print(
+            "scimsync: error: --create-sync-user needs --admin-bind-dn and --admin-password-file",
+            file=sys.stderr,
+        )
         return 2
     from toolkit.ldap.fromconfig import prepare_server
 
@@ -603,6 +620,65 @@ def _resync(args: argparse.Namespace) -> int:
     return 1 if result.applied.failed else 0
 
 
+# --- notebook --------------------------------------------------------------------------------
+
+
+def _add_notebook(sub: argparse._SubParsersAction) -> None:
+    notebook = sub.add_parser(
+        "notebook", help="the Jupyter notebooks: list them, run one headless with papermill"
+    )
+    verbs = notebook.add_subparsers(dest="notebook_command", metavar="VERB", required=True)
+    listing = verbs.add_parser("list", help="the notebooks and their parameters")
+    listing.set_defaults(func=_notebook_list)
+    run = verbs.add_parser(
+        "run",
+        help="run a notebook headless (papermill); exits 1 when a cell fails",
+        description="Run a notebook with papermill. --config (or $SCIMSYNC_CONFIG) becomes its "
+        "config_path unless -p config_path is given; an empty config_path starts a lab.",
+    )
+    run.add_argument(
+        "name", metavar="NAME", help="01-setup, 02-explore, 03-dry-run, 04-sync (or a path)"
+    )
+    run.add_argument(
+        "-p",
+        "--parameter",
+        nargs=2,
+        action="append",
+        default=[],
+        metavar=("KEY", "VALUE"),
+        help="a parameter (numbers, true/false and none are typed)",
+    )
+    run.add_argument(
+        "--output", type=Path, metavar="FILE", help="the executed notebook (default NAME.out.ipynb)"
+    )
+    run.set_defaults(func=_notebook_run)
+
+
+def _notebook_list(args: argparse.Namespace) -> int:
+    from toolkit.notebooks import NOTEBOOKS, notebook_parameters, notebook_path
+
+    for name, text in NOTEBOOKS.items():
+        print(f"{name:11} {text}")
+        print(f"{'':11} {notebook_path(name)}")
+        shown = ", ".join(f"{k}={v}" for k, v in notebook_parameters(name).items())
+        print(f"{'':11} parameters: {shown}")
+    return 0
+
+
+def _notebook_run(args: argparse.Namespace) -> int:
+    from toolkit.notebooks import notebook_parameters, notebook_path, parse_parameter, run_notebook
+
+    source = notebook_path(args.name)
+    parameters = {key: parse_parameter(value) for key, value in args.parameter}
+    given = args.config or os.environ.get("SCIMSYNC_CONFIG")
+    if given and "config_path" not in parameters and "config_path" in notebook_parameters(source):
+        parameters["config_path"] = str(config_path(args))
+    output = args.output or Path(f"{source.stem}.out.ipynb")
+    run_notebook(source, output, parameters, progress=sys.stderr.isatty())
+    print(f"ran {source.name}; executed notebook written to {output}")
+    return 0
+
+
 # --- demo ------------------------------------------------------------------------------------
 
 
@@ -640,6 +716,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_sync(sub)
     _add_realtime(sub)
     _add_demo(sub)
+    _add_notebook(sub)
     return parser
 
 

@@ -1,0 +1,76 @@
+"""What every view shares: rendering frames and problem lists as HTML, a message log, display.
+
+Views write into widget models only (HTML values, `Output.append_stdout`), never through
+`with output: print()`: under a headless runner that text would leak into the cell's stdout
+instead of the widget (see the notebooks reference, Part B).
+"""
+
+from __future__ import annotations
+
+import html
+import json
+from typing import Any
+
+import ipywidgets as widgets
+import pandas as pd
+
+ALL = "(all)"
+
+
+def table_html(frame: pd.DataFrame, max_rows: int = 50, index: bool = True) -> str:
+    """A frame as an escaped HTML table, cut to `max_rows` with a note saying so."""
+    if frame.empty:
+        return "<p><i>no rows</i></p>"
+    shown = frame.head(max_rows)
+    note = f"<p><i>showing {max_rows} of {len(frame)} rows</i></p>" if len(frame) > max_rows else ""
+    return shown.to_html(index=index, escape=True, na_rep="", border=0) + note
+
+
+def lines_html(lines: list[str] | tuple[str, ...], title: str, color: str = "#b00020") -> str:
+    """A titled list (problems, failures); empty when there are none."""
+    if not lines:
+        return ""
+    items = "".join(f"<li>{html.escape(str(line))}</li>" for line in lines)
+    return f'<div style="color:{color}"><b>{html.escape(title)}</b><ul>{items}</ul></div>'
+
+
+def json_html(value: Any) -> str:
+    """A value as pretty JSON in a <pre> block."""
+    text = json.dumps(value, indent=2, ensure_ascii=False, default=str)
+    return f"<pre>{html.escape(text)}</pre>"
+
+
+def pre_html(text: str) -> str:
+    return f"<pre>{html.escape(text)}</pre>"
+
+
+class Log:
+    """A message area written through the widget model (headless-safe)."""
+
+    def __init__(self) -> None:
+        self.output = widgets.Output(layout=widgets.Layout(max_height="16em", overflow="auto"))
+        self.lines: list[str] = []
+
+    def say(self, text: str) -> None:
+        self.lines.append(text)
+        self.output.append_stdout(text.rstrip("\n") + "\n")
+
+    def clear(self) -> None:
+        self.lines.clear()
+        self.output.outputs = ()
+
+
+class View:
+    """A composed view: `box` holds its widgets; displaying the view displays the box."""
+
+    box: widgets.Box
+
+    def _repr_mimebundle_(self, **kwargs: Any) -> Any:
+        return self.box._repr_mimebundle_(**kwargs)
+
+
+def error_text(exc: BaseException) -> str:
+    """An error for the user: scimsync's own messages as they are, others with their type."""
+    from toolkit.errors import ScimsyncError
+
+    return str(exc) if isinstance(exc, ScimsyncError) else f"{type(exc).__name__}: {exc}"

@@ -1,0 +1,160 @@
+"""The realtime panel: set the start point, run until idle, start and stop in the background,
+and the status (started, cursor, lag, counters, failures) as `scimsync status` shows it.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import ipywidgets as widgets
+import pandas as pd
+
+from toolkit.config import Config
+from toolkit.sync import realtime
+from toolkit.widgets.common import Log, View, error_text, table_html
+
+STARTPOINTS = [
+    ("end of the change feed", "end"),
+    ("beginning of the change feed", "beginning"),
+    ("change number", "change-number"),
+    ("rewind by a duration (2h30m)", "rewind"),
+    ("time (RFC 3339)", "time"),
+]
+
+
+def status_frame(status: dict[str, Any]) -> pd.DataFrame:
+    """`realtime.status()` as a two-column table (failures listed apart)."""
+    lag = status["lag"]
+    rows = {
+        "pipe": status["pipe"],
+        "started": f"yes (pid {status['pid']})" if status["started"] else "no",
+        "cursor": status["cursor"],
+        "change feed": status["detector"],
+        "lag (changes)": lag["changes"],
+        "lag (seconds)": None if lag["seconds"] is None else round(lag["seconds"], 1),
+        "ops/second": status["ops_per_second"],
+        "changes processed": status["changes_processed"],
+        "completed": ", ".join(f"{k} {v}" for k, v in sorted(status["completed"].items()))
+        or "none",
+        "links": status["links"],
+        "failures": len(status["failures"]),
+        "last resync": (status["last_resync"] or {}).get("status"),
+    }
+    return pd.DataFrame(
+        {"value": [str(v) if v is not None else "" for v in rows.values()]}, index=list(rows)
+    )
+
+
+class RealtimePanel(View):
+    """Headless: `set_button.click()`, `run_button.click()`, `refresh_button.click()`, ..."""
+
+    def __init__(self, config: Config, pipe_name: str | None = None):
+        self.config = config
+        self.pipe_name = config.pipe(pipe_name).name
+        self.status: dict[str, Any] | None = None
+        self.stats: realtime.Stats | None = None
+        self.cursor: str | None = None
+        self.error: str | None = None
+        self.startpoint = widgets.Dropdown(options=STARTPOINTS, value="end", description="start at")
+        self.startpoint_value = widgets.Text(
+            description="value", placeholder="for number, rewind, time"
+        )
+        self.set_button = widgets.Button(description="Set start point", icon="map-marker")
+        self.max_changes = widgets.IntText(
+            value=0, description="max changes", tooltip="0: no limit"
+        )
+        self.run_button = widgets.Button(
+            description="Run until idle", button_style="primary", icon="play"
+        )
+        self.start_button = widgets.Button(description="Start in background", icon="play-circle")
+        self.stop_button = widgets.Button(description="Stop", icon="stop")
+        self.refresh_button = widgets.Button(description="Refresh status", icon="refresh")
+        for button, handler in (
+            (self.set_button, self._set_startpoint),
+            (self.run_button, self._run),
+            (self.start_button, self._start),
+            (self.stop_button, self._stop),
+            (self.refresh_button, self._refresh),
+        ):
+            button.on_click(handler)
+        self.status_html = widgets.HTML()
+        self.failures_html = widgets.HTML()
+        self.log = Log()
+        self.box = widgets.VBox(
+            [
+                widgets.HTML(f"<h3>realtime sync of pipe {self.pipe_name}</h3>"),
+                widgets.HBox([self.startpoint, self.startpoint_value, self.set_button]),
+                widgets.HBox([self.max_changes, self.run_button]),
+                widgets.HBox([self.start_button, self.stop_button, self.refresh_button]),
+                self.status_html,
+                self.failures_html,
+                self.log.output,
+            ]
+        )
+
+    def _guarded(self, action: str, call: Any) -> Any:
+        """Run one API call; show (and keep) its error instead of raising into the frontend."""
+        self.error = None
+        try:
+            return call()
+        except Exception as exc:  # a view shows the error; it never dies in a callback
+            self.error = f"{action}: {error_text(exc)}"
+            self.log.say(self.error)
+            return None
+
+    def _set_startpoint(self, _button: widgets.Button | None = None) -> None:
+        how, value = self.startpoint.value, self.startpoint_value.value.strip() or None
+        cursor = self._guarded(
+            "set-startpoint",
+            lambda: realtime.set_startpoint(self.config, self.pipe_name, how, value),
+        )
+        if cursor is not None:
+            self.cursor = cursor
+            self.log.say(f"start point set ({how}): {cursor}")
+            self._refresh()
+
+    def _run(self, _button: widgets.Button | None = None) -> None:
+        limit = self.max_changes.value or None
+        self.run_button.disabled = True
+        try:
+            stats = self._guarded(
+                "realtime-sync",
+                lambda: realtime.run_foreground(
+                    self.config, self.pipe_name, until_idle=True, max_changes=limit
+                ),
+            )
+        finally:
+            self.run_button.disabled = False
+        if stats is not None:
+            self.stats = stats
+            done = ", ".join(f"{k} {v}" for k, v in sorted(stats.completed.items())) or "no changes"
+            self.log.say(f"realtime sync stopped after {stats.changes} changes ({done})")
+            self._refresh()
+
+    def _start(self, _button: widgets.Button | None = None) -> None:
+        pid = self._guarded("start", lambda: realtime.start_detached(self.config, self.pipe_name))
+        if pid is not None:
+            self.log.say(f"realtime sync started in the background (pid {pid})")
+            self._refresh()
+
+    def _stop(self, _button: widgets.Button | None = None) -> None:
+        self.error = None
+        try:
+            pid = realtime.stop(self.config, self.pipe_name)
+        except Exception as exc:
+            self.error = f"stop: {error_text(exc)}"
+            self.log.say(self.error)
+            return
+        self.log.say(f"stopped (pid {pid})" if pid else "it was not running")
+        self._refresh()
+
+    def _refresh(self, _button: widgets.Button | None = None) -> None:
+        status = self._guarded("status", lambda: realtime.status(self.config, self.pipe_name))
+        if status is None:
+            return
+        self.status = status
+        self.status_html.value = table_html(status_frame(status))
+        failures = pd.DataFrame(
+            status["failures"], columns=["dn", "error", "attempts", "background_retries"]
+        )
+        self.failures_html.value = table_html(failures, 50, index=False) if len(failures) else ""

@@ -1,0 +1,310 @@
+"""The setup wizard: create-sync-pipe-config's answers as a form.
+
+The form asks what `scimsync create-sync-pipe-config` asks and hands the answers to
+`pipeconfig.write_pipe_config`. Secrets are never typed into it: a widget's value is saved
+with the notebook's widget state, so a secret field takes the file holding the secret (or
+`${env:NAME}`) and the config gets a reference to it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from pathlib import Path
+
+import ipywidgets as widgets
+
+from toolkit.config import Config, LdapServer, Scim2Server
+from toolkit.config.pipeconfig import (
+    SOURCE_TYPES,
+    PipeConfigAnswers,
+    PipeConfigResult,
+    secret_file_reference,
+    summary,
+    write_pipe_config,
+)
+from toolkit.config.problems import ConfigError
+from toolkit.config.secrets import SecretRef
+from toolkit.errors import ScimsyncError
+from toolkit.widgets.common import Log, View, error_text, lines_html, pre_html
+
+AUTH_FIELDS = {
+    "none": (),
+    "basic": ("scim_user", "scim_password"),
+    "bearer": ("scim_token",),
+    "oauth2": ("scim_token_url", "scim_client_id", "scim_client_secret"),
+}
+SECRET_HINT = "file holding it, or ${env:NAME}"
+
+
+def check_connections(config: Config) -> list[str]:
+    """Bind to each LDAP server of the pipe's source; list one page of Users on its SCIM server."""
+    from toolkit.ldap.connection import close, connect
+    from toolkit.ldap.fromconfig import server_spec
+    from toolkit.scim.client import ScimClient
+    from toolkit.scim.fromconfig import endpoint_of
+
+    pipe = config.pipe()
+    failures: list[str] = []
+    for server in config.servers_of(config.source_of(pipe)):
+        if isinstance(server, LdapServer):
+            try:
+                close(connect(server_spec(server)))
+            except ScimsyncError as exc:
+                failures.append(f"LDAP server {server.name}: {exc}")
+    for server in config.servers_of(config.destination_of(pipe)):
+        if isinstance(server, Scim2Server):
+            try:  # one attempt: a wizard reports, it does not wait out retries
+                with ScimClient(replace(endpoint_of(server), max_attempts=1)) as client:
+                    client.search("User", count=0)
+            except ScimsyncError as exc:
+                failures.append(f"SCIM server {server.name}: {exc}")
+    return failures
+
+
+def _secret_text(value: SecretRef | None) -> str:
+    """A config's secret reference as the form shows it: an absolute file, or ${env:NAME}."""
+    if value is None:
+        return ""
+    if value.kind == "env":
+        return value.reference
+    path = Path(value.target).expanduser()
+    return str(path if path.is_absolute() else value.base_dir / path)
+
+
+class SetupWizard(View):
+    """create-sync-pipe-config as a form: Preview shows the summary, Write writes the config."""
+
+    def __init__(
+        self, config_path: str | Path = "sync.yaml", defaults: PipeConfigAnswers | None = None
+    ):
+        d = defaults or PipeConfigAnswers(source_base_dns=["dc=example,dc=com"], scim_url="")
+
+        def wide() -> widgets.Layout:  # one per widget: hiding a field sets its layout's display
+            return widgets.Layout(width="40em")
+
+        style = {"description_width": "14em"}
+
+        def text(description: str, value: str | None, placeholder: str = "") -> widgets.Text:
+            return widgets.Text(
+                value=value or "",
+                description=description,
+                placeholder=placeholder,
+                layout=wide(),
+                style=style,
+            )
+
+        def choice(description: str, options: list, value: str) -> widgets.Dropdown:
+            return widgets.Dropdown(
+                options=options, value=value, description=description, layout=wide(), style=style
+            )
+
+        self.config_path = text("Write to", str(config_path))
+        self.pipe_name = text("Sync pipe name", d.pipe_name)
+        self.source_type = choice("Source type", list(SOURCE_TYPES), d.source_type)
+        self.source_servers = widgets.Textarea(
+            value="\n".join(f"{h}:{p}" if p else h for h, p in d.source_servers),
+            description="Servers (host:port)",
+            placeholder="one per line, failover order",
+            layout=wide(),
+            style=style,
+        )
+        self.source_security = choice(
+            "Security",
+            [("none", "none"), ("SSL (ldaps)", "ssl"), ("StartTLS", "starttls")],
+            d.source_security,
+        )
+        self.source_base_dns = widgets.Textarea(
+            value="\n".join(d.source_base_dns),
+            description="Base DNs",
+            placeholder="one per line",
+            layout=wide(),
+            style=style,
+        )
+        self.source_bind_dn = text("Sync user DN", d.source_bind_dn, "empty: anonymous")
+        self.source_bind_password = text("Sync user password", d.source_bind_password, SECRET_HINT)
+        self.change_detector = choice(
+            "Change detection", ["auto", "changelog", "accesslog"], d.change_detector
+        )
+        self.trust_ca_file = text("Trust CA file", str(d.trust_ca_file or ""), "PEM, for TLS")
+        self.scim_url = text("SCIM service URL", d.scim_url, "https://scim.example.com/scim/v2")
+        self.scim_auth = choice("SCIM authentication", list(AUTH_FIELDS), d.scim_auth)
+        self.scim_user = text("SCIM user name", d.scim_user)
+        self.scim_password = text("SCIM password", d.scim_password, SECRET_HINT)
+        self.scim_token = text("SCIM bearer token", d.scim_token, SECRET_HINT)
+        self.scim_token_url = text("OAuth token URL", d.scim_token_url)
+        self.scim_client_id = text("OAuth client id", d.scim_client_id)
+        self.scim_client_secret = text("OAuth client secret", d.scim_client_secret, SECRET_HINT)
+        self.resource_mapping_file = text(
+            "Resource mapping file",
+            str(d.resource_mapping_file or ""),
+            "empty: a copy of the default scim-resources.xml",
+        )
+        self.force = widgets.Checkbox(value=False, description="Overwrite an existing config")
+        self.test_connections = widgets.Checkbox(
+            value=True, description="Test the connections first"
+        )
+        self.preview_button = widgets.Button(description="Preview", icon="eye")
+        self.write_button = widgets.Button(
+            description="Write config", button_style="primary", icon="save"
+        )
+        self.preview_button.on_click(self._preview)
+        self.write_button.on_click(self._write)
+        self.scim_auth.observe(self._show_auth_fields, names="value")
+        self.summary = widgets.HTML()
+        self.log = Log()
+        self.result: PipeConfigResult | None = None
+        self.error: str | None = None
+        self._show_auth_fields()
+        self.box = widgets.VBox(
+            [
+                widgets.HTML("<h3>create-sync-pipe-config</h3><b>Source (LDAP)</b>"),
+                self.source_type,
+                self.source_servers,
+                self.source_security,
+                self.source_base_dns,
+                self.source_bind_dn,
+                self.source_bind_password,
+                self.change_detector,
+                self.trust_ca_file,
+                widgets.HTML("<b>Destination (SCIM 2.0)</b>"),
+                self.scim_url,
+                self.scim_auth,
+                *(getattr(self, f) for fields in AUTH_FIELDS.values() for f in fields),
+                widgets.HTML("<b>Sync pipe</b>"),
+                self.pipe_name,
+                self.resource_mapping_file,
+                self.config_path,
+                widgets.HBox([self.force, self.test_connections]),
+                widgets.HBox([self.preview_button, self.write_button]),
+                self.summary,
+                self.log.output,
+            ]
+        )
+
+    # --- defaults from what already exists -----------------------------------------------------
+
+    @classmethod
+    def defaults_from_config(
+        cls, config: Config, pipe_name: str | None = None
+    ) -> PipeConfigAnswers:
+        """Answers that re-create a config's pipe (its servers, bases, auth and secret files)."""
+        pipe = config.pipe(pipe_name)
+        source = config.source_of(pipe)
+        ldap = [s for s in config.servers_of(source) if isinstance(s, LdapServer)]
+        scim = next(
+            s for s in config.servers_of(config.destination_of(pipe)) if isinstance(s, Scim2Server)
+        )
+        first = ldap[0]
+        return PipeConfigAnswers(
+            source_base_dns=list(source.base_dn),
+            scim_url=scim.scim_service_url,
+            pipe_name=pipe.name,
+            source_type=first.type,
+            source_servers=[(s.server_host_name, s.server_port) for s in ldap],
+            source_security=first.connection_security,
+            source_bind_dn=first.bind_dn if first.authentication_method == "simple" else None,
+            source_bind_password=_secret_text(first.password) or None,
+            change_detector=source.change_detector,
+            scim_auth=scim.http_authorization_method,
+            scim_token=_secret_text(scim.oauth_token) or None,
+            scim_user=scim.user_name,
+            scim_password=_secret_text(scim.password) or None,
+            scim_token_url=scim.oauth_server_token_endpoint_url,
+            scim_client_id=scim.oauth_client_id,
+            scim_client_secret=_secret_text(scim.oauth_client_secret) or None,
+            trust_ca_file=first.trust_ca_file,
+        )
+
+    # --- the answers ---------------------------------------------------------------------------
+
+    def answers(self) -> PipeConfigAnswers:
+        """The form as create-sync-pipe-config answers; ConfigError names the field that is wrong."""
+        path = Path(self.config_path.value.strip() or "sync.yaml")
+        return PipeConfigAnswers(
+            source_base_dns=_lines(self.source_base_dns.value),
+            scim_url=self.scim_url.value.strip().rstrip("/"),
+            pipe_name=self.pipe_name.value.strip() or "ldap-to-scim",
+            source_type=self.source_type.value,
+            source_servers=[_host_port(line) for line in _lines(self.source_servers.value)],
+            source_security=self.source_security.value,
+            source_bind_dn=self.source_bind_dn.value.strip() or None,
+            source_bind_password=self._secret(self.source_bind_password, path),
+            change_detector=self.change_detector.value,
+            scim_auth=self.scim_auth.value,
+            scim_token=self._secret(self.scim_token, path),
+            scim_user=self.scim_user.value.strip() or None,
+            scim_password=self._secret(self.scim_password, path),
+            scim_token_url=self.scim_token_url.value.strip() or None,
+            scim_client_id=self.scim_client_id.value.strip() or None,
+            scim_client_secret=self._secret(self.scim_client_secret, path),
+            resource_mapping_file=_path(self.resource_mapping_file.value),
+            trust_ca_file=_path(self.trust_ca_file.value),
+        )
+
+    def _secret(self, field: widgets.Text, config_path: Path) -> str | None:
+        value = field.value.strip()
+        if not value:
+            return None
+        if value.startswith("${"):
+            return value  # already a reference; write_pipe_config validates it
+        return secret_file_reference(Path(value), config_path, field.description)
+
+    # --- the buttons ---------------------------------------------------------------------------
+
+    def _show_auth_fields(self, _change: object = None) -> None:
+        shown = set(AUTH_FIELDS[self.scim_auth.value])
+        for fields in AUTH_FIELDS.values():
+            for name in fields:
+                getattr(self, name).layout.display = None if name in shown else "none"
+
+    def _preview(self, _button: widgets.Button | None = None) -> None:
+        self.error = None
+        try:
+            self.summary.value = pre_html("\n".join(summary(self.answers())).strip())
+        except ScimsyncError as exc:
+            self._fail(exc)
+
+    def _write(self, _button: widgets.Button | None = None) -> None:
+        self.error = None
+        self.result = None
+        try:
+            answers = self.answers()
+            self.summary.value = pre_html("\n".join(summary(answers)).strip())
+            self.result = write_pipe_config(
+                Path(self.config_path.value.strip() or "sync.yaml"),
+                answers,
+                force=self.force.value,
+                check_connections=check_connections if self.test_connections.value else None,
+            )
+        except Exception as exc:  # a view shows the error; it never dies in a callback
+            self._fail(exc)
+            return
+        for warning in self.result.warnings:
+            self.log.say(f"warning: {warning}")
+        self.log.say(f"wrote {self.result.path}")
+        if self.result.mapping_written:
+            self.log.say(f"wrote {self.result.mapping_file} (a copy of the default mapping)")
+
+    def _fail(self, exc: BaseException) -> None:
+        self.error = error_text(exc)
+        failures = getattr(exc, "failures", None)
+        if failures:
+            self.summary.value += lines_html(failures, "connection test failed, nothing written")
+        self.log.say(self.error)
+
+
+def _lines(text: str) -> list[str]:
+    return [line.strip() for line in text.splitlines() if line.strip()]
+
+
+def _path(text: str) -> Path | None:
+    return Path(text.strip()).expanduser() if text.strip() else None
+
+
+def _host_port(line: str) -> tuple[str, int | None]:
+    host, sep, port = line.rpartition(":")
+    if not sep:
+        return line, None
+    if host and port.isdigit() and 0 < int(port) < 65536:
+        return host, int(port)
+    raise ConfigError(f"Servers (host:port): expected host:port, got {line!r}")
