@@ -337,7 +337,8 @@ def test_connections_are_tested_against_real_servers(tmp_path, slapd, scim_serve
     assert run.returncode == 1
     assert (
         "connection test failed" in run.stderr
-        and "bind as cn=admin,dc=example,dc=com refused" in run.stderr
+        and "bind as cn=admin,dc=example,dc=com" in run.stderr
+        and "invalid credentials" in run.stderr
     )
     assert "wrong-password" not in run.stderr
     assert list(load_config(tmp_path / "cfg" / "sync.yaml").sync_pipes) == [
@@ -348,7 +349,7 @@ def test_connections_are_tested_against_real_servers(tmp_path, slapd, scim_serve
     args = flags(tmp_path, "--force", ldap_port=slapd.port, scim_url=dead)
     (tmp_path / "bind.pw").write_text(slapd.admin_password + "\n")
     run = scimsync(*args)
-    assert run.returncode == 1 and f"SCIM server scim ({dead}/ServiceProviderConfig)" in run.stderr
+    assert run.returncode == 1 and "SCIM server scim:" in run.stderr and dead in run.stderr
     assert "LDAP server" not in run.stderr  # the LDAP side passed
 
 

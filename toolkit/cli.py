@@ -221,7 +221,9 @@ def _config_create_sync_pipe_config(args: argparse.Namespace) -> int:
         if not wizard.yes(f"Write the configuration to {path}?", True):
             print("nothing written")
             return 1
-    check = None if args.offline else _config_check_connections
+    from toolkit.sync.checks import check_connections
+
+    check = None if args.offline else check_connections
     result = pipeconfig.write_pipe_config(path, answers, force=args.force, check_connections=check)
     for warning in result.warnings:
         print(f"scimsync: warning: {warning}", file=sys.stderr)
@@ -231,94 +233,6 @@ def _config_create_sync_pipe_config(args: argparse.Namespace) -> int:
             f"wrote {result.mapping_file} (the default mapping: edit it to change what is synchronized)"
         )
     return 0
-
-
-def _config_check_connections(config: Any) -> list[str]:
-    """Bind to each LDAP server and GET each SCIM server's /ServiceProviderConfig."""
-    pipe = config.pipe()
-    failures: list[str] = []
-    for server in config.servers_of(config.source_of(pipe)):
-        failures += _config_check_ldap(server)
-    for server in config.servers_of(config.destination_of(pipe)):
-        failures += _config_check_scim(server)
-    return failures
-
-
-def _config_check_ldap(server: Any) -> list[str]:
-    import ssl
-
-    import ldap3
-    from ldap3.core.exceptions import LDAPException
-
-    where = f"LDAP server {server.name} ({server.url})"
-    try:
-        tls = None
-        if server.connection_security != "none":
-            ca = str(server.trust_ca_file) if server.trust_ca_file else None
-            tls = ldap3.Tls(validate=ssl.CERT_REQUIRED, ca_certs_file=ca)
-        target = ldap3.Server(
-            server.server_host_name,
-            port=server.server_port,
-            use_ssl=server.connection_security == "ssl",
-            tls=tls,
-            connect_timeout=server.connect_timeout,
-        )
-        password = server.password.resolve() if server.password else None
-        conn = ldap3.Connection(
-            target,
-            user=server.bind_dn if server.authentication_method == "simple" else None,
-            password=password if server.authentication_method == "simple" else None,
-            receive_timeout=int(server.response_timeout),
-        )
-        conn.open()
-        if server.connection_security == "starttls" and not conn.start_tls():
-            return [f"{where}: StartTLS failed: {conn.result.get('description')}"]
-        if not conn.bind():
-            return [f"{where}: bind as {server.bind_dn} refused: {conn.result.get('description')}"]
-        conn.unbind()
-    except ScimsyncError as exc:
-        return [str(exc)]
-    except (LDAPException, OSError) as exc:
-        return [f"{where}: {exc}"]
-    return []
-
-
-def _config_check_scim(server: Any) -> list[str]:
-    import httpx
-
-    url = server.scim_service_url.rstrip("/") + "/ServiceProviderConfig"
-    where = f"SCIM server {server.name} ({url})"
-    verify: Any = str(server.trust_ca_file) if server.trust_ca_file else True
-    timeout = httpx.Timeout(server.response_timeout, connect=server.connect_timeout)
-    try:
-        with httpx.Client(verify=verify, timeout=timeout) as client:
-            auth: Any = None
-            headers = {"Accept": "application/scim+json, application/json"}
-            method = server.http_authorization_method
-            if method == "basic":
-                auth = (server.user_name, server.password.resolve())
-            elif method == "bearer":
-                headers["Authorization"] = f"Bearer {server.oauth_token.resolve()}"
-            elif method == "oauth2":
-                token = client.post(
-                    server.oauth_server_token_endpoint_url,
-                    data={"grant_type": "client_credentials"},
-                    auth=(server.oauth_client_id, server.oauth_client_secret.resolve()),
-                )
-                if token.status_code != 200:
-                    return [f"{where}: token endpoint answered HTTP {token.status_code}"]
-                headers["Authorization"] = f"Bearer {token.json().get('access_token', '')}"
-            response = client.get(url, headers=headers, auth=auth)
-    except ScimsyncError as exc:
-        return [str(exc)]
-    except (httpx.HTTPError, ValueError) as exc:
-        return [f"{where}: {exc}"]
-    if response.status_code != 200:
-        return [f"{where}: HTTP {response.status_code}"]
-    return []
-
-
-# --- prepare-endpoint-server ------------------------------------------------------------------
 
 
 def _add_prepare_endpoint_server(sub: argparse._SubParsersAction) -> None:

@@ -8,7 +8,6 @@ with the notebook's widget state, so a secret field takes the file holding the s
 
 from __future__ import annotations
 
-from dataclasses import replace
 from pathlib import Path
 
 import ipywidgets as widgets
@@ -25,6 +24,7 @@ from toolkit.config.pipeconfig import (
 from toolkit.config.problems import ConfigError
 from toolkit.config.secrets import SecretRef
 from toolkit.errors import ScimsyncError
+from toolkit.sync.checks import check_connections
 from toolkit.widgets.common import Log, View, error_text, lines_html, pre_html
 
 AUTH_FIELDS = {
@@ -34,31 +34,6 @@ AUTH_FIELDS = {
     "oauth2": ("scim_token_url", "scim_client_id", "scim_client_secret"),
 }
 SECRET_HINT = "file holding it, or ${env:NAME}"
-
-
-def check_connections(config: Config) -> list[str]:
-    """Bind to each LDAP server of the pipe's source; list one page of Users on its SCIM server."""
-    from toolkit.ldap.connection import close, connect
-    from toolkit.ldap.fromconfig import server_spec
-    from toolkit.scim.client import ScimClient
-    from toolkit.scim.fromconfig import endpoint_of
-
-    pipe = config.pipe()
-    failures: list[str] = []
-    for server in config.servers_of(config.source_of(pipe)):
-        if isinstance(server, LdapServer):
-            try:
-                close(connect(server_spec(server)))
-            except ScimsyncError as exc:
-                failures.append(f"LDAP server {server.name}: {exc}")
-    for server in config.servers_of(config.destination_of(pipe)):
-        if isinstance(server, Scim2Server):
-            try:  # one attempt: a wizard reports, it does not wait out retries
-                with ScimClient(replace(endpoint_of(server), max_attempts=1)) as client:
-                    client.search("User", count=0)
-            except ScimsyncError as exc:
-                failures.append(f"SCIM server {server.name}: {exc}")
-    return failures
 
 
 def _secret_text(value: SecretRef | None) -> str:
