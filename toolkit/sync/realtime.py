@@ -21,8 +21,11 @@ from collections import OrderedDict
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from pathlib import Path
 from typing import Any
+
+from ldap3.utils.conv import escape_filter_chars
 
 from toolkit.config.model import Config, SyncPipe
 from toolkit.errors import FatalError
@@ -31,13 +34,17 @@ from toolkit.ldap.fromconfig import open_source
 from toolkit.ldap.source import LdapSource
 from toolkit.mapping import load_mapping
 from toolkit.mapping.dn import normalize_dn
+from toolkit.plan.engine import entry_key
+from toolkit.plan.model import Link
 from toolkit.scim.client import ScimClient
 from toolkit.scim.fromconfig import destination_endpoint
 from toolkit.sync import synclog
 from toolkit.sync.reconcile import Reconciler, Result
-from toolkit.sync.state import StateStore
+from toolkit.sync.state import Failure, StateStore
 
 BATCH = 500
+PREFETCH_MIN = 8  # entries in a batch from which one OR search beats a search each
+PREFETCH_CHUNK = 100  # values per OR filter
 KIND_FLAG = {"add": "creates", "modify": "modifies", "modrdn": "modifies", "delete": "deletes"}
 
 
@@ -142,6 +149,7 @@ class Stats:
     changes: int = 0
     batches: int = 0
     completed: dict[str, int] = field(default_factory=dict)
+    background_retries: dict[str, int] = field(default_factory=dict)  # by outcome
     last_change_time: str | None = None
     last_poll_at: float | None = None
     ops_per_second: float = 0.0
@@ -169,6 +177,8 @@ class RealtimeSync:
         self.workers = workers or self.pipe.num_worker_threads
         self.stop_event = threading.Event()
         self.stats = Stats()
+        self._failed_dns_lock = threading.Lock()
+        self._prefetched: dict[int, dict[str, Any]] = {}
 
     def close(self) -> None:
         if self.detector is not None:
@@ -194,7 +204,7 @@ class RealtimeSync:
                     break
                 self.stats.last_poll_at = time.time()
                 changes, next_cursor = self.detector.poll(cursor, limit)
-                self._retry_failures(pool)
+                self._retry_failures()
                 if changes:
                     self._process(changes, pool)
                 if next_cursor != cursor:
@@ -223,18 +233,20 @@ class RealtimeSync:
                 csn=change.csn,
             )
             by_entry.setdefault(_identity(change), []).append(change)
-        results = list(pool.map(self._reconcile_entry, by_entry.values()))
-        retry = [
-            group
-            for group, result in zip(by_entry.values(), results, strict=True)
-            if result.unresolved
-        ]
+        groups = list(by_entry.values())
+        self._prefetched = self._prefetch(groups)
+        results: dict[int, Result] = {}
+        for chain_results in pool.map(self._reconcile_chain, _chains(groups)):
+            results.update(chain_results)
+        retry = [g for g in groups if results[id(g)].unresolved]
         if retry:  # references to entries created in this batch: one more pass now that they exist
-            again = dict(zip(map(id, retry), pool.map(self._reconcile_entry, retry), strict=True))
-            results = [again.get(id(g), r) for g, r in zip(by_entry.values(), results, strict=True)]
-        for group, result in zip(by_entry.values(), results, strict=True):
+            for chain_results in pool.map(
+                partial(self._reconcile_chain, final=True), _chains(retry)
+            ):
+                results.update(chain_results)
+        for group in groups:
             for _ in group:  # the final outcome of each change
-                self.stats.count(result.msg_type)
+                self.stats.count(results[id(group)].msg_type)
         elapsed = time.perf_counter() - started
         self.stats.changes += len(changes)
         self.stats.batches += 1
@@ -242,7 +254,54 @@ class RealtimeSync:
         last = changes[-1]
         self.stats.last_change_time = last.time.isoformat() if last.time else None
 
-    def _reconcile_entry(self, group: list[Change]) -> Result:
+    def _prefetch(self, groups: list[list[Change]]) -> dict[int, dict[str, Any]]:
+        """The entries of a large batch read with a few OR searches on their unique ids, rather
+        than one search per entry (each a round trip on the source's one lookup connection).
+        Keyed by id(group). A failed read prefetches nothing (each entry is then looked up on
+        its own)."""
+        wanted: dict[str, dict[str, list[int]]] = {}  # attribute -> lower-case value -> groups
+        for group in groups:
+            last = group[-1]
+            if last.kind == "delete":
+                continue
+            if last.entry_uuid:
+                attribute, value = "entryUUID", last.entry_uuid
+            elif last.unique_id and last.unique_id_attribute:
+                attribute, value = last.unique_id_attribute, last.unique_id
+            else:
+                continue
+            wanted.setdefault(attribute.lower(), {}).setdefault(value.lower(), []).append(id(group))
+        if sum(len(values) for values in wanted.values()) < PREFETCH_MIN:
+            return {}
+        found: dict[int, dict[str, Any]] = {}
+        try:
+            for attribute, values in wanted.items():
+                names = sorted({*self.reconciler.attributes, attribute})
+                keys = list(values)
+                for start in range(0, len(keys), PREFETCH_CHUNK):
+                    flt = (
+                        "(|"
+                        + "".join(
+                            f"({attribute}={escape_filter_chars(v)})"
+                            for v in keys[start : start + PREFETCH_CHUNK]
+                        )
+                        + ")"
+                    )
+                    for base in self.source.base_dns:
+                        for entry in self.source.iter_entries(base, flt, names):
+                            for value in entry.get(attribute, ()):
+                                for gid in values.get(str(value).lower(), ()):
+                                    found[gid] = entry
+        except Exception:  # the per-entry look-ups will meet (and report) the trouble
+            return {}
+        return found  # an entry not found is looked up on its own: never taken as gone
+
+    def _reconcile_chain(self, chain: list[list[Change]], final: bool = False) -> dict[int, Result]:
+        """Entries that shared a DN in the batch, one after the other in feed order."""
+        return {id(group): self._reconcile_entry(group, final) for group in chain}
+
+    def _reconcile_entry(self, group: list[Change], final: bool = True) -> Result:
+        """Reconcile one entry; log its changes' outcome unless a later pass will decide it."""
         last = group[-1]
         try:
             result = self._reconcile(group)
@@ -255,6 +314,8 @@ class RealtimeSync:
                 dn=last.new_dn or last.dn,
                 detail=f"{type(exc).__name__}: {exc}",
             )
+        if result.unresolved and not final:
+            return result  # logged after the second pass, so each change has one outcome
         if result.msg_type == synclog.CHANGE_FAILED:
             self._record_failure(last, result)
         for change in group:
@@ -277,74 +338,180 @@ class RealtimeSync:
         dn = last.new_dn or last.dn
         unique_id = last.entry_uuid or last.unique_id
         unique_attr = "entryUUID" if last.entry_uuid else last.unique_id_attribute
-        entry = (
-            None if last.kind == "delete" else self.reconciler.locate(dn, unique_id, unique_attr)
-        )
-        link = None
-        if last.entry_uuid:
-            link = self.store.link(self.pipe.name, last.entry_uuid)
-        if link is None and entry is None:
-            link = self.store.link_by_dn(
-                self.pipe.name, last.dn
-            )  # 389-DS deletes carry no entryUUID
+        if last.kind == "delete":
+            entry = None
+        elif id(group) in self._prefetched:
+            entry = self._prefetched[id(group)]
+        else:
+            entry = self.reconciler.locate(dn, unique_id, unique_attr)
+        link = self._link(group, entry)
         kinds = {c.kind for c in group}
         flag = "creates" if kinds == {"add"} else ("deletes" if last.kind == "delete" else None)
-        return self.reconciler.reconcile(
-            entry, link, kind_allowed=flag if entry is not None else None
-        )
+        key = entry_key(entry) if entry is not None else (link.entry_uuid if link else None)
+        try:
+            result = self.reconciler.reconcile(
+                entry, link, kind_allowed=flag if entry is not None else None
+            )
+        except FatalError:
+            raise
+        except Exception as exc:  # the target failed: a failure of this entry, under its key
+            return Result(
+                synclog.CHANGE_FAILED, dn=dn, key=key, detail=f"{type(exc).__name__}: {exc}"
+            )
+        result.key = result.key or key
+        return result
+
+    def _link(self, group: list[Change], entry: dict[str, Any] | None) -> Link | None:
+        """The entry's link: by its entryUUID (the change's, else the entry's as read now), else
+        by any DN the entry had in these changes (389-DS changes, deletes above all, carry no
+        entryUUID, and the link may still hold a DN from before a rename in this batch)."""
+        uuids = [c.entry_uuid for c in reversed(group) if c.entry_uuid]
+        if entry is not None:
+            uuids.insert(0, entry_key(entry))
+        for uuid in dict.fromkeys(uuids):
+            link = self.store.link(self.pipe.name, uuid)
+            if link is not None:
+                return link
+        dns = [dn for c in reversed(group) for dn in (c.new_dn, c.dn) if dn]
+        for dn in dict.fromkeys(dns):
+            link = self.store.link_by_dn(self.pipe.name, dn)
+            if link is not None:
+                return link
+        return None
 
     def _record_failure(self, change: Change, result: Result) -> None:
+        """A change that failed all its attempts: into the failures table, due for its first
+        background retry. A new change's failure starts the count again (it earns its own
+        retries), and replaces the row the applier wrote for the same failure."""
+        dn = result.dn or change.new_dn or change.dn
+        key = result.key or _failure_key(change)
         retries = self.pipe.max_failed_op_background_retries
-        next_at = time.time() + self.pipe.failed_op_background_retry_delay if retries > 0 else None
-        key = change.entry_uuid or change.unique_id or normalize_dn(change.new_dn or change.dn)
-        self.store.record_failure(
-            self.pipe.name,
+        delay = self.pipe.failed_op_background_retry_delay
+        self._put_failure(
             key,
-            change.new_dn or change.dn,
+            dn,
             result.detail,
-            "realtime",
             attempts=self.pipe.max_operation_attempts,
+            background_retries=0,
+            next_retry_at=time.time() + delay if retries > 0 else None,
             class_name=result.class_name,
             operation=change.kind,
-            next_retry_at=next_at,
         )
+        if retries == 0:
+            self._write_failed_dn(dn, result.detail)
 
-    def _retry_failures(self, pool: ThreadPoolExecutor) -> None:
-        """The second retry level: failed changes again after failed-op-background-retry-delay."""
+    def _put_failure(
+        self,
+        key: str,
+        dn: str,
+        error: str,
+        attempts: int,
+        background_retries: int,
+        next_retry_at: float | None,
+        class_name: str | None = None,
+        operation: str | None = None,
+    ) -> None:
+        """Set a failure row exactly (StateStore.record_failure counts every re-record as a
+        background retry, and the applier has already recorded this failure once)."""
         now = time.time()
+        with self.store.transaction() as db:
+            db.execute(
+                "INSERT INTO failures (pipe, key, dn, class_name, operation, error, kind, attempts,"
+                " background_retries, next_retry_at, first_failed_at, last_failed_at)"
+                " VALUES (?,?,?,?,?,?,?,?,?,?,?,?) ON CONFLICT (pipe, key) DO UPDATE SET"
+                " dn=excluded.dn, class_name=COALESCE(excluded.class_name, failures.class_name),"
+                " operation=COALESCE(excluded.operation, failures.operation),"
+                " error=excluded.error, kind=excluded.kind, attempts=excluded.attempts,"
+                " background_retries=excluded.background_retries,"
+                " next_retry_at=excluded.next_retry_at, last_failed_at=excluded.last_failed_at",
+                (
+                    self.pipe.name,
+                    key,
+                    dn,
+                    class_name,
+                    operation,
+                    error or "unknown error",
+                    "realtime",
+                    attempts,
+                    background_retries,
+                    next_retry_at,
+                    now,
+                    now,
+                ),
+            )
+
+    def _write_failed_dn(self, dn: str, error: str) -> None:
+        """A change that finally failed: its DN for `resync --source-input-file` (Ping's
+        sync-failed-dns)."""
+        path = self.config.state_dir / f"{self.pipe.name}-failed-dns.txt"
+        first_line = (error or "").splitlines()[0] if error else ""
+        with self._failed_dns_lock, path.open("a", encoding="utf-8") as out:
+            out.write(f"# realtime: {first_line}\n{dn}\n")
+
+    def _retry_failures(self) -> None:
+        """The second retry level: failed changes again after failed-op-background-retry-delay,
+        up to max-failed-op-background-retries times."""
+        now = time.time()
+        limit = self.pipe.max_failed_op_background_retries
         due = [
             f
             for f in self.store.failures(self.pipe.name)
-            if f.next_retry_at is not None
+            if f.kind == "realtime"
+            and f.next_retry_at is not None
             and f.next_retry_at <= now
-            and f.background_retries < self.pipe.max_failed_op_background_retries
+            and f.background_retries < limit
         ]
         for failure in due:
-            entry = self.reconciler.locate(failure.dn, None, None)
-            link = self.store.link_by_dn(self.pipe.name, failure.dn)
-            result = self.reconciler.reconcile(entry, link)
+            if self.stop_event.is_set():
+                return
+            result = self._retry(failure)
             self.log.write(
                 result.msg_type,
-                dn=failure.dn,
-                detail=f"background retry: {result.detail}",
+                dn=result.dn or failure.dn,
                 situation=result.situation,
                 scim_id=result.scim_id,
+                **{"class": result.class_name},
+                detail=f"background retry {failure.background_retries + 1}: {result.detail}",
+                changes=result.changes or None,
             )
-            if result.msg_type == synclog.CHANGE_FAILED:
-                final = failure.background_retries + 1 >= self.pipe.max_failed_op_background_retries
-                self.store.record_failure(
-                    self.pipe.name,
-                    failure.key,
-                    failure.dn,
-                    result.detail,
-                    "realtime",
-                    attempts=1,
-                    next_retry_at=None
-                    if final
-                    else now + self.pipe.failed_op_background_retry_delay,
-                )
-            else:
+            retried = self.stats.background_retries
+            retried[result.msg_type] = retried.get(result.msg_type, 0) + 1
+            if result.msg_type != synclog.CHANGE_FAILED:
                 self.store.clear_failure(self.pipe.name, failure.key)
+                continue
+            done = failure.background_retries + 1
+            self._put_failure(
+                failure.key,
+                failure.dn,
+                result.detail,
+                attempts=failure.attempts + self.pipe.max_operation_attempts,
+                background_retries=done,
+                next_retry_at=None
+                if done >= limit
+                else time.time() + self.pipe.failed_op_background_retry_delay,
+                class_name=failure.class_name,
+                operation=failure.operation,
+            )
+            if done >= limit:
+                self._write_failed_dn(failure.dn, result.detail)
+
+    def _retry(self, failure: Failure) -> Result:
+        """Reconcile a failed entry as it is now: found by its entryUUID, else by its DN."""
+        try:
+            if failure.key.startswith("dn:"):
+                entry = self.reconciler.locate(failure.dn, None, None)
+                link = self.store.link_by_dn(self.pipe.name, failure.dn)
+            else:
+                entry = self.reconciler.locate(None, failure.key, "entryUUID")
+                link = self.store.link(self.pipe.name, failure.key)
+            return self.reconciler.reconcile(entry, link)
+        except FatalError:
+            self.stop_event.set()
+            raise
+        except Exception as exc:  # still failing: counted as this retry's failure
+            return Result(
+                synclog.CHANGE_FAILED, dn=failure.dn, detail=f"{type(exc).__name__}: {exc}"
+            )
 
     def _write_status(self) -> None:
         path = status_file(self.config, self.pipe)
@@ -353,12 +520,61 @@ class RealtimeSync:
         tmp.replace(path)
 
 
-def _identity(change: Change) -> str:
-    """Changes with the same identity are one entry's: kept in order, reconciled together."""
+def _chains(groups: list[list[Change]]) -> list[list[list[Change]]]:
+    """The entries' change groups, those that share a DN joined into one chain (in feed order).
+
+    A delete and a re-add of one DN, or two entries swapping names, are different entries
+    that must not run in parallel: the second would correlate to the first's resource.
+    """
+    parent = list(range(len(groups)))
+
+    def root(i: int) -> int:
+        while parent[i] != i:
+            parent[i] = parent[parent[i]]
+            i = parent[i]
+        return i
+
+    owner: dict[str, int] = {}
+    for i, group in enumerate(groups):
+        for change in group:
+            for dn in (change.dn, change.new_dn):
+                if not dn:
+                    continue
+                key = _dn_key(dn)
+                if key in owner:
+                    parent[root(i)] = root(owner[key])
+                else:
+                    owner[key] = i
+    chains: OrderedDict[int, list[list[Change]]] = OrderedDict()
+    for i, group in enumerate(groups):
+        chains.setdefault(root(i), []).append(group)
+    return list(chains.values())
+
+
+def _dn_key(dn: str) -> str:
+    try:
+        return str(normalize_dn(dn))
+    except Exception:  # an odd DN still chains with the same spelling
+        return dn.strip().lower()
+
+
+def _failure_key(change: Change) -> str:
+    """The failures-table key of a change whose entry was not read: the applier's key form."""
     if change.entry_uuid:
-        return "uuid:" + change.entry_uuid.lower()
+        return change.entry_uuid.lower()
+    return "dn:" + _dn_key(change.new_dn or change.dn)
+
+
+def _identity(change: Change) -> str:
+    """Changes with the same identity are one entry's: kept in order, reconciled together.
+
+    The feed's unique id first: 389-DS gives targetUniqueId on every change but an entryUUID
+    only on adds, so the entryUUID would split one entry's changes.
+    """
     if change.unique_id:
         return "uid:" + change.unique_id.lower()
+    if change.entry_uuid:
+        return "uuid:" + change.entry_uuid.lower()
     return "dn:" + str(normalize_dn(change.dn))
 
 
@@ -417,6 +633,9 @@ def start_detached(config: Config, pipe_name: str | None) -> int:
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
         if running_pid(config, pipe) == proc.pid:
+            # reap it when it ends: a long-lived caller (a notebook) would otherwise keep a
+            # zombie that still answers kill(pid, 0), so the pipe would look started
+            threading.Thread(target=proc.wait, daemon=True).start()
             return proc.pid
         if proc.poll() is not None:
             tail = (config.state_dir / f"{pipe.name}-realtime.out").read_text(errors="replace")[
@@ -470,6 +689,7 @@ def status(config: Config, pipe_name: str | None) -> dict[str, Any]:
         "ops_per_second": round(stats.get("ops_per_second", 0.0), 1) if pid else 0.0,
         "changes_processed": stats.get("changes", 0),
         "completed": stats.get("completed", {}),
+        "background_retries": stats.get("background_retries", {}),
         "failures": [
             {
                 "dn": f.dn,

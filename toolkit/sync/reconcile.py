@@ -7,16 +7,18 @@ the directory (a change record's values are never trusted), so replaying a chang
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from toolkit.config.dn import is_within
+from toolkit.config.ldapfilter import filter_attributes, parse_filter
 from toolkit.config.model import Config, SyncClass, SyncPipe
 from toolkit.ldap.match import compile_filter
 from toolkit.ldap.source import LdapSource
+from toolkit.mapping.dn import normalize_dn
 from toolkit.mapping.resource import ResourceMapping, ResourceMappings
 from toolkit.plan.engine import ClassRead, PlanInputs, build, entry_key, lookup_path
-from toolkit.plan.model import CONFLICT, OUT_OF_SCOPE, UNCHANGED, Link
+from toolkit.plan.model import CONFLICT, OUT_OF_SCOPE, UNCHANGED, Link, Row
 from toolkit.plan.plan import Plan
 from toolkit.scim.client import ScimClient
 from toolkit.scim.errors import NotFound
@@ -41,6 +43,7 @@ class Result:
     scim_id: str | None = None
     detail: str = ""
     unresolved: bool = False  # references left out: worth one more pass later
+    key: str | None = None  # the entry's key (entryUUID): the failures table's key
     changes: list[dict[str, Any]] = field(default_factory=list)
 
 
@@ -68,6 +71,9 @@ class Reconciler:
         names = {"objectClass", "entryUUID"}
         for resource in self.resources.values():
             names.update(resource.ldap_attributes())
+        for sync_class in self.classes:  # the re-read entry must carry what the filters test
+            for text in sync_class.include_filter:
+                names.update(filter_attributes(parse_filter(text)))
         self.attributes = sorted(names)
         self.update_method = config.destination_of(pipe).update_method
         self.endpoints: dict[str, str] = {}
@@ -181,13 +187,15 @@ class Reconciler:
             "dn": row.dn,
             "class_name": row.class_name,
             "changes": row.changes,
+            "key": row.entry_uuid or None,
         }
         unresolved = "unresolved" in (row.reason or "")
         if row.situation == UNCHANGED:
+            self._keep_link(inputs.links.get(row.entry_uuid), row)
             return Result(
                 synclog.NO_CHANGE_NEEDED,
                 scim_id=row.scim_id,
-                detail=row.reason or detail,
+                detail="; ".join(t for t in (detail, row.reason) if t),
                 unresolved=unresolved,
                 **base,
             )
@@ -202,10 +210,20 @@ class Reconciler:
         return Result(
             synclog.CHANGE_APPLIED,
             scim_id=outcome.scim_id,
-            detail=row.reason or detail,
+            detail="; ".join(t for t in (detail, row.reason) if t),
             unresolved=unresolved,
             **base,
         )
+
+    def _keep_link(self, link: Link | None, row: Row) -> None:
+        """An unchanged resource's link still follows its entry: a move (or a class change)
+        updates the link's DN, through which 389-DS deletes and references find entries.
+        (A resource merely found by correlation stays unlinked, as resync leaves it.)"""
+        if link is None or link.scim_id != row.scim_id:
+            return
+        if normalize_dn(link.dn) == normalize_dn(row.dn) and link.class_name == row.class_name:
+            return
+        self.store.save_links(self.pipe.name, [replace(link, dn=row.dn, class_name=row.class_name)])
 
     # --- what the engine needs for one entry ---------------------------------------------------
 

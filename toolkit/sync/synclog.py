@@ -33,9 +33,10 @@ class SyncLog:
         self._lock = threading.Lock()
 
     def write(self, msg_type: str, **fields: Any) -> None:
+        now = time.time()  # one reading: two would disagree across a second's boundary
         record = {
-            "time": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime())
-            + f".{int(time.time() * 1000) % 1000:03d}Z",
+            "time": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(now))
+            + f".{int(now * 1000) % 1000:03d}Z",
             "pipe": self.pipe,
             "type": msg_type,
             **{k: v for k, v in fields.items() if v is not None},

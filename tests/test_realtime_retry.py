@@ -1,0 +1,153 @@
+"""realtime-sync's two retry levels against a failing SCIM target (a fault proxy in front of
+the real scim2-server): max-operation-attempts in the client, then the failures table retried
+after failed-op-background-retry-delay, up to max-failed-op-background-retries.
+"""
+
+from __future__ import annotations
+
+import collections
+import threading
+import time
+
+import pytest
+from faults import FaultProxy
+from test_realtime_support import Rt, make_rt, position
+
+from toolkit.sync import synclog
+
+WRITES = {b"POST", b"PUT", b"PATCH", b"DELETE"}
+
+
+class _WriteFaults(collections.deque):
+    """The proxy's fault queue, seen as empty while the current request is a read."""
+
+    def __init__(self, local: threading.local):
+        super().__init__()
+        self._local = local
+
+        self.reads_too = False
+
+    def __bool__(self) -> bool:
+        return (self.reads_too or getattr(self._local, "write", False)) and len(self) > 0
+
+
+class WriteFaultProxy(FaultProxy):
+    """A FaultProxy whose faults hit only writes: reads pass, so a change reaches its request."""
+
+    def start(self) -> WriteFaultProxy:
+        self._local = threading.local()
+        self._faults = _WriteFaults(self._local)
+        return super().start()
+
+    def _read_request(self, conn, buffer):
+        request, rest = super()._read_request(conn, buffer)
+        self._local.write = bool(request) and request[0].split(b" ", 1)[0] in WRITES
+        return request, rest
+
+
+@pytest.fixture(params=["slapd", "dirsrv"])
+def failing(request, scim_server, tmp_path):
+    """A pipe whose SCIM target sits behind a write-fault proxy."""
+    server = request.getfixturevalue(request.param)
+    proxy = WriteFaultProxy("127.0.0.1", scim_server.port).start()
+    rt = make_rt(
+        request.param,
+        server,
+        scim_server,
+        tmp_path / "pipe",
+        users=12,
+        groups=2,
+        scim_url=proxy.url(),
+        max_operation_attempts=2,
+        max_failed_op_background_retries=2,
+        failed_op_background_retry_delay="1 s",
+    )
+    yield rt, proxy
+    proxy.stop()
+    rt.close()
+
+
+def failures(rt: Rt) -> list[dict]:
+    return rt.cli_json("status")["failures"]
+
+
+def test_failed_change_is_logged_recorded_and_retried_in_the_background(failing):
+    rt, proxy = failing
+    target = rt.loners()[0]
+    dn, uid = target["dn"][0], target["uid"][0]
+    rt.replace(dn, title=["Retried Title"])
+    proxy.inject("503", 2)  # both attempts of the PATCH fail
+    rt.sync()
+    assert proxy.pending == 0
+    assert [s.method for s in proxy.seen if s.fault] == ["PATCH", "PATCH"]
+    assert rt.users()[uid]["title"] != "Retried Title"
+
+    (change,) = [line for line in rt.log() if line["type"] == synclog.CHANGE_DETECTED]
+    outcome = [line for line in rt.log() if line["type"] in synclog.OUTCOMES]
+    assert [(line["type"], position(line)) for line in outcome] == [
+        (synclog.CHANGE_FAILED, position(change))
+    ]
+    assert "503" in outcome[0]["detail"]
+    (failure,) = failures(rt)
+    assert failure["dn"].lower() == dn.lower()
+    assert failure["background_retries"] == 0 and "503" in failure["error"]
+
+    # the background retry is due after failed-op-background-retry-delay (1 s)
+    time.sleep(1.2)
+    rt.sync()
+    assert rt.users()[uid]["title"] == "Retried Title"
+    assert failures(rt) == []
+    retried = [line for line in rt.log() if "background retry" in line.get("detail", "")]
+    assert [line["type"] for line in retried] == [synclog.CHANGE_APPLIED]
+    assert rt.cli_json("status")["background_retries"] == {synclog.CHANGE_APPLIED: 1}
+
+
+def test_background_retries_stop_at_the_maximum(failing):
+    rt, proxy = failing
+    target = rt.loners()[1]
+    dn, uid = target["dn"][0], target["uid"][0]
+    rt.replace(dn, title=["Never Arrives"])
+    proxy.inject("500", 100)
+    rt.sync()
+    for expected in (1, 2):
+        time.sleep(1.2)
+        rt.sync()
+        (failure,) = failures(rt)
+        assert failure["background_retries"] == expected, failure
+    time.sleep(1.2)
+    rt.sync()  # max-failed-op-background-retries (2) reached: no third retry
+    (failure,) = failures(rt)
+    assert failure["background_retries"] == 2
+    patches = [s for s in proxy.seen if s.method == "PATCH"]
+    # 3 tries (the change, 2 background retries); the client does not repeat a 500
+    assert [s.fault for s in patches] == ["500"] * 3
+    retried = [line for line in rt.log() if "background retry" in line.get("detail", "")]
+    assert [line["type"] for line in retried] == [synclog.CHANGE_FAILED] * 2
+    failed_dns = (rt.state_dir / "ldap-to-scim-failed-dns.txt").read_text()
+    assert dn.lower() in failed_dns.lower()
+    proxy.clear()
+    assert rt.users()[uid]["title"] != "Never Arrives"
+
+
+def test_target_down_for_reads_and_writes_then_back(failing):
+    """The entry's first read on the target fails too: still a recorded failure, retried."""
+    rt, proxy = failing
+    target = rt.loners()[2]
+    dn, uid = target["dn"][0], target["uid"][0]
+    rt.replace(dn, title=["After The Outage"])
+    proxy._faults.reads_too = True
+    proxy.inject("503", 4, retry_after="0")
+    rt.sync()
+    assert proxy.pending == 2 and [s.method for s in proxy.seen if s.fault] == ["GET", "GET"]
+    (failure,) = failures(rt)
+    assert failure["dn"].lower() == dn.lower() and failure["background_retries"] == 0
+    time.sleep(1.2)
+    rt.sync()  # the first background retry meets the outage (two more 503s) and is counted
+    (failure,) = failures(rt)
+    assert failure["background_retries"] == 1 and proxy.pending == 0
+    time.sleep(1.2)
+    rt.sync()
+    assert failures(rt) == []
+    assert rt.users()[uid]["title"] == "After The Outage"
+    retried = [line["type"] for line in rt.log() if "background retry" in line.get("detail", "")]
+    assert retried == [synclog.CHANGE_FAILED, synclog.CHANGE_APPLIED]
