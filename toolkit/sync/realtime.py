@@ -387,10 +387,12 @@ class RealtimeSync:
         key = result.key or _failure_key(change)
         retries = self.pipe.max_failed_op_background_retries
         delay = self.pipe.failed_op_background_retry_delay
-        self._put_failure(
+        self.store.put_failure(
+            self.pipe.name,
             key,
             dn,
             result.detail,
+            "realtime",
             attempts=self.pipe.max_operation_attempts,
             background_retries=0,
             next_retry_at=time.time() + delay if retries > 0 else None,
@@ -399,46 +401,6 @@ class RealtimeSync:
         )
         if retries == 0:
             self._write_failed_dn(dn, result.detail)
-
-    def _put_failure(
-        self,
-        key: str,
-        dn: str,
-        error: str,
-        attempts: int,
-        background_retries: int,
-        next_retry_at: float | None,
-        class_name: str | None = None,
-        operation: str | None = None,
-    ) -> None:
-        """Set a failure row exactly (StateStore.record_failure counts every re-record as a
-        background retry, and the applier has already recorded this failure once)."""
-        now = time.time()
-        with self.store.transaction() as db:
-            db.execute(
-                "INSERT INTO failures (pipe, key, dn, class_name, operation, error, kind, attempts,"
-                " background_retries, next_retry_at, first_failed_at, last_failed_at)"
-                " VALUES (?,?,?,?,?,?,?,?,?,?,?,?) ON CONFLICT (pipe, key) DO UPDATE SET"
-                " dn=excluded.dn, class_name=COALESCE(excluded.class_name, failures.class_name),"
-                " operation=COALESCE(excluded.operation, failures.operation),"
-                " error=excluded.error, kind=excluded.kind, attempts=excluded.attempts,"
-                " background_retries=excluded.background_retries,"
-                " next_retry_at=excluded.next_retry_at, last_failed_at=excluded.last_failed_at",
-                (
-                    self.pipe.name,
-                    key,
-                    dn,
-                    class_name,
-                    operation,
-                    error or "unknown error",
-                    "realtime",
-                    attempts,
-                    background_retries,
-                    next_retry_at,
-                    now,
-                    now,
-                ),
-            )
 
     def _write_failed_dn(self, dn: str, error: str) -> None:
         """A change that finally failed: its DN for `resync --source-input-file` (Ping's
@@ -480,10 +442,12 @@ class RealtimeSync:
                 self.store.clear_failure(self.pipe.name, failure.key)
                 continue
             done = failure.background_retries + 1
-            self._put_failure(
+            self.store.put_failure(
+                self.pipe.name,
                 failure.key,
                 failure.dn,
                 result.detail,
+                "realtime",
                 attempts=failure.attempts + self.pipe.max_operation_attempts,
                 background_retries=done,
                 next_retry_at=None

@@ -228,7 +228,7 @@ class StateStore:
 
     # --- failures ----------------------------------------------------------------------------
 
-    def record_failure(
+    def put_failure(
         self,
         pipe: str,
         key: str,
@@ -236,19 +236,22 @@ class StateStore:
         error: str,
         kind: str,
         attempts: int,
+        background_retries: int = 0,
+        next_retry_at: float | None = None,
         class_name: str | None = None,
         operation: str | None = None,
-        next_retry_at: float | None = None,
     ) -> None:
+        """Set one object's failure row as given (first_failed_at is kept)."""
         now = time.time()
         with self.transaction() as db:
             db.execute(
-                "INSERT INTO failures (pipe, key, dn, class_name, operation, error, kind,"
-                " attempts, next_retry_at, first_failed_at, last_failed_at)"
-                " VALUES (?,?,?,?,?,?,?,?,?,?,?) ON CONFLICT (pipe, key) DO UPDATE SET"
-                " dn=excluded.dn, error=excluded.error, kind=excluded.kind,"
-                " attempts=failures.attempts + excluded.attempts,"
-                " background_retries=failures.background_retries + 1,"
+                "INSERT INTO failures (pipe, key, dn, class_name, operation, error, kind, attempts,"
+                " background_retries, next_retry_at, first_failed_at, last_failed_at)"
+                " VALUES (?,?,?,?,?,?,?,?,?,?,?,?) ON CONFLICT (pipe, key) DO UPDATE SET"
+                " dn=excluded.dn, class_name=COALESCE(excluded.class_name, failures.class_name),"
+                " operation=COALESCE(excluded.operation, failures.operation),"
+                " error=excluded.error, kind=excluded.kind, attempts=excluded.attempts,"
+                " background_retries=excluded.background_retries,"
                 " next_retry_at=excluded.next_retry_at, last_failed_at=excluded.last_failed_at",
                 (
                     pipe,
@@ -256,9 +259,10 @@ class StateStore:
                     dn,
                     class_name,
                     operation,
-                    error,
+                    error or "unknown error",
                     kind,
                     attempts,
+                    background_retries,
                     next_retry_at,
                     now,
                     now,

@@ -1,0 +1,251 @@
+"""The `accesslog` change detector: OpenLDAP's slapo-accesslog entries.
+
+Each write leaves an entry `reqStart=<time>.<counter>Z,cn=accesslog` (auditAdd, auditModify,
+auditModRDN, auditDelete) with reqType, reqDN, reqMod, reqOld, reqNewRDN, reqDeleteOldRDN,
+reqNewSuperior, reqEntryUUID and reqAuthzID. reqStart is unique and ordered (its fraction is
+a counter), so it is the position in the feed; it is read from the raw attribute, never
+through a datetime, which would lose the counter.
+
+slapd writes the log entry when an operation ends, but stamps reqStart when it starts, so
+under concurrent writes an entry can appear after one with a later reqStart. The cursor
+therefore re-reads a short window (`late_window`) before the newest change it delivered and
+remembers which entries of that window it has delivered, so a late entry is still delivered
+once, and nothing twice.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from toolkit.ldap.changes import (
+    OPERATIONAL,
+    Change,
+    ChangeDetector,
+    decode_cursor,
+    encode_cursor,
+    generalized_time,
+    parse_generalized_time,
+    renamed_dn,
+)
+from toolkit.ldap.errors import ChangeFeedError
+from toolkit.ldap.ldif import Modification, value_of
+from toolkit.ldap.search import paged_search
+
+LOG_BASE = "cn=accesslog"
+WRITE_FILTER = "(&(objectClass=auditWriteObject)(reqResult=0))"
+ENTRY_ATTRIBUTES = [
+    "reqStart",
+    "reqType",
+    "reqDN",
+    "reqMod",
+    "reqOld",
+    "reqNewRDN",
+    "reqDeleteOldRDN",
+    "reqNewSuperior",
+    "reqNewDN",
+    "reqEntryUUID",
+    "reqAuthzID",
+]
+_KINDS = {"add": "add", "modify": "modify", "delete": "delete", "modrdn": "modrdn"}
+_OPS = {b"+": "add", b"-": "delete", b"=": "replace", b"#": "increment"}
+
+
+def parse_reqmod(values: list[bytes]) -> list[Modification]:
+    """reqMod values (`attr:+ value`, `attr:- value`, `attr:= value`, `attr:# n`, bare `attr:-`)
+    as modifications, consecutive values of one attribute and operation grouped."""
+    mods: list[Modification] = []
+    for raw in values:
+        attribute, _, rest = raw.partition(b":")
+        op = _OPS.get(rest[:1], "replace")
+        name = attribute.decode(errors="replace")
+        last = mods[-1] if mods else None
+        if last is None or last.attribute != name or last.op != op:
+            last = Modification(op, name)
+            mods.append(last)
+        if len(rest) > 1:  # `attr:-` alone deletes every value
+            last.values.append(value_of(rest[2:]))
+    return mods
+
+
+def parse_reqold(values: list[bytes]) -> dict[str, list[str | bytes]]:
+    """reqOld values (`attr: value`) as attribute -> old values."""
+    old: dict[str, list[str | bytes]] = {}
+    for raw in values:
+        attribute, _, rest = raw.partition(b":")
+        old.setdefault(attribute.decode(errors="replace").lower(), []).append(value_of(rest[1:]))
+    return old
+
+
+class AccesslogDetector(ChangeDetector):
+    name = "accesslog"
+
+    def __init__(
+        self,
+        *args: Any,
+        log_base: str = LOG_BASE,
+        late_window: timedelta = timedelta(seconds=2),
+        **kw: Any,
+    ):
+        super().__init__(*args, **kw)
+        self.log_base = log_base
+        self.late_window = late_window
+
+    def describe(self) -> str:
+        return f"accesslog ({self.log_base})"
+
+    # --- start points -------------------------------------------------------------------------
+
+    def cursor_at_beginning(self) -> str:
+        self._check_readable()
+        return encode_cursor(self.name, start=None, seen=[])
+
+    def cursor_at_end(self) -> str:
+        newest = self._newest_since(datetime.now(UTC) - timedelta(days=1)) or self._newest_since(
+            None
+        )
+        if newest is None:  # an empty log: its end is its beginning
+            return self.cursor_at_beginning()
+        return encode_cursor(self.name, start=newest, seen=[newest])
+
+    def cursor_at_time(self, when: datetime) -> str:
+        self._check_readable()
+        return encode_cursor(self.name, start=generalized_time(when) + ".000000Z", seen=[])
+
+    def _check_readable(self) -> None:
+        items, _ = self.search(self.log_base, "(objectClass=*)", ["1.1"], scope="BASE")
+        if not items:
+            conn, spec = self._connection()
+            raise ChangeFeedError(
+                f"{self.log_base} on {spec.label} does not exist or is not readable by "
+                f"{spec.bind_dn or 'anonymous'}: enable slapo-accesslog and grant read access to it"
+            )
+
+    def _newest_since(self, since: datetime | None) -> str | None:
+        """The largest reqStart in the log (at or after `since`), read as DNs only."""
+        self._check_readable()
+        search_filter = WRITE_FILTER
+        if since is not None:
+            search_filter = f"(&{WRITE_FILTER}(reqStart>={generalized_time(since)}Z))"
+        with self._lock:
+            conn, spec = self._connection()
+            newest = None
+            for entry in paged_search(
+                conn, self.log_base, search_filter, ["1.1"], 1000, label=spec.label
+            ):
+                rdn = entry["dn"].split(",", 1)[0]
+                value = rdn.partition("=")[2]
+                if newest is None or value > newest:
+                    newest = value
+        return newest
+
+    # --- reading ------------------------------------------------------------------------------
+
+    def poll(self, cursor: str, limit: int = 500) -> tuple[list[Change], str]:
+        state = decode_cursor(cursor, self.name)
+        start: str | None = state.get("start")
+        seen: set[str] = set(state.get("seen") or [])
+        search_filter = WRITE_FILTER if start is None else f"(&{WRITE_FILTER}(reqStart>={start}))"
+        items, more = self.search(
+            self.log_base, search_filter, ENTRY_ATTRIBUTES, paged_size=limit + len(seen)
+        )
+        records = [_lower_raw(i) for i in items]
+        if not items:
+            # the log's base must still be readable: an empty answer is otherwise ambiguous
+            self._check_readable()
+        got = {_text(r, "reqstart") for r in records}
+        if seen and not (seen & got) and (records or not more):
+            self._check_not_purged(seen)
+        fresh = sorted(
+            (r for r in records if _text(r, "reqstart") not in seen),
+            key=lambda r: _text(r, "reqstart"),
+        )
+        fresh = fresh[:limit]
+        changes: list[Change] = []
+        delivered = set(seen)
+        for record in fresh:
+            req_start = _text(record, "reqstart")
+            delivered.add(req_start)
+            new_cursor = self._cursor_after(start, delivered)
+            change = self.to_change(record, new_cursor)
+            if change is not None and not self.is_ignored(change.modifier_dn):
+                changes.append(change)
+        return changes, self._cursor_after(start, delivered)
+
+    def _check_not_purged(self, seen: set[str]) -> None:
+        """Raise when the newest change already delivered is gone from the log (logpurge)."""
+        newest = max(seen)
+        items, _ = self.search(
+            f"reqStart={newest},{self.log_base}", "(objectClass=*)", ["1.1"], scope="BASE"
+        )
+        if not items:
+            conn, spec = self._connection()
+            raise ChangeFeedError(
+                f"the access log of {spec.label} no longer holds the last change read ({newest}): it was "
+                "purged, and later changes may be lost; run a resync and set a new start point"
+            )
+
+    def _cursor_after(self, start: str | None, delivered: set[str]) -> str:
+        """The cursor once `delivered` are done: re-read from `late_window` before the newest."""
+        if not delivered:
+            return encode_cursor(self.name, start=start, seen=[])
+        newest_time = parse_generalized_time(max(delivered))
+        floor = start
+        if newest_time is not None:
+            candidate = generalized_time(newest_time - self.late_window) + ".000000Z"
+            floor = candidate if floor is None or candidate > floor else floor
+        kept = sorted(s for s in delivered if floor is None or s >= floor)
+        return encode_cursor(self.name, start=floor, seen=kept)
+
+    def to_change(self, record: dict[str, list[bytes]], cursor: str) -> Change | None:
+        kind = _KINDS.get(_text(record, "reqtype").lower())
+        if kind is None:
+            return None
+        dn = _text(record, "reqdn")
+        mods = parse_reqmod(record.get("reqmod", []))
+        req_start = _text(record, "reqstart")
+        new_rdn = _text(record, "reqnewrdn") or None
+        new_superior = _text(record, "reqnewsuperior") or None
+        delete_old = _text(record, "reqdeleteoldrdn")
+        new_dn = _text(record, "reqnewdn") or (
+            renamed_dn(dn, new_rdn, new_superior) if new_rdn else None
+        )
+        uuid = _text(record, "reqentryuuid") or None
+        modifier = _text(record, "reqauthzid")
+        if modifier.lower().startswith("dn:"):
+            modifier = modifier[3:]
+        changed = tuple(
+            dict.fromkeys(
+                m.attribute.lower() for m in mods if m.attribute.lower() not in OPERATIONAL
+            )
+        )
+        return Change(
+            kind=kind,
+            dn=dn,
+            cursor=cursor,
+            new_dn=new_dn if kind == "modrdn" else None,
+            entry_uuid=uuid,
+            unique_id=uuid,
+            unique_id_attribute="entryuuid" if uuid else None,
+            csn=req_start,
+            time=parse_generalized_time(req_start),
+            changed_attributes=changed,
+            modifier_dn=modifier or None,
+            new_rdn=new_rdn,
+            delete_old_rdn=delete_old.upper() == "TRUE" if delete_old else None,
+            new_superior=new_superior,
+            modifications=tuple(mods),
+            raw={k: [value_of(v) for v in vs] for k, vs in record.items()},
+        )
+
+
+def _lower_raw(item: dict[str, Any]) -> dict[str, list[bytes]]:
+    out: dict[str, list[bytes]] = {}
+    for name, values in (item.get("raw_attributes") or {}).items():
+        out.setdefault(name.lower(), []).extend(values)
+    return out
+
+
+def _text(record: dict[str, list[bytes]], name: str) -> str:
+    values = record.get(name)
+    return values[0].decode(errors="replace").strip() if values else ""

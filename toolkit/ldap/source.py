@@ -1,0 +1,150 @@
+"""The LDAP sync source: paged reads of its base DNs, entry look-ups, and its change feed.
+
+Entries are plain dicts: `{"dn": str, attribute name in lower case: [values]}`, values as
+`str` (or `bytes` when not UTF-8), the unique id attribute (entryUUID) always requested.
+Each `iter_entries` call reads on a connection of its own (OpenLDAP allows one paged search
+per connection), so several reads may run at once from different threads.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator, Sequence
+from typing import Any, Protocol
+
+import ldap3
+from ldap3.core import exceptions as lexc
+from ldap3.utils.conv import escape_filter_chars
+
+from toolkit.ldap.changes import ChangeDetector
+from toolkit.ldap.connection import close, connect_first, result_error
+from toolkit.ldap.detect import make_detector
+from toolkit.ldap.search import Entry, entry_from_raw, paged_search, request_attributes
+from toolkit.ldap.spec import SourceSpec
+
+
+class EntrySource(Protocol):
+    """What dry-run and resync need from a source: its base DNs and a subtree read of each."""
+
+    base_dns: Sequence[str]
+
+    def iter_entries(
+        self,
+        base_dn: str,
+        search_filter: str = "(objectClass=*)",
+        attributes: Sequence[str] | None = None,
+        page_size: int | None = None,
+    ) -> Iterator[Entry]: ...
+
+    def close(self) -> None: ...
+
+
+class LdapSource:
+    """An LDAP sync source (see SourceSpec): servers in failover order, base DNs, change feed."""
+
+    def __init__(self, spec: SourceSpec):
+        self.spec = spec
+        self.base_dns = list(spec.base_dns)
+        self._lookup: ldap3.Connection | None = None
+        self._lookup_label = ""
+        self._lock = threading.Lock()
+
+    def iter_entries(
+        self,
+        base_dn: str,
+        search_filter: str = "(objectClass=*)",
+        attributes: Sequence[str] | None = None,
+        page_size: int | None = None,
+    ) -> Iterator[Entry]:
+        """Every entry at or below `base_dn` matching `search_filter`, read page by page.
+
+        Raises (never ends short) when the read cannot complete: a size limit, a lost
+        connection, a missing base DN.
+        """
+        conn, server = connect_first(self.spec.servers)
+        try:
+            yield from paged_search(
+                conn,
+                base_dn,
+                search_filter,
+                request_attributes(attributes, self.spec.unique_id_attribute),
+                page_size or self.spec.page_size,
+                label=server.label,
+            )
+        finally:
+            close(conn)
+
+    def iter_all(
+        self, search_filter: str = "(objectClass=*)", attributes: Sequence[str] | None = None
+    ) -> Iterator[Entry]:
+        """`iter_entries` over every base DN of the source, one after the other."""
+        for base_dn in self.base_dns:
+            yield from self.iter_entries(base_dn, search_filter, attributes)
+
+    # --- look-ups (realtime sync re-reads each changed entry) ----------------------------------
+
+    def _search(
+        self, base: str, search_filter: str, scope: str, attributes: Sequence[str] | None
+    ) -> list[Entry]:
+        wanted = request_attributes(attributes, self.spec.unique_id_attribute)
+        with self._lock:
+            for attempt in (1, 2):
+                if self._lookup is None or self._lookup.closed:
+                    self._lookup, server = connect_first(self.spec.servers)
+                    self._lookup_label = server.label
+                try:
+                    self._lookup.search(base, search_filter, search_scope=scope, attributes=wanted)
+                except lexc.LDAPNoSuchObjectResult:
+                    return []
+                except lexc.LDAPOperationResult as exc:
+                    raise result_error(
+                        exc, f"search of {base} with {search_filter}", None
+                    ) from None
+                except lexc.LDAPException as exc:
+                    close(self._lookup)
+                    self._lookup = None
+                    if attempt == 2:  # one reconnect (failover) for a broken connection
+                        raise result_error(
+                            exc, f"search of {base} with {search_filter}", None
+                        ) from None
+                    continue
+                return [
+                    entry_from_raw(item["dn"], item["raw_attributes"])
+                    for item in self._lookup.response or ()
+                    if item.get("type") == "searchResEntry"
+                ]
+        return []
+
+    def get_entry(self, dn: str, attributes: Sequence[str] | None = None) -> Entry | None:
+        """The entry at `dn` now, or None if it does not exist."""
+        found = self._search(dn, "(objectClass=*)", ldap3.BASE, attributes)
+        return found[0] if found else None
+
+    def find_entries(
+        self, attribute: str, value: str, attributes: Sequence[str] | None = None
+    ) -> list[Entry]:
+        """Entries of every base DN whose `attribute` equals `value` (e.g. entryUUID, nsUniqueId)."""
+        search_filter = f"({attribute}={escape_filter_chars(value)})"
+        found: list[Entry] = []
+        for base_dn in self.base_dns:
+            found.extend(self._search(base_dn, search_filter, ldap3.SUBTREE, attributes))
+        return found
+
+    # --- change feed -------------------------------------------------------------------------
+
+    def change_detector(self) -> tuple[ChangeDetector, str]:
+        """The configured (or detected) change detector and a sentence saying which and why."""
+        return make_detector(
+            self.spec.servers, self.spec.change_detector, self.spec.ignore_changes_by_dn
+        )
+
+    def close(self) -> None:
+        with self._lock:
+            close(self._lookup)
+            self._lookup = None
+
+    def __enter__(self) -> LdapSource:
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
