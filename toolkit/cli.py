@@ -243,6 +243,8 @@ def _add_prepare_endpoint_server(sub: argparse._SubParsersAction) -> None:
         description="Check that an LDAP source server is ready for syncing: the sync user binds, "
         "each base DN and the change feed are readable, and the feed is retained. With admin "
         "credentials and --create-sync-user, create the sync user with read-only rights first. "
+        "For a SCIM server: /ServiceProviderConfig, /ResourceTypes and /Schemas answer and every "
+        "attribute the mapping writes exists and is writable. "
         "Prints a checklist; exits 1 when a check fails.",
     )
     cmd.add_argument(
@@ -263,16 +265,9 @@ def _add_prepare_endpoint_server(sub: argparse._SubParsersAction) -> None:
 
 
 def _prepare_endpoint_server(args: argparse.Namespace) -> int:
-    from toolkit.config import LdapServer, load_config
+    from toolkit.config import load_config
 
     config = load_config(config_path(args))
-    server = config.external_servers.get(args.server_name)
-    if server is not None and not isinstance(server, LdapServer):
-        print(
-            "scimsync: error: prepare-endpoint-server for SCIM servers is not wired yet",
-            file=sys.stderr,
-        )
-        return 2
     admin_password = None
     if args.admin_password_file:
         try:
@@ -289,9 +284,9 @@ def _prepare_endpoint_server(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return 2
-    from toolkit.ldap.fromconfig import prepare_server
+    from toolkit.sync.checks import prepare_endpoint
 
-    results = prepare_server(
+    results = prepare_endpoint(
         config,
         args.server_name,
         admin_dn=args.admin_bind_dn,

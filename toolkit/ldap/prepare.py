@@ -15,11 +15,12 @@ import hashlib
 import os
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import replace
 
 import ldap3
 from ldap3.core import exceptions as lexc
 
+from toolkit.checks import CheckResult
 from toolkit.config.dn import DNError, is_within, normalize_dn, parse_dn
 from toolkit.ldap.accesslog import LOG_BASE, WRITE_FILTER
 from toolkit.ldap.changelog import ChangelogDetector
@@ -37,14 +38,6 @@ from toolkit.ldap.spec import LdapServerSpec
 RETRO_CHANGELOG = "cn=Retro Changelog Plugin,cn=plugins,cn=config"
 MIN_RETENTION_SECONDS = 24 * 3600
 _389_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
-
-
-@dataclass(frozen=True)
-class CheckResult:
-    name: str
-    ok: bool
-    detail: str
-    fix: str | None = None
 
 
 # --- rules and entries for the sync user ------------------------------------------------------

@@ -8,21 +8,11 @@ problem (that is a failed line); only programming errors escape.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
 
+from toolkit.checks import CheckResult
 from toolkit.scim.client import ScimClient
 from toolkit.scim.discovery import AttributeInfo, Discovery
 from toolkit.scim.errors import AuthenticationError, ScimError
-
-
-@dataclass(frozen=True)
-class CheckResult:
-    """One line of the checklist."""
-
-    name: str
-    ok: bool
-    detail: str = ""
-    fix: str = ""
 
 
 def check_scim_server(
