@@ -19,7 +19,7 @@ from typing import Any
 from toolkit.errors import FatalError, RetriableError, ScimsyncError
 from toolkit.mapping.dn import normalize_dn
 from toolkit.plan.engine import has_pending, replace_refs
-from toolkit.plan.model import ADOPT, CREATE, DELETE, PENDING, Link, Row
+from toolkit.plan.model import ADOPT, CREATE, DELETE, PENDING, Link, Request, Row
 from toolkit.plan.plan import Plan
 from toolkit.scim.client import ScimClient
 from toolkit.scim.errors import Conflict
@@ -90,6 +90,7 @@ class Applier:
         ready = deque(r for r in todo if not blockers[id(r)])
         waiting = len(todo) - len(ready)
         fatal: BaseException | None = None
+        cycle: list[Row] = []
         with ThreadPoolExecutor(self.workers, thread_name_prefix="scimsync-apply") as pool:
             running: dict[Future, Row] = {}
             while (ready or running or waiting) and fatal is None:
@@ -100,6 +101,7 @@ class Applier:
                     # once each: a row waiting on several DNs sits in several waiter lists
                     stuck = {id(r): r for rows in waiters.values() for r in rows if blockers[id(r)]}
                     ready.extend(stuck.values())
+                    cycle.extend(stuck.values())
                     for row in ready:
                         blockers[id(row)].clear()
                     waiters.clear()
@@ -126,10 +128,35 @@ class Applier:
                 except FatalError:
                     pass
         bar.close()
+        if fatal is None:
+            self._complete_references(cycle, result)
         self._write_failed_dns(result)
         if fatal is not None:
             raise fatal
         return result
+
+    def _complete_references(self, rows: list[Row], result: ApplyResult) -> None:
+        """Rows sent with references still pending (a cycle, e.g. two new users managing each
+        other): now that every id is known, set the references they went without."""
+        failed = {id(o.row) for o in result.failures}
+        for row in rows:
+            scim_id = self._ids.get(normalize_dn(row.dn))
+            if id(row) in failed or not scim_id or scim_id.startswith(PENDING):
+                continue
+            operations = []
+            for request in row.requests:
+                operations += _pending_operations(request, self._resolve)
+            if not operations:
+                continue
+            try:
+                self.client.patch(row.resource_type, scim_id, operations, if_match=False)
+            except FatalError:
+                raise
+            except ScimsyncError as exc:
+                result.failures.append(
+                    Outcome(row, False, f"setting references: {exc}", "skippable")
+                )
+                result.failed += 1
 
     def _count(self, outcome: Outcome, result: ApplyResult) -> None:
         if outcome.ok:
@@ -275,6 +302,25 @@ class Applier:
                     f"# {outcome.kind}: {outcome.error.splitlines()[0] if outcome.error else ''}\n"
                 )
                 out.write(f"{outcome.row.dn}\n")
+
+
+def _pending_operations(request: Request, resolve: Any) -> list[dict[str, Any]]:
+    """PATCH operations that set what `request` referred to while it was still pending."""
+    body = request.body or {}
+    if request.method == "PATCH":
+        return [resolve(op) for op in body.get("Operations", []) if has_pending(op.get("value"))]
+    ops = []
+    now = resolve(body)
+    for key, value in body.items():
+        if not has_pending(value):
+            continue
+        if key.lower().startswith("urn:") and isinstance(value, dict):
+            for sub, item in value.items():
+                if has_pending(item) and (now.get(key) or {}).get(sub) is not None:
+                    ops.append({"op": "replace", "path": f"{key}:{sub}", "value": now[key][sub]})
+        elif now.get(key) is not None:
+            ops.append({"op": "replace", "path": key, "value": now[key]})
+    return ops
 
 
 def _pending_dns(row: Row) -> list[str]:
