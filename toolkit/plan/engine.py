@@ -364,6 +364,7 @@ def _row(draft: _Draft, inputs: PlanInputs, index: _TargetIndex, id_of_dn: dict[
         desired=desired,
         target=target,
         hash=form_hash(form),
+        form=form,
         etag=((target or {}).get("meta") or {}).get("version"),
         **base,
     )

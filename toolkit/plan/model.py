@@ -41,6 +41,9 @@ class Link:
     etag: str | None = None
     hash: str | None = None
     created: bool = False
+    # the comparable form last applied: realtime diffs against it and sends If-Match with the
+    # ETag instead of reading the resource first (a 412 sends it back to a fresh read)
+    form: dict[str, Any] | None = field(default=None, compare=False, repr=False)
 
 
 @dataclass(frozen=True)
@@ -72,4 +75,5 @@ class Row:
     desired: dict[str, Any] | None = None  # the SCIM resource the entry should become
     target: dict[str, Any] | None = None  # the SCIM resource as the server has it
     hash: str | None = None  # of the desired comparable form
+    form: dict[str, Any] | None = field(default=None, repr=False)  # the desired comparable form
     etag: str | None = None  # of the target when read

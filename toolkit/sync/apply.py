@@ -12,7 +12,7 @@ import sys
 import threading
 from collections import deque
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -37,6 +37,7 @@ class Outcome:
     error: str = ""
     kind: str = ""  # fatal | retriable | skippable
     scim_id: str | None = None
+    exc: BaseException | None = None
 
 
 @dataclass
@@ -157,6 +158,8 @@ class Applier:
                     Outcome(row, False, f"setting references: {exc}", "skippable")
                 )
                 result.failed += 1
+                continue
+            self._save_link(row, scim_id, created=False)  # the form now holds the references
 
     def _count(self, outcome: Outcome, result: ApplyResult) -> None:
         if outcome.ok:
@@ -195,7 +198,7 @@ class Applier:
                 class_name=row.class_name,
                 operation=row.situation,
             )
-            return Outcome(row, False, str(exc), kind)
+            return Outcome(row, False, str(exc), kind, exc=exc)
         self.store.clear_failure(self.plan.pipe, row.entry_uuid)
         return Outcome(row, True, scim_id=scim_id)
 
@@ -226,6 +229,8 @@ class Applier:
                 self.client.patch(
                     kind, scim_id, request.body["Operations"], if_match=row.etag or None
                 )
+                # deactivated: still managed, but no longer in the form last applied
+                self._save_link(replace(row, hash=None, form=None), scim_id, created=False)
             return scim_id
         self._update(row, scim_id)
         self._save_link(row, scim_id, created=False)
@@ -284,6 +289,7 @@ class Applier:
                     scim_id=scim_id,
                     etag=self.client.etag(row.resource_type, scim_id),
                     hash=row.hash,
+                    form=self._resolve(row.form) if row.form else None,  # ids, not pending refs
                     created=created,
                 )
             ],

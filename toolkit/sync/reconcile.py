@@ -21,7 +21,7 @@ from toolkit.plan.engine import ClassRead, PlanInputs, build, entry_key, lookup_
 from toolkit.plan.model import CONFLICT, OUT_OF_SCOPE, UNCHANGED, Link, Row
 from toolkit.plan.plan import Plan
 from toolkit.scim.client import ScimClient
-from toolkit.scim.errors import NotFound
+from toolkit.scim.errors import NotFound, PreconditionFailed
 from toolkit.scim.filters import and_, eq
 from toolkit.sync import synclog
 from toolkit.sync.apply import Applier
@@ -45,6 +45,7 @@ class Result:
     unresolved: bool = False  # references left out: worth one more pass later
     key: str | None = None  # the entry's key (entryUUID): the failures table's key
     changes: list[dict[str, Any]] = field(default_factory=list)
+    error: BaseException | None = field(default=None, repr=False)  # why a change failed
 
 
 class Reconciler:
@@ -105,9 +106,18 @@ class Reconciler:
         return self.source.get_entry(dn, self.attributes) if dn else None
 
     def reconcile(
-        self, entry: dict[str, Any] | None, link: Link | None, kind_allowed: str | None = None
+        self,
+        entry: dict[str, Any] | None,
+        link: Link | None,
+        kind_allowed: str | None = None,
+        trust_link: bool = True,
     ) -> Result:
-        """Make the target match `entry` (None: the entry is gone) for the pipe."""
+        """Make the target match `entry` (None: the entry is gone) for the pipe.
+
+        With `trust_link`, a linked resource is not read first: the diff is made against the
+        form last applied to it and sent with If-Match on its ETag; a 412 (someone else changed
+        it) or a 404 sends the entry back through a fresh read.
+        """
         sync_class = self.class_of(entry) if entry is not None else None
         if entry is None or sync_class is None or sync_class.is_exclusion:
             if link is None:
@@ -125,11 +135,12 @@ class Reconciler:
             )
         resource = self.resources[sync_class.name]
         link = link or self.store.link(self.pipe.name, entry_key(entry))
-        targets = self._targets(resource, sync_class, entry, link)
+        remembered = self._remembered(link, resource) if trust_link else None
+        targets = [remembered] if remembered else self._targets(resource, sync_class, entry, link)
         links = self._reference_links(entry)
         if link is not None:
             links[link.entry_uuid] = link
-        return self._apply(
+        result = self._apply(
             PlanInputs(
                 pipe=self.pipe.name,
                 classes=[ClassRead(sync_class, resource, [entry])],
@@ -142,6 +153,22 @@ class Reconciler:
                 partial=True,
             )
         )
+        if remembered and isinstance(result.error, PreconditionFailed | NotFound):
+            return self.reconcile(entry, link, kind_allowed, trust_link=False)
+        return result
+
+    def _remembered(self, link: Link | None, resource: ResourceMapping) -> dict[str, Any] | None:
+        """The linked resource as this pipe last left it, when ETags can vouch for that."""
+        if (
+            link is None
+            or not link.form
+            or not link.etag
+            or link.resource_type != resource.name
+            or self.update_method != "patch"
+            or not self.client.discovery.capabilities.etag
+        ):
+            return None
+        return {**link.form, "id": link.scim_id, "meta": {"version": link.etag}}
 
     def _remove(self, link: Link, gone: bool) -> Result:
         """The linked entry was deleted or left every class: delete (or deactivate) its resource."""
@@ -206,7 +233,7 @@ class Reconciler:
         plan = Plan(pipe=self.pipe.name, rows=[row], partial=inputs.partial)
         outcome = Applier(plan, self.client, self.store).apply_row(row)
         if not outcome.ok:
-            return Result(synclog.CHANGE_FAILED, detail=outcome.error, **base)
+            return Result(synclog.CHANGE_FAILED, detail=outcome.error, error=outcome.exc, **base)
         return Result(
             synclog.CHANGE_APPLIED,
             scim_id=outcome.scim_id,

@@ -31,6 +31,7 @@ CREATE TABLE IF NOT EXISTS links (
     hash TEXT,
     created INTEGER NOT NULL DEFAULT 0,
     updated_at REAL NOT NULL,
+    form TEXT,
     PRIMARY KEY (pipe, entry_uuid)
 );
 CREATE INDEX IF NOT EXISTS links_dn ON links (pipe, dn COLLATE NOCASE);
@@ -115,6 +116,9 @@ class StateStore:
         self._db.execute("PRAGMA synchronous=NORMAL")
         self._db.execute("PRAGMA busy_timeout=10000")
         self._db.executescript(SCHEMA)
+        columns = {row[1] for row in self._db.execute("PRAGMA table_info(links)")}
+        if "form" not in columns:  # a state database from before forms were kept
+            self._db.execute("ALTER TABLE links ADD COLUMN form TEXT")
 
     def close(self) -> None:
         with self._lock:
@@ -146,21 +150,24 @@ class StateStore:
         )
         return {r[0]: Link(*r[:7], created=bool(r[7])) for r in rows}
 
+    _ONE = (
+        "SELECT entry_uuid, dn, class_name, resource_type, scim_id, etag, hash, created, form"
+        " FROM links WHERE pipe = ? AND "
+    )
+
+    def _one(self, where: str, args: tuple) -> Link | None:
+        rows = self._query(self._ONE + where, args)
+        if not rows:
+            return None
+        r = rows[0]
+        return Link(*r[:7], created=bool(r[7]), form=json.loads(r[8]) if r[8] else None)
+
     def link(self, pipe: str, entry_uuid: str) -> Link | None:
-        rows = self._query(
-            "SELECT entry_uuid, dn, class_name, resource_type, scim_id, etag, hash, created"
-            " FROM links WHERE pipe = ? AND entry_uuid = ?",
-            (pipe, entry_uuid.lower()),
-        )
-        return Link(*rows[0][:7], created=bool(rows[0][7])) if rows else None
+        """One link, with the form last applied."""
+        return self._one("entry_uuid = ?", (pipe, entry_uuid.lower()))
 
     def link_by_dn(self, pipe: str, dn: str) -> Link | None:
-        rows = self._query(
-            "SELECT entry_uuid, dn, class_name, resource_type, scim_id, etag, hash, created"
-            " FROM links WHERE pipe = ? AND dn = ? COLLATE NOCASE",
-            (pipe, dn),
-        )
-        return Link(*rows[0][:7], created=bool(rows[0][7])) if rows else None
+        return self._one("dn = ? COLLATE NOCASE", (pipe, dn))
 
     def links_by_dns(self, pipe: str, dns: Iterable[str]) -> dict[str, Link]:
         """The links of these DNs (any case), by entryUUID; for resolving references."""
@@ -182,11 +189,13 @@ class StateStore:
         with self.transaction() as db:
             db.executemany(
                 "INSERT INTO links (pipe, entry_uuid, dn, class_name, resource_type, scim_id,"
-                " etag, hash, created, updated_at) VALUES (?,?,?,?,?,?,?,?,?,?)"
+                " etag, hash, created, updated_at, form) VALUES (?,?,?,?,?,?,?,?,?,?,?)"
                 " ON CONFLICT (pipe, entry_uuid) DO UPDATE SET dn=excluded.dn,"
                 " class_name=excluded.class_name, resource_type=excluded.resource_type,"
                 " scim_id=excluded.scim_id, etag=excluded.etag, hash=excluded.hash,"
-                " created=MAX(links.created, excluded.created), updated_at=excluded.updated_at",
+                " created=MAX(links.created, excluded.created), updated_at=excluded.updated_at,"
+                " form=CASE WHEN excluded.hash IS links.hash THEN COALESCE(excluded.form, links.form)"
+                " ELSE excluded.form END",
                 [
                     (
                         pipe,
@@ -199,6 +208,7 @@ class StateStore:
                         lk.hash,
                         int(lk.created),
                         now,
+                        json.dumps(lk.form, ensure_ascii=False, default=str) if lk.form else None,
                     )
                     for lk in links
                 ],
