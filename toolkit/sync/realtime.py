@@ -195,15 +195,25 @@ class RealtimeSync:
             self.store.save_cursor(self.pipe.name, cursor)
         self.stats.cursor = cursor
         interval = self.pipe.change_detection_polling_interval
-        with ThreadPoolExecutor(self.workers, thread_name_prefix="scimsync-realtime") as pool:
+
+        def limit(queued: int) -> int:
+            left = None if max_changes is None else max_changes - self.stats.changes - queued
+            return BATCH if left is None else min(BATCH, left)
+
+        def poll(at: str, size: int) -> tuple[list[Change], str]:
+            self.stats.last_poll_at = time.time()
+            return self.detector.poll(at, size) if size > 0 else ([], at)
+
+        # the next batch is read from the feed while this one is applied
+        with (
+            ThreadPoolExecutor(self.workers, thread_name_prefix="scimsync-realtime") as pool,
+            ThreadPoolExecutor(1, thread_name_prefix="scimsync-feed") as feed,
+        ):
+            upcoming = feed.submit(poll, cursor, limit(0))
             while not self.stop_event.is_set():
-                limit = (
-                    BATCH if max_changes is None else min(BATCH, max_changes - self.stats.changes)
-                )
-                if limit <= 0:
-                    break
-                self.stats.last_poll_at = time.time()
-                changes, next_cursor = self.detector.poll(cursor, limit)
+                changes, next_cursor = upcoming.result()
+                if changes:
+                    upcoming = feed.submit(poll, next_cursor, limit(len(changes)))
                 self._retry_failures()
                 if changes:
                     self._process(changes, pool)
@@ -213,9 +223,10 @@ class RealtimeSync:
                 self.stats.idle = not changes
                 self._write_status()
                 if not changes:
-                    if until_idle:
+                    if until_idle or limit(0) <= 0:
                         break
                     self.stop_event.wait(interval)
+                    upcoming = feed.submit(poll, cursor, limit(0))
         self._write_status()
         return self.stats
 
