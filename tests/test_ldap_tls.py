@@ -6,6 +6,7 @@ openssl) in front of the real slapd, as a TLS offloader would.
 
 from __future__ import annotations
 
+import select
 import socket
 import ssl
 import subprocess
@@ -67,26 +68,20 @@ class TlsPump:
             client.close()
             return
         upstream = socket.create_connection(self.upstream)
-        back = threading.Thread(target=self._relay, args=(upstream, tls), daemon=True)
-        back.start()
-        self._relay(tls, upstream)
-        back.join(timeout=5)
-
-    def _relay(self, src: socket.socket, dst: socket.socket) -> None:
+        upstream.settimeout(5)
+        # one thread per connection: an SSL socket must not be read and written concurrently
         try:
-            src.settimeout(0.2)
             while not self.stopping.is_set():
-                try:
+                ready = [tls] if tls.pending() else select.select([tls, upstream], [], [], 0.2)[0]
+                for src in ready:
                     data = src.recv(65536)
-                except TimeoutError:
-                    continue
-                if not data:
-                    break
-                dst.sendall(data)
+                    if not data:
+                        return
+                    (upstream if src is tls else tls).sendall(data)
         except (OSError, ssl.SSLError):
             pass
         finally:
-            for s in (src, dst):
+            for s in (tls, upstream):
                 try:
                     s.close()
                 except OSError:
