@@ -1,0 +1,426 @@
+"""Dry run and resync apply at scale, on a private slapd and scim2-server.
+
+Run: .venv/bin/python bench/bench_plan.py [--users 100000] [--groups 50] [--modify 10000]
+     [--workers 4] [--rounds 3] [--naive N] [--scim-page-size N] [--profile]
+
+1. Loads sampledata (users + groups) into slapd offline (slapadd), fills scim2-server with a
+   first resync (groups in one POST each; its rate is printed, for information), then changes `title` on
+   `--modify` users in LDAP (ldapmodify), so that the dry run finds real targets, mostly
+   unchanged, some modified.
+2. Dry run in a fresh child process: LDAP read, SCIM read and plan (mapping, correlation,
+   diff, guards: session.timings), the summary frame, the plan's share of the total, and
+   the child's peak RSS (VmHWM of /proc/self/status). --profile adds a cProfile of build().
+3. Apply: the dry run's modify rows applied by the Applier (the code resync runs, at
+   `--workers` concurrency), then the same prepared requests (method, URL, JSON body) sent
+   by a bare httpx loop at the same concurrency, then by a naive sequential loop; all three
+   against the same server in the same state, in this one run. Every PATCH is an idempotent
+   `replace title`, so each loop asks the server for the same work; --rounds rounds of the
+   three, in rotating order, medians reported (later Applier rounds send the same rows again).
+"""
+
+from __future__ import annotations
+
+import argparse
+import cProfile
+import io
+import json
+import os
+import pickle
+import pstats
+import resource
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+import httpx  # noqa: E402
+
+from toolkit.lab import sampledata  # noqa: E402
+from toolkit.lab.scimserver import ScimServer  # noqa: E402
+from toolkit.lab.slapd import Slapd  # noqa: E402
+
+PIPE = "bench"
+GOALS = {"plan share": 0.25, "plan seconds": 5.0, "peak MB": 1536, "vs bare": 0.90, "vs naive": 3.0}
+
+SYNC_YAML = """\
+external-servers:
+  bench-ldap:
+    type: openldap
+    server-host-name: {host}
+    server-port: {port}
+    bind-dn: {admin_dn}
+    password: ${{file:ldap-password}}
+  bench-scim:
+    type: scim2
+    scim-service-url: {scim_url}
+    # scim2-server needs > 10 s (the default) to answer one page of 50 groups holding 110,000
+    # members, and a PATCH on a 40,000-member group answers with the whole group
+    response-timeout: 600 s
+sync-sources:
+  bench-source:
+    type: ldap
+    base-dn: ["{suffix}"]
+    server: [bench-ldap]
+sync-destinations:
+  bench-scim:
+    type: scim2
+    server: [bench-scim]
+sync-pipes:
+  {pipe}:
+    sync-source: bench-source
+    sync-destination: bench-scim
+    num-worker-threads: {workers}
+    member-chunk-size: {chunk}
+    sync-classes:
+      users:
+        evaluation-order-index: 100
+        include-base-dn: ["ou=people,{suffix}"]
+        include-filter: ["(objectClass=inetOrgPerson)"]
+        destination-correlation-attributes: [externalId, userName]
+      groups:
+        evaluation-order-index: 200
+        include-base-dn: ["ou=groups,{suffix}"]
+        include-filter: ["(objectClass=groupOfNames)"]
+        destination-correlation-attributes: [externalId, displayName]
+"""
+
+
+# --- the dry run, in a child process (its peak RSS is the dry run's alone) ---------------------
+
+
+def peak_rss_mb() -> float:
+    """This process's peak resident set (VmHWM). Not ru_maxrss: Linux carries that over exec
+    from the forking parent, so a child would report the bench's own peak."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def child_dry_run(config_path: Path, rows_out: Path, page_size: int | None, profile: bool) -> None:
+    from toolkit.config import load_config
+    from toolkit.scim.client import ScimClient
+    from toolkit.sync import batch
+
+    baseline = peak_rss_mb()
+    profiled: dict[str, str] = {}
+    if profile:
+        real_build = batch.build
+
+        def build(inputs):
+            result = real_build(inputs)  # timed as usual; the profile is a second, pure run
+            profiler = cProfile.Profile()
+            profiler.runcall(real_build, inputs)
+            text = io.StringIO()
+            pstats.Stats(profiler, stream=text).sort_stats("tottime").print_stats(25)
+            profiled["build"] = text.getvalue()
+            return result
+
+        batch.build = build
+    options = batch.RunOptions(progress=False)
+    started = time.perf_counter()
+    with batch.open_session(load_config(config_path), options) as session:
+        if page_size:
+            session.client.close()
+            session.client = ScimClient(replace(session.client.endpoint, page_size=page_size))
+        plan = batch.make_plan(session, options)
+        total = time.perf_counter() - started
+        timings = session.timings
+        page = session.client.endpoint.page_size
+    started = time.perf_counter()
+    summary = plan.summary()
+    summary_seconds = time.perf_counter() - started
+    peak = peak_rss_mb()
+    with rows_out.open("wb") as out:
+        pickle.dump([r for r in plan.rows if r.requests], out)
+    print(
+        json.dumps(
+            {
+                "ldap_read": timings.ldap_read,
+                "scim_read": timings.scim_read,
+                "plan": timings.plan,
+                "total": total,
+                "summary": summary_seconds,
+                "rows": len(plan),
+                "totals": plan.totals(),
+                "peak_mb": peak,
+                "baseline_mb": baseline,
+                "scim_page_size": page,
+                "profile": profiled.get("build", ""),
+            }
+        )
+    )
+    assert summary.loc["total"].sum() == len(plan)
+
+
+# --- setup -------------------------------------------------------------------------------------
+
+
+def write_config(
+    folder: Path, slapd: Slapd, scim: ScimServer, workers: int, chunk: int = 100, name: str = "sync"
+) -> Path:
+    secret = folder / "ldap-password"
+    secret.write_text(slapd.admin_password)
+    secret.chmod(0o600)
+    path = folder / f"{name}.yaml"  # every config in `folder` shares its state store
+    path.write_text(
+        SYNC_YAML.format(
+            host=slapd.host,
+            port=slapd.port,
+            admin_dn=slapd.admin_dn,
+            scim_url=scim.url,
+            suffix=slapd.suffix,
+            pipe=PIPE,
+            workers=workers,
+            chunk=chunk,
+        )
+    )
+    return path
+
+
+def modify_titles(slapd: Slapd, folder: Path, dns: list[str]) -> float:
+    """Change `title` on these entries with ldapmodify; returns the seconds it took."""
+    ldif = folder / "modify.ldif"
+    with ldif.open("w") as out:
+        for i, dn in enumerate(dns):
+            out.write(
+                f"dn: {dn}\nchangetype: modify\nreplace: title\ntitle: Bench Title {i}\n-\n\n"
+            )
+    started = time.perf_counter()
+    done = subprocess.run(
+        ["ldapmodify", "-x", "-H", slapd.url, "-D", slapd.admin_dn, "-y", str(folder / "ldap-password"), "-f", str(ldif)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )  # fmt: skip
+    if done.returncode:
+        raise SystemExit(f"ldapmodify failed: {done.stderr.strip()}")
+    return time.perf_counter() - started
+
+
+# --- the three ways of sending ---------------------------------------------------------------
+
+
+def prepared(base_url: str, rows) -> list[tuple[str, str, bytes]]:
+    return [
+        (r.method, base_url + r.path, json.dumps(r.body, ensure_ascii=False).encode())
+        for row in rows
+        for r in row.requests
+    ]
+
+
+HEADERS = {"Content-Type": "application/scim+json", "Accept": "application/scim+json"}
+
+
+def bare_loop(requests: list[tuple[str, str, bytes]], workers: int) -> float:
+    """The server's limit at this concurrency: one pooled client, `workers` threads."""
+    limits = httpx.Limits(max_connections=20, max_keepalive_connections=20)
+    with httpx.Client(limits=limits, timeout=60, headers=HEADERS) as client:
+
+        def send(item: tuple[str, str, bytes]) -> int:
+            method, url, body = item
+            response = client.request(method, url, content=body)
+            if response.status_code >= 300:
+                raise SystemExit(f"{method} {url}: {response.status_code} {response.text[:200]}")
+            return response.status_code
+
+        started = time.perf_counter()
+        with ThreadPoolExecutor(workers) as pool:
+            for _ in pool.map(send, requests):
+                pass
+        return time.perf_counter() - started
+
+
+def naive_loop(requests: list[tuple[str, str, bytes]]) -> float:
+    """One request after the other, as a first script would do it (with a kept-alive client)."""
+    with httpx.Client(timeout=60, headers=HEADERS) as client:
+        started = time.perf_counter()
+        for method, url, body in requests:
+            response = client.request(method, url, content=body)
+            if response.status_code >= 300:
+                raise SystemExit(f"{method} {url}: {response.status_code} {response.text[:200]}")
+        return time.perf_counter() - started
+
+
+# --- the run -------------------------------------------------------------------------------------
+
+
+def verdict(ok: bool) -> str:
+    return "ok" if ok else "MISSED"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--users", type=int, default=100_000)
+    parser.add_argument("--groups", type=int, default=50)
+    parser.add_argument("--modify", type=int, default=10_000, help="users whose title changes")
+    parser.add_argument("--workers", type=int, default=4, help="apply concurrency (all loops)")
+    parser.add_argument("--naive", type=int, default=0, help="requests for the naive loop (0: all)")
+    parser.add_argument(
+        "--scim-page-size",
+        type=int,
+        default=0,
+        help="SCIM read page size (0: the client's default)",
+    )
+    parser.add_argument("--rounds", type=int, default=3, help="apply rounds (median reported)")
+    parser.add_argument("--profile", action="store_true", help="print a cProfile of build()")
+    parser.add_argument("--child", nargs=2, metavar=("CONFIG", "ROWS"), help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child:
+        child_dry_run(Path(args.child[0]), Path(args.child[1]), args.scim_page_size, args.profile)
+        return
+
+    from toolkit.config import load_config
+    from toolkit.plan.plan import Plan
+    from toolkit.sync.apply import Applier
+    from toolkit.sync.batch import RunOptions, open_session, resync
+
+    work = Path(tempfile.mkdtemp(prefix="bench-plan-"))
+    load = os.getloadavg()[0]
+    slapd = Slapd(work / "slapd").create()
+    scim: ScimServer | None = None
+    try:
+        started = time.perf_counter()
+        ldif = sampledata.write_ldif(work / "sample.ldif", args.users, args.groups)
+        slapd.load_ldif(ldif)
+        slapd.start()
+        scim = ScimServer(work / "scim").start()
+        config = write_config(work, slapd, scim, args.workers)
+        # The fill creates each group with all its members in one POST: created in chunks of
+        # 100 (the default), scim2-server answers every chunk with the whole group, and the fill
+        # of 100,000 users took 35 min instead of about 10. The measured runs use the default.
+        fill_config = write_config(work, slapd, scim, args.workers, args.users + 1, "fill")
+        objects = args.users + args.groups
+        print(
+            f"{args.users} users + {args.groups} groups loaded into slapd in {time.perf_counter() - started:.1f} s"
+        )
+
+        started = time.perf_counter()
+        filled = resync(load_config(fill_config), RunOptions(progress=False))
+        seconds = time.perf_counter() - started
+        if filled.applied.failed:
+            raise SystemExit(f"the filling resync failed {filled.applied.failed} objects")
+        print(
+            f"filling resync (creates, {args.workers} workers): {objects} objects in {seconds:.1f} s "
+            f"({objects / seconds:,.0f} objects/s, read + plan + apply)"
+        )
+
+        people = [e["dn"][0] for e in sampledata.generate(args.users, 0) if "uid" in e]
+        step = max(1, len(people) // max(1, args.modify))
+        changed = people[::step][: args.modify]
+        print(f"ldapmodify of {len(changed)} titles in {modify_titles(slapd, work, changed):.1f} s")
+
+        # --- the dry run ---
+        rows_file = work / "rows.pickle"
+        child = [sys.executable, __file__, "--child", str(config), str(rows_file)]
+        if args.scim_page_size:
+            child += ["--scim-page-size", str(args.scim_page_size)]
+        if args.profile:
+            child.append("--profile")
+        done = subprocess.run(child, capture_output=True, text=True)
+        if done.returncode:
+            raise SystemExit(f"dry run failed:\n{done.stderr[-3000:]}")
+        dry = json.loads(done.stdout.strip().splitlines()[-1])
+        total = dry["ldap_read"] + dry["scim_read"] + dry["plan"]
+        share = dry["plan"] / total
+        print(
+            f"\ndry run of {dry['rows']} objects ({dry['totals']['modify']} modify, {dry['totals']['unchanged']} unchanged):"
+        )
+        print(
+            f"  LDAP read                        {dry['ldap_read']:8.2f} s  {dry['ldap_read'] / total:6.1%}"
+        )
+        print(
+            f"  SCIM read (page size {dry['scim_page_size']:>4})        {dry['scim_read']:8.2f} s  {dry['scim_read'] / total:6.1%}"
+        )
+        print(f"  mapping + correlation + diff     {dry['plan']:8.2f} s  {share:6.1%}")
+        print(f"  total (make_plan)                {dry['total']:8.2f} s")
+        print(f"  summary frame (not in total)     {dry['summary']:8.2f} s")
+        print(
+            f"  peak RSS of the dry-run process  {dry['peak_mb']:8.0f} MB (imports alone: {dry['baseline_mb']:.0f} MB)"
+        )
+        print(
+            f"  goals: plan share {share:.1%} < 25% {verdict(share < GOALS['plan share'])}; "
+            f"plan {dry['plan']:.2f} s < 5 s {verdict(dry['plan'] < GOALS['plan seconds'])}; "
+            f"peak {dry['peak_mb']:.0f} MB < 1536 MB {verdict(dry['peak_mb'] < GOALS['peak MB'])}"
+        )
+        if dry["profile"]:
+            print("\ncProfile of build() (a second, profiled run of the same inputs):")
+            print(dry["profile"])
+
+        # --- apply: the Applier, the same requests bare, and naive; rounds in rotating order ---
+        with rows_file.open("rb") as handle:
+            rows = pickle.load(handle)
+        if not rows:
+            raise SystemExit("the dry run found nothing to apply")
+        naive_n = args.naive or None
+        times: dict[str, list[float]] = {"Applier": [], "bare": [], "naive": []}
+        with open_session(load_config(config), RunOptions(progress=False)) as session:
+            requests = prepared(session.client.endpoint.base_url, rows)
+
+            def applier() -> float:
+                plan = Plan(pipe=PIPE, rows=rows)
+                run = Applier(
+                    plan, session.client, session.store, workers=args.workers, progress=False
+                )
+                started = time.perf_counter()
+                result = run.run()
+                seconds = time.perf_counter() - started
+                if result.failed:
+                    raise SystemExit(
+                        f"applying failed {result.failed} rows: {result.failures[0].error}"
+                    )
+                for row in rows:  # later rounds: If-Match with the ETag the client remembered
+                    row.etag = None
+                return seconds
+
+            ways = {
+                "Applier": applier,
+                "bare": lambda: bare_loop(requests, args.workers),
+                "naive": lambda: naive_loop(requests[:naive_n]),
+            }
+            names = list(ways)
+            for i in range(args.rounds):
+                for name in names[i % 3 :] + names[: i % 3]:
+                    times[name].append(ways[name]())
+        n, n_naive = len(requests), len(requests[:naive_n])
+        rate = {
+            "Applier": n / statistics.median(times["Applier"]),
+            "bare": n / statistics.median(times["bare"]),
+            "naive": n_naive / statistics.median(times["naive"]),
+        }
+        print(
+            f"\napply of {len(rows)} modify rows = {n} PATCH requests (replace title), "
+            f"{args.workers} workers, median of {args.rounds} rounds in rotating order:"
+        )
+        for name, label in (
+            ("Applier", "Applier (resync's apply)"),
+            ("bare", f"bare httpx loop, {args.workers} threads"),
+            ("naive", f"naive sequential loop ({n_naive} req)"),
+        ):
+            shown = " ".join(f"{t:.1f}" for t in times[name])
+            print(f"  {label:<36} {rate[name]:7,.0f} req/s   runs (s): {shown}")
+        vs_bare, vs_naive = rate["Applier"] / rate["bare"], rate["Applier"] / rate["naive"]
+        print(
+            f"  goals: Applier / bare = {vs_bare:.2f} >= 0.90 {verdict(vs_bare >= GOALS['vs bare'])}; "
+            f"Applier / naive = {vs_naive:.2f} >= 3 {verdict(vs_naive >= GOALS['vs naive'])}; "
+            f"bare / naive = {rate['bare'] / rate['naive']:.2f} (what concurrency buys on this server)"
+        )
+        print(
+            f"\nload average 1 min: {load:.2f} at start, {os.getloadavg()[0]:.2f} at end ({os.cpu_count()} CPUs)"
+        )
+    finally:
+        if scim is not None:
+            scim.stop()
+        slapd.stop()
+        shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
