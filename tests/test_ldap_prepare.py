@@ -178,6 +178,34 @@ def test_slapd_create_sync_user_prints_the_access_lines_and_they_work(tmp_path):
         server.stop()
 
 
+def test_slapd_with_writable_cn_config_gets_the_access_rules_applied(tmp_path):
+    """cn=config writable by the admin: the rules go in online and every check passes."""
+    server = Slapd(tmp_path / "slapd", config_admin=True).create().start()
+    try:
+        spec = sync_spec(server)
+        results = prepare_ldap_server(
+            spec,
+            [server.suffix],
+            admin_dn=server.admin_dn,
+            admin_password=server.admin_password,
+            create_sync_user=True,
+        )
+        names = by_name(results)
+        assert names["sync user entry"].ok and names["sync user binds"].ok
+        applied = [r for r in results if r.name.startswith("read-only access")]
+        assert applied and all(r.ok for r in applied), applied
+        assert "added olcAccess" in " ".join(r.detail for r in applied)
+        # no restart, no edit of slapd.conf: the sync user reads data and the access log now
+        assert failed(prepare_ldap_server(spec, [server.suffix])) == []
+        conn = server.connect(spec.bind_dn, SYNC_PASSWORD)
+        conn.search("cn=accesslog", "(objectClass=auditWriteObject)", attributes=["reqDN"])
+        assert any("sync" in str(e.reqDN).lower() for e in conn.entries)  # the user's own add
+        conn.search(f"ou=people,{server.suffix}", "(objectClass=*)", attributes=["userPassword"])
+        assert all(not e.entry_attributes_as_dict.get("userPassword") for e in conn.entries)
+    finally:
+        server.stop()
+
+
 def write_config(folder, server, bind_dn: str, password: str, detector: str = "auto"):
     (folder / "sync.pw").write_text(password + "\n")
     (folder / "admin.pw").write_text(server.admin_password + "\n")

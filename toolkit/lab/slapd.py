@@ -21,6 +21,11 @@ SLAPD = "/usr/sbin/slapd"
 SCHEMA_DIR = Path("/etc/ldap/schema")
 LAB_SCHEMA = Path(__file__).with_name("lab.schema")
 
+CONFIG_DATABASE = """
+database  config
+access to * by dn.exact="{admin_dn}" manage by * none
+"""
+
 BASE_LDIF = """\
 dn: {suffix}
 objectClass: domain
@@ -49,7 +54,7 @@ sizelimit unlimited
 modulepath /usr/lib/ldap
 moduleload back_mdb
 moduleload accesslog
-
+{config_database}
 database  mdb
 suffix    "cn=accesslog"
 rootdn    "{admin_dn}"
@@ -109,6 +114,8 @@ class Slapd(ChildServer):
     suffix: str = "dc=example,dc=com"
     admin_dn: str = "cn=admin,dc=example,dc=com"
     admin_password: str = field(default_factory=lambda: secrets.token_urlsafe(16))
+    # cn=config served (in memory) and managed by the admin, as on servers configured online
+    config_admin: bool = False
     pid: int | None = None
     _proc: subprocess.Popen | None = field(default=None, repr=False)
 
@@ -135,6 +142,9 @@ class Slapd(ChildServer):
                 suffix=self.suffix,
                 admin_dn=self.admin_dn,
                 admin_password=ssha(self.admin_password),
+                config_database=CONFIG_DATABASE.format(admin_dn=self.admin_dn)
+                if self.config_admin
+                else "",
             )
         )
         self.conf.chmod(0o600)
