@@ -178,7 +178,7 @@ class RealtimeSync:
         self.stop_event = threading.Event()
         self.stats = Stats()
         self._failed_dns_lock = threading.Lock()
-        self._prefetched: dict[int, dict[str, Any]] = {}
+        self._prefetched: dict[str, dict[str, Any]] = {}  # identity -> entry as read
 
     def close(self) -> None:
         if self.detector is not None:
@@ -200,9 +200,11 @@ class RealtimeSync:
             left = None if max_changes is None else max_changes - self.stats.changes - queued
             return BATCH if left is None else min(BATCH, left)
 
-        def poll(at: str, size: int) -> tuple[list[Change], str]:
+        def poll(at: str, size: int) -> tuple[list[Change], str, dict[str, dict[str, Any]]]:
+            """The next batch, and its entries as they are now (read off the workers' path)."""
             self.stats.last_poll_at = time.time()
-            return self.detector.poll(at, size) if size > 0 else ([], at)
+            changes, after = self.detector.poll(at, size) if size > 0 else ([], at)
+            return changes, after, self._prefetch(changes) if changes else {}
 
         # the next batch is read from the feed while this one is applied
         with (
@@ -211,12 +213,12 @@ class RealtimeSync:
         ):
             upcoming = feed.submit(poll, cursor, limit(0))
             while not self.stop_event.is_set():
-                changes, next_cursor = upcoming.result()
+                changes, next_cursor, entries = upcoming.result()
                 if changes:
                     upcoming = feed.submit(poll, next_cursor, limit(len(changes)))
                 self._retry_failures()
                 if changes:
-                    self._process(changes, pool)
+                    self._process(changes, pool, entries)
                 if next_cursor != cursor:
                     self.store.save_cursor(self.pipe.name, next_cursor)
                     cursor = self.stats.cursor = next_cursor
@@ -230,7 +232,9 @@ class RealtimeSync:
         self._write_status()
         return self.stats
 
-    def _process(self, changes: list[Change], pool: ThreadPoolExecutor) -> None:
+    def _process(
+        self, changes: list[Change], pool: ThreadPoolExecutor, entries: dict[str, dict[str, Any]]
+    ) -> None:
         """Reconcile each entry of the batch once; log every change with its outcome."""
         started = time.perf_counter()
         by_entry: OrderedDict[str, list[Change]] = OrderedDict()
@@ -245,7 +249,7 @@ class RealtimeSync:
             )
             by_entry.setdefault(_identity(change), []).append(change)
         groups = list(by_entry.values())
-        self._prefetched = self._prefetch(groups)
+        self._prefetched = entries
         results: dict[int, Result] = {}
         for chain_results in pool.map(self._reconcile_chain, _chains(groups)):
             results.update(chain_results)
@@ -265,14 +269,16 @@ class RealtimeSync:
         last = changes[-1]
         self.stats.last_change_time = last.time.isoformat() if last.time else None
 
-    def _prefetch(self, groups: list[list[Change]]) -> dict[int, dict[str, Any]]:
+    def _prefetch(self, changes: list[Change]) -> dict[str, dict[str, Any]]:
         """The entries of a large batch read with a few OR searches on their unique ids, rather
         than one search per entry (each a round trip on the source's one lookup connection).
-        Keyed by id(group). A failed read prefetches nothing (each entry is then looked up on
+        Keyed by the changes' identity. A failed read prefetches nothing (each entry is then looked up on
         its own)."""
-        wanted: dict[str, dict[str, list[int]]] = {}  # attribute -> lower-case value -> groups
-        for group in groups:
-            last = group[-1]
+        last_of: dict[str, Change] = {}
+        for change in changes:
+            last_of[_identity(change)] = change
+        wanted: dict[str, dict[str, list[str]]] = {}  # attribute -> lower-case value -> entries
+        for identity, last in last_of.items():
             if last.kind == "delete":
                 continue
             if last.entry_uuid:
@@ -281,10 +287,10 @@ class RealtimeSync:
                 attribute, value = last.unique_id_attribute, last.unique_id
             else:
                 continue
-            wanted.setdefault(attribute.lower(), {}).setdefault(value.lower(), []).append(id(group))
+            wanted.setdefault(attribute.lower(), {}).setdefault(value.lower(), []).append(identity)
         if sum(len(values) for values in wanted.values()) < PREFETCH_MIN:
             return {}
-        found: dict[int, dict[str, Any]] = {}
+        found: dict[str, dict[str, Any]] = {}
         try:
             for attribute, values in wanted.items():
                 names = sorted({*self.reconciler.attributes, attribute})
@@ -301,8 +307,8 @@ class RealtimeSync:
                     for base in self.source.base_dns:
                         for entry in self.source.iter_entries(base, flt, names):
                             for value in entry.get(attribute, ()):
-                                for gid in values.get(str(value).lower(), ()):
-                                    found[gid] = entry
+                                for identity in values.get(str(value).lower(), ()):
+                                    found[identity] = entry
         except Exception:  # the per-entry look-ups will meet (and report) the trouble
             return {}
         return found  # an entry not found is looked up on its own: never taken as gone
@@ -351,8 +357,8 @@ class RealtimeSync:
         unique_attr = "entryUUID" if last.entry_uuid else last.unique_id_attribute
         if last.kind == "delete":
             entry = None
-        elif id(group) in self._prefetched:
-            entry = self._prefetched[id(group)]
+        elif _identity(group[0]) in self._prefetched:
+            entry = self._prefetched[_identity(group[0])]
         else:
             entry = self.reconciler.locate(dn, unique_id, unique_attr)
         link = self._link(group, entry)
