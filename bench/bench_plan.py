@@ -4,12 +4,13 @@ Run: .venv/bin/python bench/bench_plan.py [--users 100000] [--groups 50] [--modi
      [--workers 4] [--rounds 3] [--naive N] [--scim-page-size N] [--profile]
 
 1. Loads sampledata (users + groups) into slapd offline (slapadd), fills scim2-server with a
-   first resync (groups in one POST each; its rate is printed, for information), then changes `title` on
-   `--modify` users in LDAP (ldapmodify), so that the dry run finds real targets, mostly
-   unchanged, some modified.
+   first resync (groups in one POST each; its rate is printed, for information), then
+   changes `title` on `--modify` users in LDAP (ldapmodify), so that the dry run finds real
+   targets, mostly unchanged, some modified.
 2. Dry run in a fresh child process: LDAP read, SCIM read and plan (mapping, correlation,
    diff, guards: session.timings), the summary frame, the plan's share of the total, and
-   the child's peak RSS (VmHWM of /proc/self/status). --profile adds a cProfile of build().
+   the child's peak RSS (VmHWM of /proc/self/status). --profile adds build() timed with and
+   without the cyclic GC and a cProfile of it (after the timed run, on the same inputs).
 3. Apply: the dry run's modify rows applied by the Applier (the code resync runs, at
    `--workers` concurrency), then the same prepared requests (method, URL, JSON body) sent
    by a bare httpx loop at the same concurrency, then by a naive sequential loop; all three
@@ -22,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import cProfile
+import gc
 import io
 import json
 import os
@@ -110,20 +112,29 @@ def child_dry_run(config_path: Path, rows_out: Path, page_size: int | None, prof
     from toolkit.sync import batch
 
     baseline = peak_rss_mb()
-    profiled: dict[str, str] = {}
-    if profile:
-        real_build = batch.build
+    rss: dict[str, float] = {}
+    captured: dict[str, object] = {}
+    real_build, real_read_classes, real_read_targets = (
+        batch.build,
+        batch.read_classes,
+        batch.read_targets,
+    )
 
-        def build(inputs):
-            result = real_build(inputs)  # timed as usual; the profile is a second, pure run
-            profiler = cProfile.Profile()
-            profiler.runcall(real_build, inputs)
-            text = io.StringIO()
-            pstats.Stats(profiler, stream=text).sort_stats("tottime").print_stats(25)
-            profiled["build"] = text.getvalue()
-            return result
+    def read_classes(*args):  # the resident set after each step, for where memory goes
+        out = real_read_classes(*args)
+        rss["after LDAP read"] = current_rss_mb()
+        return out
 
-        batch.build = build
+    def read_targets(*args):
+        out = real_read_targets(*args)
+        rss["after SCIM read"] = current_rss_mb()
+        return out
+
+    def build(inputs):
+        captured["inputs"] = inputs  # for the profile, after the timed run
+        return real_build(inputs)
+
+    batch.build, batch.read_classes, batch.read_targets = build, read_classes, read_targets
     options = batch.RunOptions(progress=False)
     started = time.perf_counter()
     with batch.open_session(load_config(config_path), options) as session:
@@ -134,12 +145,17 @@ def child_dry_run(config_path: Path, rows_out: Path, page_size: int | None, prof
         total = time.perf_counter() - started
         timings = session.timings
         page = session.client.endpoint.page_size
+    rss["after plan"] = current_rss_mb()
     started = time.perf_counter()
     summary = plan.summary()
     summary_seconds = time.perf_counter() - started
     peak = peak_rss_mb()
     with rows_out.open("wb") as out:
         pickle.dump([r for r in plan.rows if r.requests], out)
+    rows, totals = len(plan), plan.totals()
+    assert summary.loc["total"].sum() == rows
+    del plan, summary
+    profiled = build_profile(captured["inputs"]) if profile else {}
     print(
         json.dumps(
             {
@@ -148,16 +164,48 @@ def child_dry_run(config_path: Path, rows_out: Path, page_size: int | None, prof
                 "plan": timings.plan,
                 "total": total,
                 "summary": summary_seconds,
-                "rows": len(plan),
-                "totals": plan.totals(),
+                "rows": rows,
+                "totals": totals,
                 "peak_mb": peak,
                 "baseline_mb": baseline,
+                "rss_mb": rss,
                 "scim_page_size": page,
-                "profile": profiled.get("build", ""),
+                **profiled,
             }
         )
     )
-    assert summary.loc["total"].sum() == len(plan)
+
+
+def build_profile(inputs) -> dict[str, object]:
+    """build() again on the same inputs: with and without the cyclic GC, and a cProfile
+    (without GC, so that collections are not charged to whichever function allocated)."""
+    from toolkit.plan.engine import build
+
+    out: dict[str, object] = {}
+    for name, collect in (("build_gc_on", True), ("build_gc_off", False)):
+        gc.collect()
+        if not collect:
+            gc.disable()
+        started = time.perf_counter()
+        build(inputs)
+        out[name] = time.perf_counter() - started
+        gc.enable()
+    gc.collect()
+    gc.disable()
+    profiler = cProfile.Profile()
+    profiler.runcall(build, inputs)
+    gc.enable()
+    text = io.StringIO()
+    pstats.Stats(profiler, stream=text).sort_stats("tottime").print_stats(20)
+    out["profile"] = text.getvalue()
+    return out
+
+
+def current_rss_mb() -> float:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
 
 
 # --- setup -------------------------------------------------------------------------------------
@@ -350,8 +398,13 @@ def main() -> None:
             f"plan {dry['plan']:.2f} s < 5 s {verdict(dry['plan'] < GOALS['plan seconds'])}; "
             f"peak {dry['peak_mb']:.0f} MB < 1536 MB {verdict(dry['peak_mb'] < GOALS['peak MB'])}"
         )
-        if dry["profile"]:
-            print("\ncProfile of build() (a second, profiled run of the same inputs):")
+        print("  resident set: " + ", ".join(f"{k} {v:.0f} MB" for k, v in dry["rss_mb"].items()))
+        if "profile" in dry:
+            on, off = dry["build_gc_on"], dry["build_gc_off"]
+            print(
+                f"\nbuild() again on the same inputs: {on:.2f} s, {off:.2f} s with the cyclic GC off "
+                f"(GC {1 - off / on:.0%} of it); cProfile with the GC off:"
+            )
             print(dry["profile"])
 
         # --- apply: the Applier, the same requests bare, and naive; rounds in rotating order ---
