@@ -222,3 +222,20 @@ def test_a_reference_cycle_creates_each_object_once_and_the_next_run_completes_i
     assert {m["value"] for m in groups["g1"]["members"]} == {ids["g2"], ids["g3"]}
     assert {m["value"] for m in groups["g2"]["members"]} == {ids["g1"]}
     assert env.cli_json("dry-run")["totals"] == totals(unchanged=n)
+
+
+def test_a_reference_to_an_entry_that_is_gone_is_dropped_not_resolved(env):
+    """Without refint a group keeps the DN of a deleted user: that member is dropped, rather
+    than pointed at the resource this same plan deletes (which never converges)."""
+    assert env.cli_json("resync")["failed"] == 0
+    group, leaving = env.sample_groups()[2], env.loner()
+    ids = {uid: u["id"] for uid, u in env.scim_users().items()}
+    env.ldap.modify(dn_of(group), {"member": [(ldap3.MODIFY_ADD, [dn_of(leaving)])]})
+    env.ldap.delete(dn_of(leaving))
+    dry = env.cli_json("dry-run")
+    assert dry["totals"] == totals(delete=1, unchanged=env.users + env.groups - 1)
+    applied = env.cli_json("resync")
+    assert (applied["applied"], applied["failed"]) == (1, 0)
+    members = {m["value"] for m in env.scim_groups()[group["cn"][0]]["members"]}
+    assert ids[uid_of(leaving)] not in members
+    assert env.cli_json("dry-run")["totals"] == totals(unchanged=env.users + env.groups - 1)
