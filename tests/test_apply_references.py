@@ -34,3 +34,12 @@ def test_a_report_waits_for_its_new_manager(slapd, scim_server, tmp_path):
     managed = [u for u in users.values() if u.get(ENTERPRISE, {}).get("manager")]
     assert len(managed) == 29  # everyone but the head of the sample company
     assert all(u[ENTERPRISE]["manager"]["value"] in users for u in managed)
+
+
+def test_a_source_input_file_line_that_is_not_a_dn_is_named(slapd, scim_server, tmp_path):
+    env = make_env(slapd, scim_server, tmp_path, users=3, groups=1)
+    dns = tmp_path / "dns.txt"
+    dns.write_text(f"# failed DNs\ndn: uid=x,{PEOPLE}\nnot a dn\n")
+    result = env.cli("resync", "--source-input-file", str(dns))
+    assert result.code == 2 and f"{dns}:3: not a DN" in result.err
+    assert env.all("/Users") == []  # nothing was sent

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from toolkit.config.dn import DNError, is_within, parse_dn
 from toolkit.config.model import Config, SyncClass, SyncPipe
 from toolkit.errors import FatalError
 from toolkit.ldap.match import matches
@@ -115,18 +116,22 @@ def _class_filter(sync_class: SyncClass, extra: str | None) -> str:
 
 def _read_dns(path: Path) -> list[str]:
     """DNs from a failed-DNs file or any list: one per line, `dn:` prefix and # comments allowed."""
+    try:
+        lines = path.read_text().splitlines()
+    except OSError as exc:
+        raise FatalError(f"{path}: {exc.strerror}") from None
     dns = []
-    for line in path.read_text().splitlines():
+    for number, line in enumerate(lines, 1):
         line = line.strip()
         if not line or line.startswith("#"):
             continue
-        dns.append(line[3:].strip() if line.lower().startswith("dn:") else line)
+        dn = line[3:].strip() if line.lower().startswith("dn:") else line
+        try:
+            parse_dn(dn)
+        except DNError as exc:
+            raise FatalError(f"{path}:{number}: not a DN: {exc}") from None
+        dns.append(dn)
     return dns
-
-
-def _under(dn: str, base: str) -> bool:
-    d, b = dn.lower().replace(" ", ""), base.lower().replace(" ", "")
-    return d == b or d.endswith("," + b)
 
 
 def read_classes(session: Session, options: RunOptions) -> list[ClassRead]:
@@ -151,7 +156,7 @@ def read_classes(session: Session, options: RunOptions) -> list[ClassRead]:
                 entries.extend(session.source.iter_entries(base, flt, attributes))
         else:
             for dn in dns:
-                if any(_under(dn, b) for b in bases):
+                if any(is_within(dn, b) for b in bases):
                     found = session.source.get_entry(dn, attributes)
                     if found is not None and matches(found, flt):
                         entries.append(found)
