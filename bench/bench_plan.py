@@ -62,7 +62,7 @@ external-servers:
   bench-scim:
     type: scim2
     scim-service-url: {scim_url}
-    # scim2-server needs > 10 s (the default) to answer one page of 50 groups holding 110,000
+    # scim2-server needs > 10 s (the default) to answer one page of 50 groups holding 112,000
     # members, and a PATCH on a 40,000-member group answers with the whole group
     response-timeout: 600 s
 sync-sources:
