@@ -106,7 +106,13 @@ def peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-def child_dry_run(config_path: Path, rows_out: Path, page_size: int | None, profile: bool) -> None:
+def child_dry_run(
+    config_path: Path,
+    rows_out: Path,
+    page_size: int | None,
+    profile: bool,
+    save_inputs: Path | None = None,
+) -> None:
     from toolkit.config import load_config
     from toolkit.scim.client import ScimClient
     from toolkit.sync import batch
@@ -155,6 +161,8 @@ def child_dry_run(config_path: Path, rows_out: Path, page_size: int | None, prof
     rows, totals = len(plan), plan.totals()
     assert summary.loc["total"].sum() == rows
     del plan, summary
+    if save_inputs:  # build()'s inputs, to profile or tune it offline on real data
+        save_plan_inputs(captured["inputs"], save_inputs)
     profiled = build_profile(captured["inputs"]) if profile else {}
     print(
         json.dumps(
@@ -174,6 +182,24 @@ def child_dry_run(config_path: Path, rows_out: Path, page_size: int | None, prof
             }
         )
     )
+
+
+def save_plan_inputs(inputs, path: Path) -> None:
+    """Pickle build()'s inputs; each class's mapping goes as its resource name (its compiled
+    functions do not pickle): load_plan_inputs() takes them from the same mapping file."""
+    classes = [replace(read, mapping=read.mapping.name) for read in inputs.classes]
+    with path.open("wb") as out:
+        pickle.dump(replace(inputs, classes=classes), out, protocol=pickle.HIGHEST_PROTOCOL)
+
+
+def load_plan_inputs(path: Path, mapping_file: Path | None = None):
+    from toolkit.mapping import load_mapping
+
+    mappings = load_mapping(mapping_file)
+    with path.open("rb") as handle:
+        inputs = pickle.load(handle)
+    inputs.classes = [replace(read, mapping=mappings[read.mapping]) for read in inputs.classes]
+    return inputs
 
 
 def build_profile(inputs) -> dict[str, object]:
@@ -319,10 +345,19 @@ def main() -> None:
     )
     parser.add_argument("--rounds", type=int, default=3, help="apply rounds (median reported)")
     parser.add_argument("--profile", action="store_true", help="print a cProfile of build()")
+    parser.add_argument(
+        "--save-inputs", type=Path, help="pickle the dry run's build() inputs to this file"
+    )
     parser.add_argument("--child", nargs=2, metavar=("CONFIG", "ROWS"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
-        child_dry_run(Path(args.child[0]), Path(args.child[1]), args.scim_page_size, args.profile)
+        child_dry_run(
+            Path(args.child[0]),
+            Path(args.child[1]),
+            args.scim_page_size,
+            args.profile,
+            args.save_inputs,
+        )
         return
 
     from toolkit.config import load_config
@@ -372,6 +407,8 @@ def main() -> None:
             child += ["--scim-page-size", str(args.scim_page_size)]
         if args.profile:
             child.append("--profile")
+        if args.save_inputs:
+            child += ["--save-inputs", str(args.save_inputs.resolve())]
         done = subprocess.run(child, capture_output=True, text=True)
         if done.returncode:
             raise SystemExit(f"dry run failed:\n{done.stderr[-3000:]}")

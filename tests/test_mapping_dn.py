@@ -53,3 +53,19 @@ def test_different_dns_stay_different():
 )
 def test_strip_unique_member_uid(value, dn):
     assert strip_unique_member_uid(value) == dn
+
+
+def test_plain_dns_take_the_short_path_to_the_same_form():
+    """The split-only path for plain DNs gives exactly what the full parser gives."""
+    import random
+
+    from toolkit.mapping.dn import _normalize_parsed
+
+    rnd = random.Random(7)
+    alphabet = 'abcXY =,+#\\;"<> \té1'
+    samples = [
+        "".join(rnd.choice(alphabet) for _ in range(rnd.randint(0, 16))) for _ in range(5000)
+    ]
+    samples += ["UID=BJensen, OU=People,dc=Example,dc=COM", "cn=x,,dc=y", "cn=a=b,dc=x", " ,cn=x"]
+    for dn in samples:
+        assert normalize_dn(dn) == _normalize_parsed(dn), dn

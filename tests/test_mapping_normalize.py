@@ -133,22 +133,22 @@ def _changed(resource: dict, change) -> dict:
     return changed
 
 
-@pytest.mark.parametrize(
-    ("what", "change"),
-    [
-        ("title", lambda r: r.update(title="President")),
-        ("case of a value", lambda r: r.update(USERNAME="BJensen")),
-        ("an email gone", lambda r: r["emails"].pop(0)),
-        ("an email's type", lambda r: r["emails"][0].update(type="home")),
-        ("phone digits", lambda r: r["phoneNumbers"][2].update(value="+1 408 555 1863")),
-        ("an extension", lambda r: r["phoneNumbers"][1].update(value="tel:+14085551992")),
-        ("active", lambda r: r.update(active=False)),
-        ("an address line", lambda r: r["addresses"][0].update(formatted="500 3rd Ave")),
-        ("manager", lambda r: r[ENTERPRISE.lower()]["manager"].update(value="other-id")),
-        ("attribute removed", lambda r: r.pop("externalid")),
-        ("given name", lambda r: r["name"].update(givenName="Babs")),
-    ],
-)
+_DIFFERENCES = [
+    ("title", lambda r: r.update(title="President")),
+    ("case of a value", lambda r: r.update(USERNAME="BJensen")),
+    ("an email gone", lambda r: r["emails"].pop(0)),
+    ("an email's type", lambda r: r["emails"][0].update(type="home")),
+    ("phone digits", lambda r: r["phoneNumbers"][2].update(value="+1 408 555 1863")),
+    ("an extension", lambda r: r["phoneNumbers"][1].update(value="tel:+14085551992")),
+    ("active", lambda r: r.update(active=False)),
+    ("an address line", lambda r: r["addresses"][0].update(formatted="500 3rd Ave")),
+    ("manager", lambda r: r[ENTERPRISE.lower()]["manager"].update(value="other-id")),
+    ("attribute removed", lambda r: r.pop("externalid")),
+    ("given name", lambda r: r["name"].update(givenName="Babs")),
+]
+
+
+@pytest.mark.parametrize(("what", "change"), _DIFFERENCES)
 def test_real_differences_remain(users, ours, what, change):
     assert users.normalize(_changed(FROM_SERVER, change)) != users.normalize(ours), what
 
@@ -192,3 +192,64 @@ def test_time_zones_booleans_integers_and_untyped_values():
     later = copy.deepcopy(theirs)
     later[ACME]["hireDate"] = "2019-03-01T08:30:01+01:00"
     assert people.normalize(later) != people.normalize(ours)
+
+
+# --- same_values: the shortcut past normalize() for resources spelled as to_scim writes them --
+
+
+def _as_server_returns(ours: dict) -> dict:
+    """What a server returns after storing `ours` as sent: id, meta and unmapped extras."""
+    return {
+        **copy.deepcopy(ours),
+        "id": "2819c223",
+        "meta": {"resourceType": "User", "version": 'W/"1"'},
+        "nickName": "Babs",  # not mapped: not compared
+        "groups": [{"value": "e1000000"}],  # read-only: not compared
+    }
+
+
+def test_same_values_of_a_resource_as_stored(users, ours):
+    assert users.same_values(ours, _as_server_returns(ours))
+    assert users.same_values(_as_server_returns(ours), ours)
+
+
+@pytest.mark.parametrize(
+    ("what", "change"),
+    [
+        ("title", lambda r: r.update(title="President")),
+        ("an attribute added", lambda r: r.update(displayName="Babs")),
+        ("an attribute removed", lambda r: r.pop("externalId")),
+        ("an email's order", lambda r: r["emails"].reverse()),
+        ("another spelling of a name", lambda r: r.update(UserName=r.pop("userName"))),
+        ("the core URN as a container", lambda r: r.update({CORE_USER: {"title": "x"}})),
+        ("manager", lambda r: r[ENTERPRISE]["manager"].update(value="other-id")),
+        (
+            "an extension's other spelling",
+            lambda r: r.update({ENTERPRISE.upper(): r.pop(ENTERPRISE)}),
+        ),
+        ("an extension attribute's spelling", lambda r: r[ENTERPRISE].update(EmployeeNumber="42")),
+        ("the extension gone", lambda r: r.pop(ENTERPRISE)),
+    ],
+)
+def test_same_values_is_false_on_any_doubt(users, ours, what, change):
+    """False for real changes and for other spellings: the caller then normalizes both."""
+    assert not users.same_values(ours, _changed(_as_server_returns(ours), change)), what
+
+
+def test_same_values_ignores_unmapped_extension_attributes(users, ours):
+    theirs = _as_server_returns(ours)
+    theirs[ENTERPRISE]["costCenter"] = "4130"  # not mapped by the default mapping
+    assert users.same_values(ours, theirs)
+
+
+def test_same_values_true_means_equal_forms(users, ours):
+    """Whenever the shortcut says equal, the comparable forms are equal."""
+    variants = [_changed(FROM_SERVER, change) for _, change in _DIFFERENCES] + [
+        FROM_SERVER,
+        _as_server_returns(ours),
+        {k: v for k, v in ours.items() if k != ENTERPRISE},
+    ]
+    for a in [ours, *variants]:
+        for b in variants:
+            if users.same_values(a, b):
+                assert users.normalize(a) == users.normalize(b)

@@ -23,6 +23,26 @@ from toolkit.mapping.transformations import Normalize, TransformationError, as_t
 Entry = Mapping[str, Any]
 #: (lower-cased SCIM name, SCIM name, function)
 _Normalizer = tuple[str, str, Normalize]
+#: attribute names as spelled, and lower-cased
+_Names = tuple[frozenset[str], frozenset[str]]
+
+
+def _names(names: Any) -> _Names:
+    spelled = frozenset(names)
+    return spelled, frozenset(n.lower() for n in spelled)
+
+
+def _same_extension(x: Any, y: Any, names: _Names) -> bool:
+    """Equal values of an extension's mapped attributes, spelled as mapped (None = {})."""
+    x, y = x or {}, y or {}
+    if not isinstance(x, Mapping) or not isinstance(y, Mapping):
+        return False
+    spelled, lowered = names
+    for extension in (x, y):
+        for key in extension:
+            if key not in spelled and key.lower() in lowered:
+                return False
+    return all(x.get(name) == y.get(name) for name in spelled)
 
 
 def entry_dn(entry: Entry) -> str | None:
@@ -227,6 +247,59 @@ class ResourceMapping:
                 target.append((key, name, function))
             ops = self._cache["normalize"] = (core, list(extensions.items()))
         return ops
+
+    def reference_attributes(self) -> list[tuple[str | None, str]]:
+        """(extension URN or None, name) of the attributes `to_scim` fills through the
+        resolver (manager, members, groups): the only places a resolved reference can be."""
+        found = self._cache.get("references")
+        if found is None:
+            found = self._cache["references"] = [
+                (container, name)
+                for (_, container, name, _), attribute in zip(
+                    self._ops(False, False), self._selected(False, False), strict=True
+                )
+                if attribute.derivation is not None
+            ]
+        return found
+
+    def _spellings(self) -> tuple[frozenset[str], frozenset[str], dict[str, _Names]]:
+        """(core names as `to_scim` spells them, those and the URNs lower-cased, and for each
+        extension URN its attribute names as spelled and lower-cased)."""
+        found = self._cache.get("spellings")
+        if found is None:
+            core, extensions = self._normalizers()
+            names = frozenset(name for _, name, _ in core)
+            # the core URN too: core attributes may come under it as a container
+            urns = [self.schema, *(urn for urn, _ in extensions)]
+            lowered = frozenset(n.lower() for n in [*names, *urns])
+            subs = {urn: _names(name for _, name, _ in ops) for urn, ops in extensions}
+            found = self._cache["spellings"] = (names, lowered, subs)
+        return found
+
+    def same_values(self, a: Mapping[str, Any], b: Mapping[str, Any]) -> bool:
+        """True when `a` and `b` hold equal values, as given, for every mapped attribute.
+
+        Their comparable forms are then equal too (`normalize` is a function of those values
+        alone), so a caller may skip computing them: after a sync, nearly every resource the
+        server returns is spelled exactly as `to_scim` wrote it. Any other spelling of a mapped
+        name (`UserName`, the core URN as a container) answers False, never a wrong True; the
+        caller then compares the normalized forms.
+        """
+        names, lowered, subs = self._spellings()
+        for x, y, seen in ((a, b, None), (b, a, a)):
+            for key, value in x.items():
+                if seen is not None and key in seen:
+                    continue  # compared in the first round
+                if key in names:
+                    if value != y.get(key):
+                        return False
+                elif key in subs:
+                    other = y.get(key)
+                    if value != other and not _same_extension(value, other, subs[key]):
+                        return False
+                elif key.lower() in lowered:
+                    return False  # another spelling of a mapped name
+        return True
 
     def normalize(self, scim_resource: Mapping[str, Any]) -> dict[str, Any]:
         """The canonical, comparable form of any SCIM resource, limited to the mapped attributes.

@@ -7,6 +7,7 @@ larger job. Nothing here talks to a server.
 
 from __future__ import annotations
 
+import gc
 import hashlib
 import json
 from collections.abc import Callable, Iterable, Mapping
@@ -173,10 +174,16 @@ class _Draft:
 class _Resolver:
     """Hands out tokens for DNs this run knows (read or linked); ids are decided later."""
 
-    def __init__(self, known: dict[str, str]):
+    def __init__(self, known: dict[str, str], spelled: dict[str, tuple[str, str]]):
         self.known = known  # normalized DN -> resource type
+        # References are nearly always spelled as the entry's own DN was read: those skip
+        # normalizing (a group of 40,000 members would otherwise normalize 40,000 DNs).
+        self.spelled = spelled  # DN as read -> (resource type, token)
 
     def resolve(self, dn: str) -> tuple[str, str] | None:
+        found = self.spelled.get(dn)
+        if found is not None:
+            return found
         ndn = normalize_dn(dn)
         kind = self.known.get(ndn)
         return (kind, _TOKEN + ndn) if kind else None
@@ -206,7 +213,16 @@ class _TargetIndex:
         return index.get(key, [])
 
 
-def _assign(classes: list[ClassRead]) -> list[tuple[ClassRead, Entry, str]]:
+@dataclass
+class _Assigned:
+    read: ClassRead
+    entry: Entry
+    key: str
+    dn: str
+    ndn: str  # normalized once: keys, references and ids all need it
+
+
+def _assign(classes: list[ClassRead]) -> list[_Assigned]:
     """Each entry goes to the first class (by evaluation order) that read it."""
     seen: set[str] = set()
     out = []
@@ -215,11 +231,25 @@ def _assign(classes: list[ClassRead]) -> list[tuple[ClassRead, Entry, str]]:
             key = entry_key(entry)
             if key not in seen:
                 seen.add(key)
-                out.append((read, entry, key))
+                dn = entry_dn(entry)
+                out.append(_Assigned(read, entry, key, dn, normalize_dn(dn)))
     return out
 
 
 def build(inputs: PlanInputs) -> PlanResult:
+    # A build allocates a few containers per attribute of every object while holding every
+    # entry and resource read: the cyclic collector would walk all of them again and again
+    # (about a third of the build at 100,000 users) to find no cycles.
+    collecting = gc.isenabled()
+    gc.disable()
+    try:
+        return _build(inputs)
+    finally:
+        if collecting:
+            gc.enable()
+
+
+def _build(inputs: PlanInputs) -> PlanResult:
     assigned = _assign(inputs.classes)
     # Only a partial read (realtime, filters) needs the links to name entries it did not read.
     # In a full read, a DN that no class read is gone (deleted, renamed, moved out): references
@@ -229,34 +259,38 @@ def build(inputs: PlanInputs) -> PlanResult:
         if inputs.partial
         else {}
     )
-    for read, entry, _ in assigned:
-        known[normalize_dn(entry_dn(entry))] = read.mapping.name
-    resolver = _Resolver(known)
+    spelled: dict[str, tuple[str, str]] = {}
+    for a in assigned:
+        known[a.ndn] = a.read.mapping.name
+        spelled[a.dn] = (a.read.mapping.name, _TOKEN + a.ndn)
+    resolver = _Resolver(known, spelled)
     index = _TargetIndex(inputs.targets)
-    present = {key for _, _, key in assigned}
+    present = {a.key for a in assigned}
     linked_ids = {(lk.resource_type, lk.scim_id): key for key, lk in inputs.links.items()}
 
     # 1. map and correlate every entry; decide which id each DN will have
     drafts: list[_Draft] = []
     id_of_dn: dict[str, str] = {}
-    for read, entry, key in assigned:
+    for a in assigned:
+        read = a.read
         unresolved: list[str] = []
         try:
             desired = read.mapping.to_scim(
-                entry,
+                a.entry,
                 resolver,
                 on_unresolved=lambda p, dn, out=unresolved: out.append(f"{p}: {dn}"),
             )
         except MappingValueError as exc:
-            drafts.append(_Draft(read, entry, key, None, note=str(exc)))
+            drafts.append(_Draft(read, a.entry, a.key, None, note=str(exc)))
             continue
-        draft = _correlate(_Draft(read, entry, key, desired), inputs, index, present, linked_ids)
+        draft = _correlate(
+            _Draft(read, a.entry, a.key, desired), inputs, index, present, linked_ids
+        )
         draft.note = "; ".join(f"unresolved {u}" for u in unresolved)
-        ndn = normalize_dn(entry_dn(entry))
         if draft.target_id:
-            id_of_dn[ndn] = draft.target_id
+            id_of_dn[a.ndn] = draft.target_id
         elif not draft.conflict and read.sync_class.synchronize_creates:
-            id_of_dn[ndn] = pending_ref(entry_dn(entry))
+            id_of_dn[a.ndn] = pending_ref(a.dn)
         drafts.append(draft)
     for link in inputs.links.values() if inputs.partial else ():
         ndn = normalize_dn(link.dn)
@@ -327,16 +361,32 @@ def _row(draft: _Draft, inputs: PlanInputs, index: _TargetIndex, id_of_dn: dict[
         "dn": entry_dn(draft.entry),
         "entry_uuid": draft.key,
         "resource_type": kind,
-        "source": dict(draft.entry),
+        "source": draft.entry,
     }
     if draft.desired is None:  # the mapping rejected a value: nothing can be sent for it
         return Row(situation=CONFLICT, scim_id=None, reason=f"cannot map: {draft.note}", **base)
-    desired = replace_refs(draft.desired, _TOKEN, id_of_dn.get)
+    desired = _with_ids(draft.desired, mapping, id_of_dn)
     if draft.conflict:
         return Row(situation=CONFLICT, scim_id=None, reason=draft.conflict, desired=desired, **base)
+    target = index.get(kind, draft.target_id) if draft.target_id else None
+    if (
+        target is not None
+        and draft.linked
+        and not sync_class.is_exclusion
+        and mapping.same_values(desired, target)
+    ):
+        # already as mapped, value for value: no comparable forms needed (the common case)
+        return Row(
+            situation=UNCHANGED,
+            scim_id=draft.target_id,
+            reason=draft.note,
+            desired=desired,
+            target=target,
+            etag=(target.get("meta") or {}).get("version"),
+            **base,
+        )
     form = mapping.normalize(desired)
     endpoint = inputs.endpoints.get(kind, f"/{mapping.endpoint.strip('/')}")
-    target = index.get(kind, draft.target_id) if draft.target_id else None
     if target is None:
         situation, changes = CREATE, _changes({}, form)
         requests = _create_requests(
@@ -368,6 +418,31 @@ def _row(draft: _Draft, inputs: PlanInputs, index: _TargetIndex, id_of_dn: dict[
         etag=((target or {}).get("meta") or {}).get("version"),
         **base,
     )
+
+
+def _with_ids(
+    desired: dict[str, Any], mapping: ResourceMapping, id_of_dn: dict[str, str]
+) -> dict[str, Any]:
+    """`desired` with each reference token swapped for the id its DN will have."""
+    out = desired
+    for container, name in mapping.reference_attributes():
+        holder = desired if container is None else desired.get(container)
+        if not isinstance(holder, dict) or name not in holder:
+            continue
+        value = replace_refs(holder[name], _TOKEN, id_of_dn.get)
+        if out is desired:
+            out = dict(desired)
+        if container is not None:
+            holder = out[container] = dict(holder)
+        else:
+            holder = out
+        if value is None or value == {}:
+            del holder[name]
+            if container is not None and not holder:
+                del out[container]
+        else:
+            holder[name] = value
+    return out
 
 
 def _create_requests(endpoint: str, dn: str, desired: dict[str, Any], chunk: int) -> list[Request]:

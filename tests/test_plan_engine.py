@@ -1,0 +1,142 @@
+"""build() over data in memory: the shortcut for resources already as mapped, and references.
+
+Pure logic (no server): the integration tests in test_dryrun.py and test_resync*.py run the
+same engine against the real slapd and scim2-server.
+"""
+
+from __future__ import annotations
+
+import copy
+
+import pytest
+
+from toolkit.config.model import SyncClass
+from toolkit.mapping import load_mapping
+from toolkit.plan.engine import ClassRead, PlanInputs, build
+from toolkit.plan.model import Link, pending_ref
+
+ENTERPRISE = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"
+PEOPLE = "ou=people,dc=example,dc=com"
+
+
+def _class(name: str, index: int) -> SyncClass:
+    return SyncClass(
+        name=name,
+        evaluation_order_index=index,
+        include_base_dn=(),
+        include_filter=(),
+        synchronize_creates=True,
+        synchronize_modifies=True,
+        synchronize_deletes=True,
+        destination_correlation_attributes=(("externalId",), ("userName",)),
+        resource=None,
+    )
+
+
+def _user(uid: str, uuid: str, title: str, manager: str | None = None) -> dict:
+    entry = {
+        "dn": f"uid={uid},{PEOPLE}",
+        "entryuuid": [uuid],
+        "objectclass": ["inetOrgPerson"],
+        "uid": [uid],
+        "cn": [uid.title()],
+        "sn": [uid.title()],
+        "title": [title],
+        "mail": [f"{uid}@example.com"],
+    }
+    if manager:
+        entry["manager"] = [f"uid={manager},{PEOPLE}"]
+    return entry
+
+
+@pytest.fixture(scope="module")
+def mappings():
+    return load_mapping()
+
+
+def _inputs(mappings, entries, targets, links, groups=()):
+    classes = [ClassRead(_class("users", 100), mappings["User"], entries)]
+    if groups:
+        classes.append(ClassRead(_class("groups", 200), mappings["Group"], list(groups)))
+    return PlanInputs(
+        pipe="p",
+        classes=classes,
+        targets={"User": targets, "Group": []},
+        links={lk.entry_uuid: lk for lk in links},
+        endpoints={"User": "/Users", "Group": "/Groups"},
+    )
+
+
+def _stored(mappings, entry, scim_id, ids):
+    """The resource as a server stores what resync sent: to_scim output, with id and meta."""
+    from toolkit.mapping import DictResolver
+
+    resource = mappings["User"].to_scim(entry, DictResolver(ids))
+    return {**resource, "id": scim_id, "meta": {"version": f'W/"{scim_id}"'}}
+
+
+def _link(entry, scim_id):
+    return Link(entry["entryuuid"][0], entry["dn"], "users", "User", scim_id)
+
+
+def test_resources_as_mapped_are_unchanged_and_other_spellings_too(mappings):
+    boss = _user("boss", "u-1", "CEO")
+    ann = _user("ann", "u-2", "Engineer", manager="boss")
+    ids = {boss["dn"]: ("User", "s-1")}
+    stored = [_stored(mappings, boss, "s-1", ids), _stored(mappings, ann, "s-2", ids)]
+    respelled = copy.deepcopy(stored[1])
+    respelled["USERNAME"] = respelled.pop("userName")  # a server's own spelling: same form
+    for targets in (stored, [stored[0], respelled]):
+        plan = build(
+            _inputs(mappings, [boss, ann], targets, [_link(boss, "s-1"), _link(ann, "s-2")])
+        )
+        assert [(r.dn, r.situation, r.requests) for r in plan.rows] == [
+            (boss["dn"], "unchanged", []),
+            (ann["dn"], "unchanged", []),
+        ]
+        assert plan.rows[1].desired[ENTERPRISE]["manager"] == {"value": "s-1"}
+
+
+def test_a_changed_value_and_a_changed_manager_are_patched(mappings):
+    boss, other = _user("boss", "u-1", "CEO"), _user("other", "u-3", "CFO")
+    ann = _user("ann", "u-2", "Engineer", manager="boss")
+    ids = {boss["dn"]: ("User", "s-1"), other["dn"]: ("User", "s-3")}
+    targets = [
+        _stored(mappings, e, s, ids) for e, s in ((boss, "s-1"), (ann, "s-2"), (other, "s-3"))
+    ]
+    links = [_link(boss, "s-1"), _link(ann, "s-2"), _link(other, "s-3")]
+    ann2 = _user("ann", "u-2", "Architect", manager="other")
+    plan = build(_inputs(mappings, [boss, ann2, other], targets, links))
+    row = next(r for r in plan.rows if r.dn == ann["dn"])
+    assert row.situation == "modify"
+    assert row.requests[0].method == "PATCH" and row.requests[0].path == "/Users/s-2"
+    ops = {op["path"]: op.get("value") for op in row.requests[0].body["Operations"]}
+    assert ops == {"title": "Architect", f"{ENTERPRISE}:manager": {"value": "s-3"}}
+    assert row.hash and row.form  # rows with requests carry their comparable form
+
+
+def test_a_manager_nobody_can_name_is_left_out(mappings):
+    ann = _user("ann", "u-2", "Engineer", manager="gone")
+    plan = build(_inputs(mappings, [ann], [], []))
+    (row,) = plan.rows
+    assert row.situation == "create"
+    assert "manager" not in row.requests[0].body.get(ENTERPRISE, {})
+    assert "unresolved" in row.reason
+
+
+def test_members_resolve_to_ids_and_to_pending_creates(mappings):
+    boss, ann = _user("boss", "u-1", "CEO"), _user("ann", "u-2", "Engineer")
+    group = {
+        "dn": "cn=eng,ou=groups,dc=example,dc=com",
+        "entryuuid": ["g-1"],
+        "objectclass": ["groupOfNames"],
+        "cn": ["eng"],
+        # one member spelled as read, one in another spelling of the same DN
+        "member": [boss["dn"], f"UID=Ann, {PEOPLE.upper()}"],
+    }
+    targets = [_stored(mappings, boss, "s-1", {})]
+    plan = build(_inputs(mappings, [boss, ann], targets, [_link(boss, "s-1")], [group]))
+    row = next(r for r in plan.rows if r.resource_type == "Group")
+    members = row.requests[0].body["members"]
+    assert members[0] == {"value": "s-1", "type": "User"}
+    assert members[1]["value"] == pending_ref(ann["dn"])  # the id ann's create will get
