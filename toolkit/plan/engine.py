@@ -268,42 +268,60 @@ def _build(inputs: PlanInputs) -> PlanResult:
     present = {a.key for a in assigned}
     linked_ids = {(lk.resource_type, lk.scim_id): key for key, lk in inputs.links.items()}
 
-    # 1. map and correlate every entry; decide which id each DN will have
+    def mapped(draft: _Draft) -> None:
+        """The desired resource (references as tokens) and a note; None if a value is refused."""
+        unresolved: list[str] = []
+        try:
+            draft.desired = draft.read.mapping.to_scim(
+                draft.entry, resolver, on_unresolved=lambda p, dn: unresolved.append(f"{p}: {dn}")
+            )
+            draft.note = "; ".join(f"unresolved {u}" for u in unresolved)
+        except MappingValueError as exc:
+            draft.desired, draft.note = None, str(exc)
+
+    # 1. correlate every entry; decide which id each DN will have
     drafts: list[_Draft] = []
     id_of_dn: dict[str, str] = {}
     for a in assigned:
-        read = a.read
-        unresolved: list[str] = []
-        try:
-            desired = read.mapping.to_scim(
-                a.entry,
-                resolver,
-                on_unresolved=lambda p, dn, out=unresolved: out.append(f"{p}: {dn}"),
-            )
-        except MappingValueError as exc:
-            drafts.append(_Draft(read, a.entry, a.key, None, note=str(exc)))
-            continue
-        draft = _correlate(
-            _Draft(read, a.entry, a.key, desired), inputs, index, present, linked_ids
-        )
-        draft.note = "; ".join(f"unresolved {u}" for u in unresolved)
+        draft = _Draft(a.read, a.entry, a.key, None)
+        drafts.append(draft)
+        if not _follow_link(draft, inputs, index):
+            mapped(draft)  # correlation attributes come from the mapped resource
+            if draft.desired is None:
+                continue
+            _correlate(draft, inputs, index, present, linked_ids)
         if draft.target_id:
             id_of_dn[a.ndn] = draft.target_id
-        elif not draft.conflict and read.sync_class.synchronize_creates:
+        elif not draft.conflict and a.read.sync_class.synchronize_creates:
             id_of_dn[a.ndn] = pending_ref(a.dn)
-        drafts.append(draft)
     for link in inputs.links.values() if inputs.partial else ():
         ndn = normalize_dn(link.dn)
         # a partial read (realtime, filters) holds only some targets: trust the link then
         if ndn not in id_of_dn:
             id_of_dn[ndn] = link.scim_id
 
-    # 2. diff and requests
-    rows = [_row(d, inputs, index, id_of_dn) for d in drafts]
+    # 2. diff and requests. Linked entries (nearly all, after the first sync) are mapped only
+    # now, one at a time, so that the mapped resources of all of them are never held at once.
+    rows = []
+    for draft in drafts:
+        if draft.linked:
+            mapped(draft)
+        rows.append(_row(draft, inputs, index, id_of_dn))
+        draft.desired = None  # the row holds it with ids
     stale: list[Link] = []
     if not inputs.partial:
         rows += _deletes(inputs, index, present, stale)
     return PlanResult(rows=rows, stale_links=stale, source_count=len(assigned))
+
+
+def _follow_link(draft: _Draft, inputs: PlanInputs, index: _TargetIndex) -> bool:
+    """Correlation by the link store first: the entry's link, if its target still exists."""
+    kind = draft.read.mapping.name
+    link = inputs.links.get(draft.key)
+    if link and link.resource_type == kind and index.get(kind, link.scim_id) is not None:
+        draft.target_id, draft.linked = link.scim_id, True
+        return True
+    return False
 
 
 def _correlate(
@@ -313,12 +331,8 @@ def _correlate(
     present: set[str],
     linked_ids: dict[tuple[str, str], str],
 ) -> _Draft:
-    """The link first, then each correlation attribute list in order."""
+    """Each correlation attribute list in order (for entries whose link did not decide)."""
     read, kind = draft.read, draft.read.mapping.name
-    link = inputs.links.get(draft.key)
-    if link and link.resource_type == kind and index.get(kind, link.scim_id) is not None:
-        draft.target_id, draft.linked = link.scim_id, True
-        return draft
     id_mapping = read.mapping.search.id_mapping
     id_attr = id_mapping.ldap_attribute.lower() if id_mapping else "id"
     for attrs in read.sync_class.destination_correlation_attributes:
@@ -380,7 +394,7 @@ def _row(draft: _Draft, inputs: PlanInputs, index: _TargetIndex, id_of_dn: dict[
             situation=UNCHANGED,
             scim_id=draft.target_id,
             reason=draft.note,
-            desired=desired,
+            desired=_shared(desired, target),
             target=target,
             etag=(target.get("meta") or {}).get("version"),
             **base,
@@ -418,6 +432,16 @@ def _row(draft: _Draft, inputs: PlanInputs, index: _TargetIndex, id_of_dn: dict[
         etag=((target or {}).get("meta") or {}).get("version"),
         **base,
     )
+
+
+def _shared(desired: dict[str, Any], target: Mapping[str, Any]) -> dict[str, Any]:
+    """`desired` holding the target's own value objects where they are equal, so that an
+    unchanged object keeps one copy of its values in memory, not two."""
+    out = {}
+    for key, value in desired.items():
+        theirs = target.get(key)
+        out[key] = theirs if theirs == value else value
+    return out
 
 
 def _with_ids(

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import time
+from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -64,25 +65,21 @@ class Plan:
 
     def summary(self) -> pd.DataFrame:
         """Counts per class and situation (every situation a column, a total row last)."""
-        counts = (
-            pd.crosstab(self.frame["class"], self.frame["situation"])
-            if self.rows
-            else pd.DataFrame()
-        )
-        counts = counts.reindex(columns=list(SITUATIONS), fill_value=0)
+        counts = pd.DataFrame.from_dict(self.class_totals(), orient="index", columns=SITUATIONS)
+        counts.index.name = "class"
         counts.loc["total"] = counts.sum()
-        counts.columns.name = None
         return counts.astype(int)
 
     def totals(self) -> dict[str, int]:
-        counts = self.frame["situation"].value_counts()
-        return {s: int(counts.get(s, 0)) for s in SITUATIONS}
+        counts = Counter(r.situation for r in self.rows)
+        return {s: counts.get(s, 0) for s in SITUATIONS}
 
     def class_totals(self) -> dict[str, dict[str, int]]:
+        # counted from the rows: the frame holds every body and change, far more than counts need
+        counts = Counter((r.class_name, r.situation) for r in self.rows)
         out: dict[str, dict[str, int]] = {}
-        for name, group in self.frame.groupby("class", sort=False):
-            counts = group["situation"].value_counts()
-            out[str(name)] = {s: int(counts.get(s, 0)) for s in SITUATIONS}
+        for name in dict.fromkeys(r.class_name for r in self.rows):
+            out[name] = {s: counts.get((name, s), 0) for s in SITUATIONS}
         return out
 
     def as_summary_json(self) -> dict[str, Any]:
