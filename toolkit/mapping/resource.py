@@ -27,6 +27,10 @@ _Normalizer = tuple[str, str, Normalize]
 _Names = tuple[frozenset[str], frozenset[str]]
 
 
+#: never mapped attributes (RFC 7643 common attributes), so checked first
+_UNMAPPED = frozenset({"schemas", "id", "meta"})
+
+
 def _names(names: Any) -> _Names:
     spelled = frozenset(names)
     return spelled, frozenset(n.lower() for n in spelled)
@@ -187,7 +191,12 @@ class ResourceMapping:
         through `resolver`; those it cannot resolve are left out and passed to `on_unresolved`.
         Raises MappingValueError (skippable) when a transformation rejects a value.
         """
-        lowered = {key.lower(): values for key, values in entry.items()}
+        # entries read by the toolkit already have lower-case names: check, don't copy
+        lowered = (
+            entry
+            if all(map(str.islower, entry))
+            else {key.lower(): values for key, values in entry.items()}
+        )
         ctx = DerivedContext(resolver, on_unresolved)
         out: dict[str, Any] = {"schemas": [self.schema]}
         for path, container, name, function in self._ops(include_read_only, include_write_only):
@@ -285,21 +294,36 @@ class ResourceMapping:
         name (`UserName`, the core URN as a container) answers False, never a wrong True; the
         caller then compares the normalized forms.
         """
+        return self.shared_values(a, b) is not None
+
+    def shared_values(self, a: Mapping[str, Any], b: Mapping[str, Any]) -> dict[str, Any] | None:
+        """`a` holding `b`'s value objects for its core attributes when `same_values(a, b)`,
+        else None: an unchanged object then keeps one copy of its values in memory, not two."""
         names, lowered, subs = self._spellings()
-        for x, y, seen in ((a, b, None), (b, a, a)):
-            for key, value in x.items():
-                if seen is not None and key in seen:
-                    continue  # compared in the first round
-                if key in names:
-                    if value != y.get(key):
-                        return False
-                elif key in subs:
-                    other = y.get(key)
-                    if value != other and not _same_extension(value, other, subs[key]):
-                        return False
-                elif key.lower() in lowered:
-                    return False  # another spelling of a mapped name
-        return True
+        shared = {}
+        for key, value in a.items():
+            if key in names:
+                theirs = b.get(key)
+                if value != theirs:
+                    return None
+                value = theirs
+            elif key in subs:
+                theirs = b.get(key)
+                if value != theirs and not _same_extension(value, theirs, subs[key]):
+                    return None
+            elif key not in _UNMAPPED and key.lower() in lowered:
+                return None  # another spelling of a mapped name
+            shared[key] = value
+        for key in b.keys() - a.keys():  # what `b` alone has must be unmapped or empty
+            if key in names:
+                if b[key] is not None:
+                    return None
+            elif key in subs:
+                if not _same_extension(None, b[key], subs[key]):
+                    return None
+            elif key not in _UNMAPPED and key.lower() in lowered:
+                return None
+        return shared
 
     def normalize(self, scim_resource: Mapping[str, Any]) -> dict[str, Any]:
         """The canonical, comparable form of any SCIM resource, limited to the mapped attributes.

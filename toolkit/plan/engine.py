@@ -35,6 +35,7 @@ from toolkit.scim.patch import member_patches
 
 PATCH_OP = "urn:ietf:params:scim:api:messages:2.0:PatchOp"
 _TOKEN = "urn:scimsync:dn:"  # what the resolver hands out while ids are not yet decided
+_TOKEN_LENGTH = len(_TOKEN)
 
 Entry = Mapping[str, Any]
 
@@ -159,7 +160,7 @@ def replace_refs(value: Any, prefix: str, ids: Callable[[str], str | None]) -> A
 # --- the build -------------------------------------------------------------------------------
 
 
-@dataclass
+@dataclass(slots=True)
 class _Draft:
     read: ClassRead
     entry: Entry
@@ -171,22 +172,44 @@ class _Draft:
     note: str = ""  # unresolved references, mapping errors
 
 
+class _Dns:
+    """The DNs this build knows (read, or linked in a partial build) and their resource types.
+
+    A DN is known by its first spelling; another spelling of it is found through normalized
+    forms, computed only on the first such miss: references nearly always use the spelling
+    the entry was read with, and normalizing 100,000 DNs costs more than all look-ups.
+    """
+
+    def __init__(self) -> None:
+        self.kind: dict[str, str] = {}  # DN as first spelled -> resource type
+        self._normalized: dict[str, str] | None = None  # normalized DN -> that spelling
+
+    def add(self, dn: str, kind: str) -> None:
+        if self.known(dn) is None:
+            self.kind[dn] = kind
+            if self._normalized is not None:
+                self._normalized[normalize_dn(dn)] = dn
+
+    def known(self, dn: str) -> str | None:
+        """The spelling this build knows `dn` by, or None."""
+        if dn in self.kind:
+            return dn
+        if self._normalized is None:
+            self._normalized = {}
+            for spelled in self.kind:
+                self._normalized.setdefault(normalize_dn(spelled), spelled)
+        return self._normalized.get(normalize_dn(dn))
+
+
 class _Resolver:
     """Hands out tokens for DNs this run knows (read or linked); ids are decided later."""
 
-    def __init__(self, known: dict[str, str], spelled: dict[str, tuple[str, str]]):
-        self.known = known  # normalized DN -> resource type
-        # References are nearly always spelled as the entry's own DN was read: those skip
-        # normalizing (a group of 40,000 members would otherwise normalize 40,000 DNs).
-        self.spelled = spelled  # DN as read -> (resource type, token)
+    def __init__(self, dns: _Dns):
+        self.dns = dns
 
     def resolve(self, dn: str) -> tuple[str, str] | None:
-        found = self.spelled.get(dn)
-        if found is not None:
-            return found
-        ndn = normalize_dn(dn)
-        kind = self.known.get(ndn)
-        return (kind, _TOKEN + ndn) if kind else None
+        known = self.dns.known(dn)
+        return (self.dns.kind[known], _TOKEN + known) if known is not None else None
 
 
 class _TargetIndex:
@@ -213,13 +236,12 @@ class _TargetIndex:
         return index.get(key, [])
 
 
-@dataclass
+@dataclass(slots=True)
 class _Assigned:
     read: ClassRead
     entry: Entry
     key: str
     dn: str
-    ndn: str  # normalized once: keys, references and ids all need it
 
 
 def _assign(classes: list[ClassRead]) -> list[_Assigned]:
@@ -231,8 +253,7 @@ def _assign(classes: list[ClassRead]) -> list[_Assigned]:
             key = entry_key(entry)
             if key not in seen:
                 seen.add(key)
-                dn = entry_dn(entry)
-                out.append(_Assigned(read, entry, key, dn, normalize_dn(dn)))
+                out.append(_Assigned(read, entry, key, entry_dn(entry)))
     return out
 
 
@@ -254,16 +275,12 @@ def _build(inputs: PlanInputs) -> PlanResult:
     # Only a partial read (realtime, filters) needs the links to name entries it did not read.
     # In a full read, a DN that no class read is gone (deleted, renamed, moved out): references
     # to it dangle and are dropped, rather than pointing at a resource this plan deletes.
-    known: dict[str, str] = (
-        {normalize_dn(link.dn): link.resource_type for link in inputs.links.values()}
-        if inputs.partial
-        else {}
-    )
-    spelled: dict[str, tuple[str, str]] = {}
+    dns = _Dns()
     for a in assigned:
-        known[a.ndn] = a.read.mapping.name
-        spelled[a.dn] = (a.read.mapping.name, _TOKEN + a.ndn)
-    resolver = _Resolver(known, spelled)
+        dns.kind[a.dn] = a.read.mapping.name  # entries have distinct DNs
+    for link in inputs.links.values() if inputs.partial else ():
+        dns.add(link.dn, link.resource_type)
+    resolver = _Resolver(dns)
     index = _TargetIndex(inputs.targets)
     present = {a.key for a in assigned}
     linked_ids = {(lk.resource_type, lk.scim_id): key for key, lk in inputs.links.items()}
@@ -291,14 +308,12 @@ def _build(inputs: PlanInputs) -> PlanResult:
                 continue
             _correlate(draft, inputs, index, present, linked_ids)
         if draft.target_id:
-            id_of_dn[a.ndn] = draft.target_id
+            id_of_dn[a.dn] = draft.target_id
         elif not draft.conflict and a.read.sync_class.synchronize_creates:
-            id_of_dn[a.ndn] = pending_ref(a.dn)
+            id_of_dn[a.dn] = pending_ref(a.dn)
     for link in inputs.links.values() if inputs.partial else ():
-        ndn = normalize_dn(link.dn)
         # a partial read (realtime, filters) holds only some targets: trust the link then
-        if ndn not in id_of_dn:
-            id_of_dn[ndn] = link.scim_id
+        id_of_dn.setdefault(dns.known(link.dn) or link.dn, link.scim_id)
 
     # 2. diff and requests. Linked entries (nearly all, after the first sync) are mapped only
     # now, one at a time, so that the mapped resources of all of them are never held at once.
@@ -383,18 +398,18 @@ def _row(draft: _Draft, inputs: PlanInputs, index: _TargetIndex, id_of_dn: dict[
     if draft.conflict:
         return Row(situation=CONFLICT, scim_id=None, reason=draft.conflict, desired=desired, **base)
     target = index.get(kind, draft.target_id) if draft.target_id else None
-    if (
-        target is not None
-        and draft.linked
-        and not sync_class.is_exclusion
-        and mapping.same_values(desired, target)
-    ):
+    shared = (
+        mapping.shared_values(desired, target)
+        if target is not None and draft.linked and not sync_class.is_exclusion
+        else None
+    )
+    if shared is not None:
         # already as mapped, value for value: no comparable forms needed (the common case)
         return Row(
             situation=UNCHANGED,
             scim_id=draft.target_id,
             reason=draft.note,
-            desired=_shared(desired, target),
+            desired=shared,
             target=target,
             etag=(target.get("meta") or {}).get("version"),
             **base,
@@ -434,39 +449,44 @@ def _row(draft: _Draft, inputs: PlanInputs, index: _TargetIndex, id_of_dn: dict[
     )
 
 
-def _shared(desired: dict[str, Any], target: Mapping[str, Any]) -> dict[str, Any]:
-    """`desired` holding the target's own value objects where they are equal, so that an
-    unchanged object keeps one copy of its values in memory, not two."""
-    out = {}
-    for key, value in desired.items():
-        theirs = target.get(key)
-        out[key] = theirs if theirs == value else value
-    return out
+def _ids_for_tokens(value: Any, id_of_dn: dict[str, str]) -> Any:
+    """replace_refs for what the derived attributes produce: {"value": token} (manager) and
+    lists of those (members, groups), written out for speed; anything else goes generic."""
+    if type(value) is list:
+        out = []
+        for item in value:
+            token = item.get("value") if type(item) is dict else None
+            if type(token) is not str or not token.startswith(_TOKEN):
+                return replace_refs(value, _TOKEN, id_of_dn.get)
+            scim_id = id_of_dn.get(token[_TOKEN_LENGTH:])
+            if scim_id is not None:
+                out.append({**item, "value": scim_id})
+        return out
+    if type(value) is dict and len(value) == 1:
+        token = value.get("value")
+        if type(token) is str and token.startswith(_TOKEN):
+            scim_id = id_of_dn.get(token[_TOKEN_LENGTH:])
+            return {"value": scim_id} if scim_id is not None else None
+    return replace_refs(value, _TOKEN, id_of_dn.get)
 
 
 def _with_ids(
     desired: dict[str, Any], mapping: ResourceMapping, id_of_dn: dict[str, str]
 ) -> dict[str, Any]:
-    """`desired` with each reference token swapped for the id its DN will have."""
-    out = desired
+    """`desired` (fresh from to_scim, changed in place) with each reference token swapped for
+    the id its DN will have."""
     for container, name in mapping.reference_attributes():
         holder = desired if container is None else desired.get(container)
         if not isinstance(holder, dict) or name not in holder:
             continue
-        value = replace_refs(holder[name], _TOKEN, id_of_dn.get)
-        if out is desired:
-            out = dict(desired)
-        if container is not None:
-            holder = out[container] = dict(holder)
-        else:
-            holder = out
+        value = _ids_for_tokens(holder[name], id_of_dn)
         if value is None or value == {}:
             del holder[name]
             if container is not None and not holder:
-                del out[container]
+                del desired[container]
         else:
             holder[name] = value
-    return out
+    return desired
 
 
 def _create_requests(endpoint: str, dn: str, desired: dict[str, Any], chunk: int) -> list[Request]:

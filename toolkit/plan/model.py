@@ -58,7 +58,7 @@ class Request:
         return {"method": self.method, "path": self.path, "body": self.body}
 
 
-@dataclass
+@dataclass(slots=True)
 class Row:
     """One object of a plan, before it becomes a DataFrame row."""
 
