@@ -150,7 +150,7 @@ def child_dry_run(
         plan = batch.make_plan(session, options)
         total = time.perf_counter() - started
         timings = session.timings
-        page = session.client.endpoint.page_size
+        page = session.client.page_size_for()
     rss["after plan"] = current_rss_mb()
     started = time.perf_counter()
     summary = plan.summary()
@@ -167,6 +167,7 @@ def child_dry_run(
     print(
         json.dumps(
             {
+                "state_read": timings.state_read,
                 "ldap_read": timings.ldap_read,
                 "scim_read": timings.scim_read,
                 "plan": timings.plan,
@@ -341,7 +342,7 @@ def main() -> None:
         "--scim-page-size",
         type=int,
         default=0,
-        help="SCIM read page size (0: the client's default)",
+        help="SCIM read page size (0: the client's choice, the server's maximum up to 1000)",
     )
     parser.add_argument("--rounds", type=int, default=3, help="apply rounds (median reported)")
     parser.add_argument("--profile", action="store_true", help="print a cProfile of build()")
@@ -413,10 +414,13 @@ def main() -> None:
         if done.returncode:
             raise SystemExit(f"dry run failed:\n{done.stderr[-3000:]}")
         dry = json.loads(done.stdout.strip().splitlines()[-1])
-        total = dry["ldap_read"] + dry["scim_read"] + dry["plan"]
+        total = dry["state_read"] + dry["ldap_read"] + dry["scim_read"] + dry["plan"]
         share = dry["plan"] / total
         print(
             f"\ndry run of {dry['rows']} objects ({dry['totals']['modify']} modify, {dry['totals']['unchanged']} unchanged):"
+        )
+        print(
+            f"  links read (state store)         {dry['state_read']:8.2f} s  {dry['state_read'] / total:6.1%}"
         )
         print(
             f"  LDAP read                        {dry['ldap_read']:8.2f} s  {dry['ldap_read'] / total:6.1%}"

@@ -1,9 +1,11 @@
 """A fault-injecting HTTP/1.1 proxy on loopback, in front of a real server.
 
 Faults a real SCIM server does not produce on demand: 429 with Retry-After, 503 (or any
-status with a given body), a stalled answer (read timeout), a connection reset, a close
-without answer. With `tls` it also terminates TLS in front of the plain-HTTP server. `proxy.inject(kind,
-count)` arms a fault for the next `count` requests; everything else is forwarded to the
+status with a given body), a stalled answer (read timeout), a late answer ("delay": the
+real answer after `stall` seconds), a connection reset, a close without answer. With `tls` it also terminates TLS in front of the plain-HTTP server. `proxy.inject(kind,
+count)` arms a fault for the next `count` requests (`when=` only for requests it accepts;
+`forward=True` lets the real server process the request first and then answers with the
+fault, e.g. a 500 for a POST that did create); everything else is forwarded to the
 real server unchanged. Client connections are kept alive (each request is forwarded on its
 own upstream connection and re-framed with Content-Length), so faults apply per request
 even when the client reuses its pooled connection.
@@ -27,14 +29,6 @@ _MAX_HEAD = 65536
 
 
 @dataclass
-class Fault:
-    kind: str  # a status ("429", "503", "500"...), "stall", "reset" or "close"
-    retry_after: str | None = None
-    stall: float = 5.0
-    body: bytes | None = None
-
-
-@dataclass
 class Seen:
     """One request as the proxy received it (headers lower-cased)."""
 
@@ -43,6 +37,16 @@ class Seen:
     headers: dict[str, str]
     body: bytes
     fault: str | None = None
+
+
+@dataclass
+class Fault:
+    kind: str  # a status ("429", "503", "500"...), "stall", "delay", "reset" or "close"
+    retry_after: str | None = None
+    stall: float = 5.0
+    body: bytes | None = None
+    when: Callable[[Seen], bool] | None = None  # only requests this accepts (None: any)
+    forward: bool = False  # forward to the real server first, then answer with the fault
 
 
 @dataclass
@@ -91,11 +95,13 @@ class FaultProxy:
         retry_after: str | None = None,
         stall: float = 5.0,
         body: bytes | None = None,
+        when: Callable[[Seen], bool] | None = None,
+        forward: bool = False,
     ) -> None:
-        """Answer the next `count` requests with a fault instead of forwarding them."""
+        """Answer the next `count` requests (that `when` accepts) with a fault."""
         with self._lock:
             for _ in range(count):
-                self._faults.append(Fault(kind, retry_after, stall, body))
+                self._faults.append(Fault(kind, retry_after, stall, body, when, forward))
 
     def clear(self) -> None:
         with self._lock:
@@ -141,10 +147,17 @@ class FaultProxy:
                 if request is None:
                     return
                 head, body = request
+                seen = _seen(head, body, None)
                 with self._lock:
-                    fault = self._faults.popleft() if self._faults else None
-                    self.seen.append(_seen(head, body, fault))
+                    fault = self._take_fault(seen)
+                    seen.fault = fault.kind if fault else None
+                    self.seen.append(seen)
+                if fault is not None and fault.kind == "delay":
+                    self._stop.wait(fault.stall)
+                    fault = None  # then answered like any other request
                 if fault is not None:
+                    if fault.forward:
+                        self._forward(head, body)  # the server acts; its answer is lost
                     self._apply(conn, fault)
                     return
                 conn.sendall(self._forward(head, body))
@@ -152,6 +165,16 @@ class FaultProxy:
             return
         finally:
             conn.close()
+
+    def _take_fault(self, seen: Seen) -> Fault | None:
+        """The first armed fault for this request, removed from the queue (under the lock)."""
+        if not self._faults:  # truth-tested first: a subclass's queue may hide its faults
+            return None
+        for fault in self._faults:
+            if fault.when is None or fault.when(seen):
+                self._faults.remove(fault)
+                return fault
+        return None
 
     def _read_request(
         self, conn: socket.socket, buffer: bytes

@@ -211,6 +211,10 @@ CLASS = ("sync-pipes", "ldap-to-scim", "sync-classes", "users")
             "external-servers.scim.scim-service-url: invalid URL",
         ),
         (
+            _set("external-servers", "scim", "page-size", value=0),
+            "external-servers.scim.page-size: must be at least 1, got 0",
+        ),
+        (
             _set("sync-sources", "source", "server", value=["source-dss"]),
             "sync-sources.source.server: unknown external server 'source-dss' (did you mean source-ds?)",
         ),
@@ -407,6 +411,21 @@ def scimsync(
         cwd=cwd,
         timeout=120,
     )
+
+
+def test_scim_page_size_is_optional_and_reaches_the_endpoint(folder):
+    from toolkit.scim.fromconfig import destination_endpoint
+
+    (folder / "token.txt").write_text("a-token\n")  # the example's bearer token secret
+    config = load_config(folder / "sync.yaml")
+    assert config.external_servers["scim"].page_size is None
+    assert "page-size" not in config.to_dict()["external-servers"]["scim"]
+    assert destination_endpoint(config, config.pipe()).page_size == 0  # chosen per read
+    path = edited(folder, _set("external-servers", "scim", "page-size", value=500))
+    config = load_config(path)
+    assert config.external_servers["scim"].page_size == 500
+    assert config.to_dict()["external-servers"]["scim"]["page-size"] == 500
+    assert destination_endpoint(config, config.pipe()).page_size == 500
 
 
 def test_config_show_never_prints_a_secret(folder):

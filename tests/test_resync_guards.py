@@ -38,7 +38,8 @@ def test_max_deletes_refuses_past_the_threshold(
     assert f"resync would refuse: {problem}" in dry.out
 
     refused = env.cli("resync")
-    assert refused.code == 2
+    assert refused.code == 1  # a refused operation, not a usage error
+    assert refused.err.startswith("scimsync: error: resync refused: ")
     assert problem in refused.err and "--allow-deletes" in refused.err
     assert env.snapshot() == before  # nothing was sent
 
@@ -53,17 +54,24 @@ def test_allow_deletes_and_a_percent_override(slapd, scim_server, tmp_path):
     assert env.cli_json("resync")["failed"] == 0
     _delete_loners(env, 5)
     refused = env.cli("resync")
-    assert refused.code == 2 and "5 deletes exceed max-deletes 10%" in refused.err
-    assert env.cli("resync", "--max-deletes", "11%").code == 2  # still 4 of 43
+    assert refused.code == 1 and "5 deletes exceed max-deletes 10%" in refused.err
+    assert env.cli("resync", "--max-deletes", "11%").code == 1  # still 4 of 43
     assert env.cli("resync", "--max-deletes", "12%").code == 0  # 5 of 43
     assert len(env.scim_users()) == env.users - 5
 
     _delete_loners(env, 5, skip=5)
-    assert env.cli("resync").code == 2
+    assert env.cli("resync").code == 1
     done = env.cli_json("resync", "--allow-deletes")
     assert (done["totals"]["delete"], done["failed"]) == (5, 0)
     bad = env.cli("resync", "--max-deletes", "lots")
-    assert bad.code == 2 and "max-deletes" in bad.err and "'lots'" in bad.err
+    assert bad.code == 2  # a usage error
+    assert (
+        bad.err.startswith("scimsync: error: --max-deletes: expected a count")
+        and "'lots'" in bad.err
+    )
+    for command in (("resync", "--dry-run"), ("resync", "--allow-deletes")):
+        bad = env.cli(*command, "--max-deletes", "150%")
+        assert bad.code == 2 and "--max-deletes: expected a count" in bad.err, command
     env.close()
 
 
@@ -78,7 +86,7 @@ def test_an_empty_read_is_refused_even_with_allow_deletes(slapd, scim_server, tm
     assert dry.code == 0 and dry.json()["totals"]["delete"] == env.users + env.groups
     for args in (("resync",), ("resync", "--allow-deletes")):
         refused = env.cli(*args)
-        assert refused.code == 2, args
+        assert refused.code == 1, args
         assert "the source read returned no entries while this pipe manages 43 resources" in (
             refused.err
         )
@@ -95,7 +103,7 @@ def test_a_sharply_shrunken_read_is_refused(slapd, scim_server, tmp_path):
     for person in gone:
         env.ldap.delete(dn_of(person))
     refused = env.cli("resync")
-    assert refused.code == 2
+    assert refused.code == 1
     assert "the source read returned 21 entries, down from 43 at the last resync" in refused.err
     assert env.snapshot() == before
     applied = env.cli_json("resync", "--allow-deletes")
@@ -144,3 +152,12 @@ def test_delete_policy_deactivate_sends_active_false(slapd, scim_server, tmp_pat
     again = env.cli_json("dry-run")
     assert again["totals"] == totals(unchanged=env.users + env.groups)
     env.close()
+
+
+def test_fatal_errors_exit_2_unless_they_are_a_refusal():
+    from toolkit.cli import _fatal_exit_code
+    from toolkit.config import ConfigError
+    from toolkit.plan.guards import GuardRefused
+
+    assert _fatal_exit_code(ConfigError("sync.yaml: no sync pipe is configured")) == 2
+    assert _fatal_exit_code(GuardRefused("resync refused: 5 deletes exceed max-deletes 10%")) == 1

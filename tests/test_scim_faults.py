@@ -1,5 +1,5 @@
 """Faults between the client and the real scim2-server, injected by a loopback proxy:
-429 with Retry-After, 503, stalled answers (timeouts), connection resets, refused
+429 with Retry-After, 5xx, stalled answers (timeouts), connection resets, refused
 connections; plus keep-alive reuse and the rate limiter's effect, measured as ratios."""
 
 from __future__ import annotations
@@ -13,8 +13,12 @@ from email.utils import format_datetime
 import pytest
 from faults import FaultProxy
 
-from toolkit.errors import RetriableError
+from toolkit.errors import FatalError, RetriableError, SkippableError
 from toolkit.scim import (
+    AuthenticationError,
+    Conflict,
+    InvalidValue,
+    NotFound,
     ScimClient,
     ScimEndpoint,
     ServerBusy,
@@ -205,14 +209,14 @@ def test_rate_limiter_caps_throughput_across_threads(scim_server):
     assert 0.5 <= achieved / limit <= 1.1
 
 
-class DatabricksLikeClient(ScimClient):
-    """A target that throttles with 500 REQUEST_LIMIT_EXCEEDED instead of 429: one hook."""
+class GitHubLikeClient(ScimClient):
+    """A target that throttles with 403 and a rate-limit message instead of 429: one hook."""
 
     def should_retry(self, call, attempt, response, exc):
         if (
             response is not None
-            and response.status_code == 500
-            and b"REQUEST_LIMIT_EXCEEDED" in response.content
+            and response.status_code == 403
+            and b"rate limit exceeded" in response.content
             and attempt < self.endpoint.max_attempts
         ):
             return True
@@ -220,16 +224,67 @@ class DatabricksLikeClient(ScimClient):
 
 
 def test_retry_hook_can_be_overridden_for_a_quirky_target(proxy, sleep):
-    throttled = b'{"status":"500","detail":"REQUEST_LIMIT_EXCEEDED"}'
+    throttled = b'{"status":"403","detail":"API rate limit exceeded"}'
     endpoint = ScimEndpoint(proxy.url(), backoff_base=0.05)
-    with DatabricksLikeClient(endpoint, sleep=sleep) as client:
+    with GitHubLikeClient(endpoint, sleep=sleep) as client:
         uid = _user(client)
-        proxy.inject("500", 2, body=throttled)
+        proxy.inject("403", 2, body=throttled)
         assert client.get("User", uid)["id"] == uid
     with _client(proxy, sleep) as plain:
         plain.discover()
-        proxy.inject("500", 1, body=throttled)
-        with pytest.raises(ServerError) as info:
+        proxy.inject("403", 1, body=throttled)
+        with pytest.raises(AuthenticationError) as info:
             plain.get("User", uid)
-    assert isinstance(info.value, RetriableError) and "REQUEST_LIMIT_EXCEEDED" in str(info.value)
-    assert [s.fault for s in _hits(proxy, uid)] == ["500", "500", None, "500"]
+    assert isinstance(info.value, FatalError) and "rate limit exceeded" in str(info.value)
+    assert [s.fault for s in _hits(proxy, uid)] == ["403", "403", None, "403"]
+
+
+# --- 5xx: retried like 503, with the same backoff (4xx are not) ---------------------------
+
+
+@pytest.mark.parametrize("status", ["500", "502", "504"])
+def test_5xx_backs_off_exponentially_then_succeeds(proxy, sleep, status):
+    with _client(proxy, sleep, backoff_base=0.1) as client:
+        uid = _user(client)
+        proxy.inject(status, 2)
+        client.patch("User", uid, [{"op": "replace", "path": "title", "value": status}])
+        assert client.get("User", uid)["title"] == status
+    d1, d2 = sleep.delays
+    assert 0.05 <= d1 <= 0.1 and 0.1 <= d2 <= 0.2
+    assert [s.fault for s in _hits(proxy, uid)] == [status, status, None, None]
+
+
+def test_500_after_all_attempts_is_a_retriable_server_error(proxy, sleep):
+    with _client(proxy, sleep, max_attempts=3) as client:
+        uid = _user(client)
+        proxy.inject("500", 3)
+        with pytest.raises(ServerError) as info:
+            client.get("User", uid)
+    err = info.value
+    assert isinstance(err, RetriableError) and err.status == 500 and uid in str(err)
+    assert len(_hits(proxy, uid)) == 3 and len(sleep.delays) == 2
+
+
+@pytest.mark.parametrize(("status", "error"), [("400", InvalidValue), ("404", NotFound)])
+def test_4xx_is_not_retried(proxy, sleep, status, error):
+    with _client(proxy, sleep) as client:
+        uid = _user(client)
+        proxy.inject(status, 1)
+        with pytest.raises(error) as info:
+            client.get("User", uid)
+    assert isinstance(info.value, SkippableError) and info.value.status == int(status)
+    assert len(_hits(proxy, uid)) == 1 and sleep.delays == []
+
+
+def test_a_post_the_server_applied_before_its_500_is_retried_into_a_409(proxy, sleep):
+    """The retry of a create that did happen meets its own resource: Conflict, which the
+    sync engine's adopt path turns into a link (tests/test_scim_retry_adopt.py)."""
+    with _client(proxy, sleep) as client:
+        client.discover()
+        proxy.inject("500", 1, forward=True, when=lambda seen: seen.method == "POST")
+        with pytest.raises(Conflict) as info:
+            client.create("User", {"userName": "created.once"})
+        found = client.find("User", 'userName eq "created.once"')
+    assert info.value.status == 409 and len(found) == 1
+    posts = [s.fault for s in proxy.seen if s.method == "POST"]
+    assert posts == ["500", None] and len(sleep.delays) == 1

@@ -472,8 +472,11 @@ def _common_run_args(parser: argparse.ArgumentParser) -> None:
 
 
 def _run_options(args: argparse.Namespace):
+    from toolkit.config.properties import parse_delete_limit
     from toolkit.sync.batch import RunOptions
 
+    if getattr(args, "max_deletes", None) is not None:
+        parse_delete_limit(args.max_deletes, "--max-deletes")  # a usage error names the option
     return RunOptions(
         pipe_name=args.pipe_name,
         source_search_filter=args.source_search_filter,
@@ -629,6 +632,13 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _fatal_exit_code(exc: FatalError) -> int:
+    """2 for usage and configuration errors; an error class that is a failed check (the
+    delete guards' refusal) says 1 with an `exit_code` attribute."""
+    code = getattr(exc, "exit_code", None)
+    return code if isinstance(code, int) else 2
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -639,7 +649,7 @@ def main(argv: list[str] | None = None) -> int:
         return int(args.func(args) or 0)
     except FatalError as exc:
         print(f"scimsync: error: {exc}", file=sys.stderr)
-        return 2
+        return _fatal_exit_code(exc)
     except ScimsyncError as exc:
         print(f"scimsync: error: {exc}", file=sys.stderr)
         return 1

@@ -58,6 +58,7 @@ class Scim2Server:
     hostname_verification_method: str
     connect_timeout: float
     response_timeout: float
+    page_size: int | None = None  # SCIM list reads; None: chosen per read by the client
 
 
 ExternalServer = LdapServer | Scim2Server

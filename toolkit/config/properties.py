@@ -125,6 +125,8 @@ SCIM2_SERVER_PROPS: tuple[Prop, ...] = (
     *_TLS,
     _p("connect-timeout", "duration", default="5 s"),
     _p("response-timeout", "duration", default="10 s"),
+    # no default: full reads ask for the server's advertised maximum (up to 1000), searches 100
+    _p("page-size", "int", minimum=1),
 )
 
 LDAP_SOURCE_PROPS: tuple[Prop, ...] = (
@@ -374,14 +376,15 @@ def _count_or_percent(value: object) -> DeleteLimit:
     )
 
 
-def parse_delete_limit(value: str | int) -> DeleteLimit:
-    """A `max-deletes` value ("500" or "10%") given outside the config, e.g. on a command line."""
+def parse_delete_limit(value: str | int, name: str = "max-deletes") -> DeleteLimit:
+    """A `max-deletes` value ("500" or "10%") given outside the config, e.g. on a command line;
+    `name` is what errors call it ("--max-deletes" for the option)."""
     from toolkit.config.problems import ConfigError
 
     try:
         return _count_or_percent(yaml_value(_p("max-deletes", "count-or-percent"), str(value)))
     except ValueError as exc:
-        raise ConfigError(f"max-deletes: {exc}") from None
+        raise ConfigError(f"{name}: {exc}") from None
 
 
 def _url(text: str) -> str:

@@ -10,9 +10,16 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from toolkit.config.properties import DeleteLimit
+from toolkit.errors import FatalError
 
 #: A read below this share of the last completed resync's source count is refused.
 SHRINK_FLOOR = 0.5
+
+
+class GuardRefused(FatalError):
+    """A run the guards refused: a failed check (exit 1), not a usage error (exit 2)."""
+
+    exit_code = 1
 
 
 @dataclass(frozen=True)

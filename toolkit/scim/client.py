@@ -3,9 +3,9 @@
 One `httpx.Client` (keep-alive, HTTP/2 where TLS ALPN offers it) shared by all worker
 threads. Every call goes through `_send`: rate limiter -> `prepare_request` (auth header,
 If-Match) -> send -> one token refresh on 401 -> `should_retry`/`backoff_delay` for
-connect errors, timeouts, resets, 429 and 503 (honouring Retry-After) -> `classify_error`.
+connect errors, timeouts, resets, 429 and 5xx (honouring Retry-After) -> `classify_error`.
 Those four methods are the hooks to override for a quirky target (Singer SDK style), e.g.
-a Databricks-like server that answers 500 REQUEST_LIMIT_EXCEEDED instead of 429.
+a GitHub-like server that throttles with 403 and a rate-limit message instead of 429.
 
 Resources are plain dicts: no model validation on the hot path.
 """
@@ -38,11 +38,13 @@ from toolkit.scim.errors import (
     ConfigurationError,
     InvalidResponse,
     RequestInfo,
+    ResponseTimeout,
     ScimError,
     TransportError,
     redact_body,
 )
 from toolkit.scim.paging import cursor_pages, index_pages, unique_resources
+from toolkit.scim.paging import page_size as page_size_for_caps
 from toolkit.scim.patch import patch_document
 from toolkit.scim.protocol import (
     SCIM_JSON,
@@ -69,6 +71,9 @@ log = logging.getLogger("toolkit.scim")
 
 # Above this filter length, search with POST /.search instead of a long URL.
 MAX_GET_FILTER = 2000
+# After a page read times out, the count=0 request that waits for the server to finish the
+# abandoned page (see paging.fetch_shrinking) may take this many response timeouts.
+PROBE_TIMEOUT_FACTOR = 6
 # Discovery endpoints answering these are taken as not offered, not as an error (403: some
 # targets restrict /Schemas; a token with no rights at all fails the probe of _probe_base).
 _ABSENT = (400, 403, 404, 405, 501)
@@ -154,7 +159,11 @@ class ScimClient:
             params=call.params,
             content=content,
             headers=headers,
+            timeout=self._http.timeout if call.timeout is None else self._timeout(call.timeout),
         )
+
+    def _timeout(self, seconds: float) -> httpx.Timeout:
+        return httpx.Timeout(seconds, connect=self.endpoint.connect_timeout, pool=seconds)
 
     def should_retry(
         self,
@@ -163,7 +172,7 @@ class ScimClient:
         response: httpx.Response | None,
         exc: Exception | None,
     ) -> bool:
-        """Retry connect errors always; timeouts and resets for idempotent calls; 429/5xx busy."""
+        """Retry connect errors always; timeouts and resets for idempotent calls; 429 and 5xx."""
         if attempt >= self.endpoint.max_attempts:
             return False
         if response is not None:
@@ -177,6 +186,8 @@ class ScimClient:
             return False
         if isinstance(exc, httpx.ConnectError | httpx.ConnectTimeout | httpx.PoolTimeout):
             return True  # the request never reached the server
+        if isinstance(exc, httpx.ReadTimeout) and not call.retry_read_timeout:
+            return False
         return call.method.upper() in IDEMPOTENT_METHODS or call.retry_unsafe
 
     def backoff_delay(self, attempt: int, response: httpx.Response | None) -> float:
@@ -281,7 +292,10 @@ class ScimClient:
         if isinstance(exc, httpx.UnsupportedProtocol):
             return ConfigurationError(error_message(req, None, f"bad URL: {exc}"), req)
         what = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
-        return TransportError(error_message(req, None, f"{what} (after {attempt} attempts)"), req)
+        message = error_message(req, None, f"{what} (after {attempt} attempts)")
+        if isinstance(exc, httpx.ReadTimeout):
+            return ResponseTimeout(message, req)
+        return TransportError(message, req)
 
     # --- discovery ---------------------------------------------------------------------------
 
@@ -380,11 +394,23 @@ class ScimClient:
 
     # --- CRUD --------------------------------------------------------------------------------
 
-    def create(self, resource_type: str, resource: Mapping[str, Any]) -> dict[str, Any]:
-        """POST a new resource; returns the server's copy (with id and meta)."""
+    def create(
+        self,
+        resource_type: str,
+        resource: Mapping[str, Any],
+        *,
+        excluded_attributes: Iterable[str] | None = None,
+    ) -> dict[str, Any]:
+        """POST a new resource; returns the server's copy (with id and meta).
+
+        `excluded_attributes` (RFC 7644 §3.9), e.g. ["members"] for a large group, asks for a
+        shorter answer; id and meta stay. A server may ignore it (scim2-server does on POST).
+        """
         path = self.endpoint_path(resource_type)
         body = self._with_schemas(resource_type, resource)
-        response, created = self.send(ApiCall("POST", path, body=body, expected=(200, 201)))
+        params = _attr_params(None, excluded_attributes) or None
+        call = ApiCall("POST", path, params, body=body, expected=(200, 201))
+        response, created = self.send(call)
         return self._resource(path, response, created)
 
     def get(
@@ -407,14 +433,19 @@ class ScimClient:
         resource: Mapping[str, Any],
         *,
         if_match: IfMatch = None,
+        excluded_attributes: Iterable[str] | None = None,
     ) -> dict[str, Any]:
-        """PUT the full resource; returns the server's copy."""
+        """PUT the full resource; returns the server's copy (less `excluded_attributes`)."""
         path = self.endpoint_path(resource_type)
         key = self._key(path, resource_id)
         body = {k: v for k, v in self._with_schemas(resource_type, resource).items() if k != "meta"}
         body["id"] = resource_id
         call = ApiCall(
-            "PUT", _member_path(path, resource_id), body=body, headers=self._if_match(key, if_match)
+            "PUT",
+            _member_path(path, resource_id),
+            _attr_params(None, excluded_attributes) or None,
+            body=body,
+            headers=self._if_match(key, if_match),
         )
         response, replaced = self.send(call)
         return self._resource(path, response, replaced, resource_id)
@@ -427,14 +458,21 @@ class ScimClient:
         *,
         if_match: IfMatch = None,
         attributes: Iterable[str] | None = None,
+        excluded_attributes: Iterable[str] | None = None,
     ) -> dict[str, Any] | None:
-        """PATCH with a PatchOp; the resource if the server returned it (200), else None (204)."""
+        """PATCH with a PatchOp; the resource if the server returned it (200), else None (204).
+
+        A server that answers 200 sends the whole resource unless asked otherwise: for a
+        member PATCH pass `excluded_attributes=["members"]` (RFC 7644 §3.9), and the answer
+        still carries id and meta.version. Note that a server which answers 204 when no
+        attributes are asked for (scim2-server) answers 200 with the body once they are.
+        """
         path = self.endpoint_path(resource_type)
         key = self._key(path, resource_id)
         call = ApiCall(
             "PATCH",
             _member_path(path, resource_id),
-            _attr_params(attributes, None) or None,
+            _attr_params(attributes, excluded_attributes) or None,
             body=patch_document(operations),
             headers=self._if_match(key, if_match),
             expected=(200, 204),
@@ -497,15 +535,37 @@ class ScimClient:
         sort_order: str | None = None,
     ) -> Page:
         """One page of a search (GET with query, or POST /.search for long filters)."""
+        return self._search(
+            resource_type,
+            filter,
+            attributes=attributes,
+            excluded_attributes=excluded_attributes,
+            start_index=start_index,
+            count=count,
+            cursor=cursor,
+            sort_by=sort_by,
+            sort_order=sort_order,
+        )
+
+    def _search(
+        self,
+        resource_type: str,
+        filter: str | None,
+        *,
+        retry_read_timeout: bool = True,
+        timeout: float | None = None,
+        **options: Any,
+    ) -> Page:
         path = self.endpoint_path(resource_type)
+        attributes, excluded_attributes = options["attributes"], options["excluded_attributes"]
         params: dict[str, Any] = _attr_params(attributes, excluded_attributes)
         for name, value in (
             ("filter", filter),
-            ("startIndex", start_index),
-            ("count", count),
-            ("cursor", cursor),
-            ("sortBy", sort_by),
-            ("sortOrder", sort_order),
+            ("startIndex", options.get("start_index")),
+            ("count", options.get("count")),
+            ("cursor", options.get("cursor")),
+            ("sortBy", options.get("sort_by")),
+            ("sortOrder", options.get("sort_order")),
         ):
             if value is not None:
                 params[name] = value
@@ -516,6 +576,8 @@ class ScimClient:
             )
         else:
             call = ApiCall("GET", path, params or None, not_found="endpoint")
+        call.retry_read_timeout = retry_read_timeout
+        call.timeout = timeout
         response, body = self.send(call)
         try:
             page = parse_page(body)
@@ -542,28 +604,60 @@ class ScimClient:
         totalResults is never trusted to stop: paging ends on an empty page, a page with
         nothing new, or a short page (short against what the server has been returning, so
         a server that caps the page size below `page_size` is still read to the end).
-        Uses RFC 9865 cursors when the server advertises them.
+        Uses RFC 9865 cursors when the server advertises them. The page size is
+        `page_size_for(filter, page_size)`. A page that times out is asked for again with
+        half the count, down to 1; a timeout at count 1 raises ResponseTimeout naming the
+        resource type, the position and the timeout.
         """
         caps = self.discovery.capabilities
-        size = page_size or caps.default_page_size or self.endpoint.page_size
-        for cap in (caps.max_page_size, caps.filter_max_results):
-            if cap:
-                size = min(size, int(cap))
+        size = self.page_size_for(filter, page_size)
         attrs = list(attributes) if attributes is not None else None
         if attrs is not None and not any(a.lower() == "id" for a in attrs):
             attrs.append("id")
 
+        probe_timeout = PROBE_TIMEOUT_FACTOR * self.endpoint.response_timeout
+
         def fetch(**position: Any) -> Page:
-            return self.search(
-                resource_type,
-                filter,
-                attributes=attrs,
-                excluded_attributes=excluded_attributes,
-                **position,
-            )
+            last = position["count"] == 1  # nothing smaller to ask for: the usual retries
+            try:
+                return self._search(
+                    resource_type,
+                    filter,
+                    attributes=attrs,
+                    excluded_attributes=excluded_attributes,
+                    retry_read_timeout=last,
+                    timeout=probe_timeout if position["count"] == 0 else None,
+                    **position,
+                )
+            except ResponseTimeout as exc:
+                if not last:
+                    raise  # paging asks again for fewer
+                raise self._page_timeout(resource_type, position, exc) from exc
 
         pages = cursor_pages(fetch, size) if caps.cursor else index_pages(fetch, size)
         return unique_resources(pages)
+
+    def page_size_for(self, filter: str | None = None, page_size: int | None = None) -> int:
+        """The count `iter_resources` asks for: `page_size`, else the endpoint's explicit
+        page size, else for a full read (no filter) the server's advertised maximum up to
+        1000, else the server's default page size or 100; capped by the server's limits."""
+        explicit = page_size or self.endpoint.page_size or None
+        return page_size_for_caps(self.discovery.capabilities, explicit, filter is None)
+
+    def _page_timeout(
+        self, resource_type: str, position: Mapping[str, Any], exc: ResponseTimeout
+    ) -> ResponseTimeout:
+        where = (
+            f"startIndex {position['start_index']}"
+            if "start_index" in position
+            else f"cursor {position.get('cursor')!r}"
+        )
+        return ResponseTimeout(
+            f"reading {resource_type} from {self._base}: the page at {where} got no answer "
+            f"within response-timeout {self.endpoint.response_timeout:g} s, even with "
+            "count=1; raise the scim2 external server's response-timeout",
+            exc.request,
+        )
 
     def find(self, resource_type: str, filter: str, **kwargs: Any) -> list[dict[str, Any]]:
         """All resources matching a filter (see `iter_resources`)."""

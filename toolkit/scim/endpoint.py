@@ -67,7 +67,7 @@ class ScimEndpoint:
 
     `verify` is True (system trust), False (no verification) or a CA bundle path;
     `check_hostname=False` is hostname-verification-method allow-all. `max_rate_per_second`
-    0 means unlimited. `overrides` patch the discovered capabilities for servers whose
+    0 means unlimited. `page_size` 0 chooses per read (see `ScimClient.page_size_for`). `overrides` patch the discovered capabilities for servers whose
     discovery is missing or wrong, e.g. {"patch": True, "bulk": False, "etag": True,
     "cursor": False, "resource_types": {"User": "/Users"}, "max_page_size": 100}.
     """
@@ -86,7 +86,7 @@ class ScimEndpoint:
     max_retry_after: float = 120.0
     http2: bool = True
     max_connections: int = 20
-    page_size: int = 100
+    page_size: int = 0
     overrides: dict[str, Any] = field(default_factory=dict)
     user_agent: str = "scimsync"
 

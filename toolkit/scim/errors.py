@@ -123,6 +123,10 @@ class TransportError(ScimError, RetriableError):
     kind = "retriable"
 
 
+class ResponseTimeout(TransportError):
+    """No answer within response-timeout (an httpx read timeout), still after the retries."""
+
+
 class ServerBusy(ScimError, RetriableError):
     """429 Too Many Requests, still after the retries; `.retry_after` says when to come back."""
 
@@ -136,7 +140,7 @@ class Unavailable(ScimError, RetriableError):
 
 
 class ServerError(ScimError, RetriableError):
-    """Another 5xx: a server fault that may pass."""
+    """Another 5xx (500 among them): a server fault that may pass, still after the retries."""
 
     kind = "retriable"
 

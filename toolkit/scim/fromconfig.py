@@ -47,6 +47,7 @@ def endpoint_of(server: Scim2Server, pipe: SyncPipe | None = None) -> ScimEndpoi
         response_timeout=server.response_timeout,
         max_rate_per_second=pipe.max_rate_per_second if pipe else 0,
         max_attempts=pipe.max_operation_attempts if pipe else 5,
+        page_size=server.page_size or 0,
     )
 
 

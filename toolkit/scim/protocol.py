@@ -47,6 +47,9 @@ class ApiCall:
     `not_found` says what a 404 means: "resource" (NotFound, skippable: the object is gone)
     or "endpoint" (ConfigurationError, fatal: the URL is wrong). `retry_unsafe` lets a
     non-idempotent call (POST create) be retried after a read timeout or reset anyway.
+    `retry_read_timeout=False` gives up on the first read timeout, for a caller with a
+    better remedy than sending the same request again (a page read asks for fewer).
+    `timeout` replaces the endpoint's response timeout for this call.
     """
 
     method: str
@@ -57,6 +60,8 @@ class ApiCall:
     expected: tuple[int, ...] = (200,)
     not_found: str = "resource"
     retry_unsafe: bool = False
+    retry_read_timeout: bool = True
+    timeout: float | None = None
     raw_body: bytes | None = None  # form-encoded token requests; never carried in errors
 
 

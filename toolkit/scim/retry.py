@@ -6,8 +6,11 @@ import random
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 
-# Statuses retried in-process; others are classified at once.
-RETRY_STATUSES = frozenset({429, 502, 503, 504})
+# Statuses retried in-process; others are classified at once. Singer-SDK style: a 5xx may
+# pass (500 included: an overloaded server often answers it), a 4xx other than 429 is this
+# request's own fault and retrying it changes nothing. A POST retried after a 5xx that the
+# server had in fact applied gets 409, which the sync engine's adopt path handles.
+RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
 # Methods that are safe to send again after a request may already have reached the server.
 # PATCH is included: the documents built here (replace/remove an attribute, add/remove
 # members) converge when applied twice.

@@ -32,9 +32,10 @@ from toolkit.sync.state import StateStore
 class Timings:
     """Where the time of a plan went (seconds)."""
 
+    state_read: float = 0.0  # the links
     ldap_read: float = 0.0
     scim_read: float = 0.0
-    plan: float = 0.0
+    plan: float = 0.0  # mapping, correlation, diff and guards
 
 
 @dataclass
@@ -176,6 +177,9 @@ def read_targets(
 def make_plan(session: Session, options: RunOptions) -> Plan:
     """Read both sides and build the plan (the whole of a dry run)."""
     started = time.perf_counter()
+    links = session.store.links(session.pipe.name)
+    session.timings.state_read = time.perf_counter() - started
+    started = time.perf_counter()
     classes = read_classes(session, options)
     session.timings.ldap_read = time.perf_counter() - started
     started = time.perf_counter()
@@ -183,7 +187,6 @@ def make_plan(session: Session, options: RunOptions) -> Plan:
     endpoints = {name: session.client.endpoint_path(name) for name in targets}
     session.timings.scim_read = time.perf_counter() - started
     started = time.perf_counter()
-    links = session.store.links(session.pipe.name)
     partial = bool(options.source_search_filter or options.source_input_file)
     result = build(
         PlanInputs(
@@ -256,7 +259,7 @@ def _refuse_unless_allowed(plan: Plan, allow_deletes: bool) -> None:
     if plan.guard.overridable and allow_deletes:
         return
     hint = " (pass --allow-deletes to apply anyway)" if plan.guard.overridable else ""
-    raise FatalError("resync refused: " + "; ".join(plan.guard.problems) + hint)
+    raise guards.GuardRefused("resync refused: " + "; ".join(plan.guard.problems) + hint)
 
 
 def _check_saved_plan(saved: Plan, fresh: Plan) -> None:

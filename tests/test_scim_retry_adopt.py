@@ -1,0 +1,64 @@
+"""A create the server applied but answered with a 5xx: the client retries the POST (5xx are
+retriable), the retry meets the resource with 409, and the Applier's adopt path links it:
+one resource, linked, no failure. Faults by the loopback proxy in front of scim2-server."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import replace
+
+import pytest
+from faults import FaultProxy, Seen
+from test_plan_support import make_env, totals, uid_of
+
+from toolkit.scim import ScimClient
+from toolkit.sync.apply import Applier
+from toolkit.sync.batch import RunOptions, make_plan, open_session
+
+
+@pytest.fixture
+def env(slapd, scim_server, tmp_path):
+    env = make_env(slapd, scim_server, tmp_path / "pipe", users=12, groups=2)
+    yield env
+    env.close()
+
+
+@pytest.fixture
+def proxy(scim_server):
+    p = FaultProxy("127.0.0.1", scim_server.port).start()
+    yield p
+    p.stop()
+
+
+def _creates(user_name: str):
+    def accepts(seen: Seen) -> bool:
+        if seen.method != "POST" or not seen.body:
+            return False
+        return json.loads(seen.body).get("userName") == user_name
+
+    return accepts
+
+
+@pytest.mark.parametrize("status", ["500", "502", "504"])
+def test_a_create_applied_then_answered_5xx_is_retried_and_adopted(env, proxy, status):
+    person = env.people()[3]
+    name = uid_of(person)
+    options = RunOptions(progress=False)
+    with open_session(env.config(), options) as session:
+        plan = make_plan(session, options)
+        row = next(r for r in plan.rows if r.dn == person["dn"][0])
+        assert row.situation == "create"
+        endpoint = replace(session.client.endpoint, url=proxy.url(), backoff_base=0.01)
+        with ScimClient(endpoint) as client:
+            proxy.inject(status, 1, forward=True, when=_creates(name))
+            result = Applier(plan, client, session.store, workers=2).run()
+        link = session.store.link(plan.pipe, row.entry_uuid)
+
+    assert (result.applied, result.failed) == (env.users + env.groups, 0)
+    posts = [s for s in proxy.seen if s.method == "POST" and _creates(name)(s)]
+    assert [s.fault for s in posts] == [status, None]  # the retry: answered 409 by the server
+    users = env.scim_users()
+    assert len(users) == env.users  # created once, not twice
+    assert link is not None and link.scim_id == users[name]["id"]
+    assert link.created is False  # linked by the adopt path (the client cannot tell it created)
+    assert env.cli_json("dry-run")["totals"] == totals(unchanged=env.users + env.groups)
