@@ -253,3 +253,15 @@ def test_same_values_true_means_equal_forms(users, ours):
         for b in variants:
             if users.same_values(a, b):
                 assert users.normalize(a) == users.normalize(b)
+
+
+def test_normalize_like_another_resource_gives_the_same_form(users, ours):
+    """Values equal to the other resource's take its normalized values: same result."""
+    variants = [_changed(FROM_SERVER, change) for _, change in _DIFFERENCES] + [
+        FROM_SERVER,
+        ours,
+        _as_server_returns(ours),
+    ]
+    for a in variants:
+        for b in variants:
+            assert users.normalize(a, like=(b, users.normalize(b))) == users.normalize(a)

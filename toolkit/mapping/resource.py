@@ -325,27 +325,32 @@ class ResourceMapping:
                 return None
         return shared
 
-    def normalize(self, scim_resource: Mapping[str, Any]) -> dict[str, Any]:
+    def normalize(
+        self,
+        scim_resource: Mapping[str, Any],
+        like: tuple[Mapping[str, Any], Mapping[str, Any]] | None = None,
+    ) -> dict[str, Any]:
         """The canonical, comparable form of any SCIM resource, limited to the mapped attributes.
 
         Equal forms mean "no change": attribute-name case, canonical `type` case, multi-value
         order and duplicates, whitespace, time zones, phone formatting, boolean and integer
         spellings and `primary`/`display`/`$ref` extras never make two forms differ. Read-only
         and write-only attributes, `schemas`, `id` and `meta` are left out.
+
+        `like` = (another resource, its form): an attribute whose value equals the other's,
+        as given, takes the other's normalized value instead of normalizing it again (a
+        modified object differs from its target in an attribute or two, not in all).
         """
         core, extensions = self._normalizers()
-        top = {key.lower(): value for key, value in scim_resource.items()}
-        qualified = top.get(self.schema.lower())
-        if isinstance(qualified, Mapping):  # core attributes given under the core URN
-            for key, value in qualified.items():
-                top.setdefault(key.lower(), value)
+        top = self._top(scim_resource)
+        other, other_form = (self._top(like[0]), like[1]) if like else ({}, {})
         out: dict[str, Any] = {}
         name = ""
         try:
             for key, name, function in core:
                 raw = top.get(key)
                 if raw is not None:
-                    value = function(raw)
+                    value = other_form.get(name) if raw == other.get(key) else function(raw)
                     if value is not None:
                         out[name] = value
             for urn, normalizers in extensions:
@@ -353,11 +358,16 @@ class ResourceMapping:
                 if not isinstance(extension, Mapping):
                     continue
                 lowered = {key.lower(): value for key, value in extension.items()}
+                theirs = other.get(urn.lower())
+                if not isinstance(theirs, Mapping):
+                    theirs = {}
+                theirs = {key.lower(): value for key, value in theirs.items()}
+                their_form = other_form.get(urn) or {}
                 values = {}
                 for key, name, function in normalizers:
                     raw = lowered.get(key)
                     if raw is not None:
-                        value = function(raw)
+                        value = their_form.get(name) if raw == theirs.get(key) else function(raw)
                         if value is not None:
                             values[name] = value
                 if values:
@@ -366,6 +376,15 @@ class ResourceMapping:
             where = scim_resource.get("id", "resource")
             raise MappingValueError(f"{where}: SCIM attribute {name}: {exc}") from exc
         return out
+
+    def _top(self, scim_resource: Mapping[str, Any]) -> dict[str, Any]:
+        """Top-level values by lower-cased name, core ones given under the core URN merged in."""
+        top = {key.lower(): value for key, value in scim_resource.items()}
+        qualified = top.get(self.schema.lower())
+        if isinstance(qualified, Mapping):
+            for key, value in qualified.items():
+                top.setdefault(key.lower(), value)
+        return top
 
 
 @dataclass(eq=False)

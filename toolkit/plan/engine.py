@@ -422,7 +422,7 @@ def _row(draft: _Draft, inputs: PlanInputs, index: _TargetIndex, id_of_dn: dict[
             endpoint, entry_dn(draft.entry), desired, inputs.member_chunk_size
         )
     else:
-        changes = _changes(mapping.normalize(target), form)
+        changes = _changes(mapping.normalize(target, like=(desired, form)), form)
         requests = (
             _update_requests(endpoint, draft.target_id, target, desired, changes, inputs)
             if changes
