@@ -510,6 +510,11 @@ def _dry_run(args: argparse.Namespace) -> int:
     print(plan.summary().to_string())
     for problem in plan.guard.problems:
         print(f"resync would refuse: {problem}")
+    invalid = [row for row in plan.rows if row.problems]
+    if invalid:
+        print(f"resync would not send {len(invalid)} objects: the server's schema refuses them")
+        for row in invalid[:20]:
+            print(f"  {row.dn}: {'; '.join(row.problems)}")
     if args.output:
         print(f"plan written to {args.output}")
     return 0

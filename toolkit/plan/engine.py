@@ -32,6 +32,7 @@ from toolkit.plan.model import (
     pending_ref,
 )
 from toolkit.scim.patch import member_patches
+from toolkit.scim.validate import Validator
 
 PATCH_OP = "urn:ietf:params:scim:api:messages:2.0:PatchOp"
 _TOKEN = "urn:scimsync:dn:"  # what the resolver hands out while ids are not yet decided
@@ -60,6 +61,8 @@ class PlanInputs:
     delete_policy: str = "delete"
     member_chunk_size: int = 100
     partial: bool = False  # a filtered read: absent entries are not deletes
+    # checks every request against the server's schema, as a real run would meet it
+    validator: Validator | None = None
 
 
 @dataclass
@@ -326,6 +329,12 @@ def _build(inputs: PlanInputs) -> PlanResult:
     stale: list[Link] = []
     if not inputs.partial:
         rows += _deletes(inputs, index, present, stale)
+    if inputs.validator is not None:
+        for row in rows:
+            for request in row.requests:
+                row.problems += inputs.validator.problems(
+                    row.resource_type, request.method, request.body
+                )
     return PlanResult(rows=rows, stale_links=stale, source_count=len(assigned))
 
 

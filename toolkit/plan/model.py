@@ -77,3 +77,5 @@ class Row:
     hash: str | None = None  # of the desired comparable form
     form: dict[str, Any] | None = field(default=None, repr=False)  # the desired comparable form
     etag: str | None = None  # of the target when read
+    # why the server's schema refuses a request (toolkit.scim.validate): never sent
+    problems: list[str] = field(default_factory=list)

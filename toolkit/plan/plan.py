@@ -33,6 +33,7 @@ COLUMNS = [
     "reason",
     "hash",
     "etag",
+    "problems",
 ]
 
 
@@ -174,6 +175,7 @@ def _flat(row: Row) -> dict[str, Any]:
         "reason": row.reason,
         "hash": row.hash,
         "etag": row.etag,
+        "problems": row.problems,
     }
 
 

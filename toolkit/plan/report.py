@@ -121,6 +121,12 @@ def render_html(plan: Plan) -> str:
     ]
     for problem in plan.guard.problems:
         parts.append(f"<p class='warn'>Refused unless overridden: {html.escape(problem)}</p>")
+    invalid = sum(1 for row in plan.rows if row.problems)
+    if invalid:
+        parts.append(
+            f"<p class='warn'>{invalid} objects have requests the server's schema refuses: "
+            "they are shown below and a resync does not send them.</p>"
+        )
     parts += ["<h2>Summary</h2>", plan.summary().to_html()]
     frame = plan.frame
     for name, group in frame.groupby("class", sort=False):
@@ -139,6 +145,8 @@ def render_html(plan: Plan) -> str:
         )
         if row.reason:
             parts.append(f"<p>{html.escape(row.reason)}</p>")
+        for problem in row.problems:
+            parts.append(f"<p class='warn'>{html.escape(problem)}</p>")
         if row.changes:
             parts.append("<table><tr><th>attribute</th><th>now</th><th>after</th></tr>")
             for c in row.changes:

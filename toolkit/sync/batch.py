@@ -24,6 +24,7 @@ from toolkit.plan.engine import ClassRead, PlanInputs, build
 from toolkit.plan.plan import Plan
 from toolkit.scim.client import ScimClient
 from toolkit.scim.fromconfig import destination_endpoint
+from toolkit.scim.validate import Validator
 from toolkit.sync.apply import Applier, ApplyResult
 from toolkit.sync.state import StateStore
 
@@ -199,6 +200,7 @@ def make_plan(session: Session, options: RunOptions) -> Plan:
             delete_policy=session.pipe.delete_policy,
             member_chunk_size=session.pipe.member_chunk_size,
             partial=partial,
+            validator=Validator(session.client.discovery),
         )
     )
     limit = session.pipe.max_deletes
