@@ -29,7 +29,7 @@ def pending_ref(dn: str) -> str:
     return PENDING + dn
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Link:
     """One source entry linked to the SCIM resource this pipe manages for it."""
 

@@ -6,6 +6,7 @@ plan. Nothing is written to LDAP or SCIM by a dry run (the state store records t
 
 from __future__ import annotations
 
+import sys
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -171,8 +172,20 @@ def read_targets(
 ) -> dict[str, list[dict[str, Any]]]:
     targets = {}
     for resource in {r.name: r for r in resources}.values():
-        targets[resource.name] = list(session.client.iter_resources(resource.name))
+        targets[resource.name] = [_compact(r) for r in session.client.iter_resources(resource.name)]
     return targets
+
+
+def _compact(resource: dict[str, Any]) -> dict[str, Any]:
+    """What a plan keeps of a resource read: its `meta` only as the version (the ETag a
+    plan sends with If-Match), its `schemas` URNs shared. At 100,000 users that is ~50 MB."""
+    meta = resource.get("meta")
+    if isinstance(meta, dict):
+        resource["meta"] = {"version": meta["version"]} if "version" in meta else {}
+    schemas = resource.get("schemas")
+    if isinstance(schemas, list):
+        resource["schemas"] = [sys.intern(s) if isinstance(s, str) else s for s in schemas]
+    return resource
 
 
 def make_plan(session: Session, options: RunOptions) -> Plan:
