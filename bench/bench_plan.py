@@ -47,51 +47,10 @@ import httpx  # noqa: E402
 from toolkit.lab import sampledata  # noqa: E402
 from toolkit.lab.scimserver import ScimServer  # noqa: E402
 from toolkit.lab.slapd import Slapd  # noqa: E402
+from toolkit.lab.syncyaml import PipeYaml  # noqa: E402
 
 PIPE = "bench"
 GOALS = {"plan share": 0.25, "plan seconds": 5.0, "peak MB": 1536, "vs bare": 0.90, "vs naive": 3.0}
-
-SYNC_YAML = """\
-external-servers:
-  bench-ldap:
-    type: openldap
-    server-host-name: {host}
-    server-port: {port}
-    bind-dn: {admin_dn}
-    password: ${{file:ldap-password}}
-  bench-scim:
-    type: scim2
-    scim-service-url: {scim_url}
-    # scim2-server needs > 10 s (the default) to answer one page of 50 groups holding 112,000
-    # members, and a PATCH on a 40,000-member group answers with the whole group
-    response-timeout: 600 s
-sync-sources:
-  bench-source:
-    type: ldap
-    base-dn: ["{suffix}"]
-    server: [bench-ldap]
-sync-destinations:
-  bench-scim:
-    type: scim2
-    server: [bench-scim]
-sync-pipes:
-  {pipe}:
-    sync-source: bench-source
-    sync-destination: bench-scim
-    num-worker-threads: {workers}
-    member-chunk-size: {chunk}
-    sync-classes:
-      users:
-        evaluation-order-index: 100
-        include-base-dn: ["ou=people,{suffix}"]
-        include-filter: ["(objectClass=inetOrgPerson)"]
-        destination-correlation-attributes: [externalId, userName]
-      groups:
-        evaluation-order-index: 200
-        include-base-dn: ["ou=groups,{suffix}"]
-        include-filter: ["(objectClass=groupOfNames)"]
-        destination-correlation-attributes: [externalId, displayName]
-"""
 
 
 # --- the dry run, in a child process (its peak RSS is the dry run's alone) ---------------------
@@ -246,16 +205,23 @@ def write_config(
     secret.chmod(0o600)
     path = folder / f"{name}.yaml"  # every config in `folder` shares its state store
     path.write_text(
-        SYNC_YAML.format(
+        PipeYaml(
+            prefix="bench",
+            ldap_type="openldap",
             host=slapd.host,
             port=slapd.port,
             admin_dn=slapd.admin_dn,
+            password_ref="${file:ldap-password}",
             scim_url=scim.url,
             suffix=slapd.suffix,
             pipe=PIPE,
-            workers=workers,
-            chunk=chunk,
-        )
+            change_detector=None,
+            # scim2-server needs minutes to answer one page of 50 groups holding 112,000
+            # members; the client would halve the page after each response-timeout (10 s by
+            # default), and the bench times the read, not those retries
+            scim_props={"response-timeout": "600 s"},
+            pipe_props={"num-worker-threads": workers, "member-chunk-size": chunk},
+        ).render()
     )
     return path
 

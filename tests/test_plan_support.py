@@ -23,6 +23,7 @@ import ldap3
 from toolkit.cli import main
 from toolkit.config import load_config
 from toolkit.lab import sampledata
+from toolkit.lab.syncyaml import PipeYaml
 from toolkit.mapping.dn import normalize_dn
 from toolkit.plan.model import SITUATIONS
 
@@ -32,51 +33,6 @@ PEOPLE = f"ou=people,{SUFFIX}"
 GROUPS = f"ou=groups,{SUFFIX}"
 ENTERPRISE = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"
 TOTAL_KEYS = list(SITUATIONS)
-
-SYNC_YAML = """\
-external-servers:
-  test-ldap:
-    type: openldap
-    server-host-name: {host}
-    server-port: {port}
-    connection-security: none
-    bind-dn: {admin_dn}
-    password: ${{file:ldap-password}}
-  test-scim:
-    type: scim2
-    scim-service-url: {scim_url}
-    http-authorization-method: none
-sync-sources:
-  test-source:
-    type: ldap
-    base-dn: ["{suffix}"]
-    server: [test-ldap]
-    change-detector: accesslog
-sync-destinations:
-  test-scim:
-    type: scim2
-    server: [test-scim]
-sync-pipes:
-  {pipe}:
-    sync-source: test-source
-    sync-destination: test-scim
-{pipe_props}    sync-classes:
-      users:
-        evaluation-order-index: 100
-        include-base-dn: ["{people}"]
-        include-filter: ["(objectClass=inetOrgPerson)"]
-        destination-correlation-attributes: [externalId, userName]
-      groups:
-        evaluation-order-index: 200
-        include-base-dn: ["{groups}"]
-        include-filter: ["(|(objectClass=groupOfNames)(objectClass=groupOfUniqueNames))"]
-        destination-correlation-attributes: [externalId, displayName]
-      DEFAULT:
-        evaluation-order-index: 99999
-        synchronize-creates: false
-        synchronize-modifies: false
-        synchronize-deletes: false
-"""
 
 
 class Recorder(httpx.BaseTransport):
@@ -131,19 +87,19 @@ class Env:
         return self.folder / "sync.yaml"
 
     def write_config(self, **pipe_props: Any) -> Path:
-        props = "".join(f"    {k.replace('_', '-')}: {v}\n" for k, v in pipe_props.items())
         self.config_path.write_text(
-            SYNC_YAML.format(
+            PipeYaml(
+                prefix="test",
+                ldap_type="openldap",
                 host=self.slapd.host,
                 port=self.slapd.port,
                 admin_dn=self.slapd.admin_dn,
+                password_ref="${file:ldap-password}",
                 scim_url=self.scim.url,
                 suffix=SUFFIX,
-                people=PEOPLE,
-                groups=GROUPS,
                 pipe=PIPE,
-                pipe_props=props,
-            )
+                pipe_props={k.replace("_", "-"): v for k, v in pipe_props.items()},
+            ).render()
         )
         return self.config_path
 

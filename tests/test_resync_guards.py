@@ -26,7 +26,7 @@ def _delete_loners(env, count, skip=0):
 def test_max_deletes_refuses_past_the_threshold(
     slapd, scim_server, tmp_path, limit, deletes, allowed
 ):
-    env = _env(slapd, scim_server, tmp_path, max_deletes=f'"{limit}"')
+    env = _env(slapd, scim_server, tmp_path, max_deletes=limit)
     assert env.cli_json("resync")["failed"] == 0
     before = env.snapshot()
     _delete_loners(env, deletes)
@@ -76,7 +76,7 @@ def test_allow_deletes_and_a_percent_override(slapd, scim_server, tmp_path):
 
 
 def test_an_empty_read_is_refused_even_with_allow_deletes(slapd, scim_server, tmp_path):
-    env = _env(slapd, scim_server, tmp_path, max_deletes='"100%"')
+    env = _env(slapd, scim_server, tmp_path, max_deletes="100%")
     assert env.cli_json("resync")["failed"] == 0
     before = env.snapshot()
     env.close()
@@ -95,7 +95,7 @@ def test_an_empty_read_is_refused_even_with_allow_deletes(slapd, scim_server, tm
 
 
 def test_a_sharply_shrunken_read_is_refused(slapd, scim_server, tmp_path):
-    env = _env(slapd, scim_server, tmp_path, max_deletes='"100%"')
+    env = _env(slapd, scim_server, tmp_path, max_deletes="100%")
     assert env.cli_json("resync")["failed"] == 0
     before = env.snapshot()
     people = env.people()
@@ -113,7 +113,7 @@ def test_a_sharply_shrunken_read_is_refused(slapd, scim_server, tmp_path):
 
 
 def test_unmanaged_resources_are_never_deleted(slapd, scim_server, tmp_path):
-    env = _env(slapd, scim_server, tmp_path, max_deletes='"100%"')
+    env = _env(slapd, scim_server, tmp_path, max_deletes="100%")
     outsider = env.post_user({"userName": "not.from.ldap", "title": "Contractor"})
     assert env.cli_json("resync")["failed"] == 0
     gone = _delete_loners(env, 3)

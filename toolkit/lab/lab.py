@@ -20,58 +20,10 @@ from toolkit.lab import sampledata
 from toolkit.lab.process import pid_alive, port_open, stop_pid
 from toolkit.lab.scimserver import ScimServer
 from toolkit.lab.slapd import Slapd
+from toolkit.lab.syncyaml import PipeYaml
 
 DEFAULT_DIR = Path("scimsync-lab")
 STATE_FILE = "lab.json"
-
-SYNC_YAML = """\
-# Written by `scimsync lab up`: the embedded default pipe, LDAP (slapd) to SCIM 2.0.
-# Secrets are files beside this one (mode 0600), referenced, never written inline.
-external-servers:
-  lab-ldap:
-    type: openldap
-    server-host-name: {ldap_host}
-    server-port: {ldap_port}
-    connection-security: none
-    bind-dn: {admin_dn}
-    password: ${{file:secrets/ldap-password}}
-  lab-scim:
-    type: scim2
-    scim-service-url: {scim_url}
-    http-authorization-method: bearer
-    oauth-token: ${{file:secrets/scim-token}}
-sync-sources:
-  lab-source:
-    type: ldap
-    base-dn: ["{suffix}"]
-    server: [lab-ldap]
-    change-detector: accesslog
-sync-destinations:
-  lab-scim:
-    type: scim2
-    server: [lab-scim]
-sync-pipes:
-  ldap-to-scim:
-    sync-source: lab-source
-    sync-destination: lab-scim
-    change-detection-polling-interval: 500 ms
-    sync-classes:
-      users:
-        evaluation-order-index: 100
-        include-base-dn: ["ou=people,{suffix}"]
-        include-filter: ["(objectClass=inetOrgPerson)"]
-        destination-correlation-attributes: [externalId, userName]
-      groups:
-        evaluation-order-index: 200
-        include-base-dn: ["ou=groups,{suffix}"]
-        include-filter: ["(|(objectClass=groupOfNames)(objectClass=groupOfUniqueNames))"]
-        destination-correlation-attributes: [externalId, displayName]
-      DEFAULT:
-        evaluation-order-index: 99999
-        synchronize-creates: false
-        synchronize-modifies: false
-        synchronize-deletes: false
-"""
 
 
 class LabError(FatalError):
@@ -137,13 +89,24 @@ def up(folder: Path = DEFAULT_DIR, users: int = 2000, groups: int = 50, seed: in
     _write_secret(folder / "secrets" / "scim-token", token)
     config = folder / "sync.yaml"
     config.write_text(
-        SYNC_YAML.format(
-            ldap_host=ldap.host,
-            ldap_port=ldap.port,
+        PipeYaml(
+            prefix="lab",
+            ldap_type="openldap",
+            host=ldap.host,
+            port=ldap.port,
             admin_dn=ldap.admin_dn,
+            password_ref="${file:secrets/ldap-password}",
             scim_url=scim.url,
             suffix=ldap.suffix,
-        )
+            scim_props={
+                "http-authorization-method": "bearer",
+                "oauth-token": "${file:secrets/scim-token}",
+            },
+            pipe_props={"change-detection-polling-interval": "500 ms"},
+            header="Written by `scimsync lab up`: the embedded default pipe, LDAP (slapd) to "
+            "SCIM 2.0.\nSecrets are files beside this one (mode 0600), referenced, never "
+            "written inline.",
+        ).render()
     )
     state = LabState(
         folder=str(folder),
