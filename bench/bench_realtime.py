@@ -50,56 +50,12 @@ from toolkit.config.durations import parse_duration  # noqa: E402
 from toolkit.lab import sampledata  # noqa: E402
 from toolkit.lab.scimserver import ScimServer  # noqa: E402
 from toolkit.lab.slapd import Slapd  # noqa: E402
+from toolkit.lab.syncyaml import PipeYaml  # noqa: E402
 from toolkit.sync import synclog  # noqa: E402
 
 PIPE = "bench"
 GOAL_SHARE = 0.80  # of the resync apply rate
 GOAL_MARGIN = 0.250  # seconds over the polling interval, at p95
-
-SYNC_YAML = """\
-external-servers:
-  bench-ldap:
-    type: openldap
-    server-host-name: {host}
-    server-port: {port}
-    bind-dn: "{admin_dn}"
-    password: ${{file:ldap-password}}
-  bench-scim:
-    type: scim2
-    scim-service-url: {scim_url}
-sync-sources:
-  bench-source:
-    type: ldap
-    base-dn: ["{suffix}"]
-    server: [bench-ldap]
-    change-detector: accesslog
-sync-destinations:
-  bench-scim:
-    type: scim2
-    server: [bench-scim]
-sync-pipes:
-  {pipe}:
-    sync-source: bench-source
-    sync-destination: bench-scim
-    num-worker-threads: {workers}
-    change-detection-polling-interval: {interval}
-    sync-classes:
-      users:
-        evaluation-order-index: 100
-        include-base-dn: ["ou=people,{suffix}"]
-        include-filter: ["(objectClass=inetOrgPerson)"]
-        destination-correlation-attributes: [externalId, userName]
-      groups:
-        evaluation-order-index: 200
-        include-base-dn: ["ou=groups,{suffix}"]
-        include-filter: ["(objectClass=groupOfNames)"]
-        destination-correlation-attributes: [externalId, displayName]
-      DEFAULT:
-        evaluation-order-index: 99999
-        synchronize-creates: false
-        synchronize-modifies: false
-        synchronize-deletes: false
-"""
 
 
 def run_cli(config: Path, *args: str) -> None:
@@ -116,16 +72,21 @@ def write_config(folder: Path, slapd: Slapd, scim: ScimServer, interval: str, wo
     secret.chmod(0o600)
     path = folder / "sync.yaml"
     path.write_text(
-        SYNC_YAML.format(
+        PipeYaml(
+            prefix="bench",
+            ldap_type="openldap",
             host=slapd.host,
             port=slapd.port,
             admin_dn=slapd.admin_dn,
+            password_ref="${file:ldap-password}",
             scim_url=scim.url,
             suffix=slapd.suffix,
             pipe=PIPE,
-            workers=workers,
-            interval=interval,
-        )
+            pipe_props={
+                "num-worker-threads": workers,
+                "change-detection-polling-interval": interval,
+            },
+        ).render()
     )
     return path
 
@@ -265,7 +226,12 @@ def log_time(text: str) -> float:
 
 
 def offered(
-    config_path: Path, slapd: Slapd, dns: list[str], rate: float, duration: float
+    config_path: Path,
+    slapd: Slapd,
+    dns: list[str],
+    rate: float,
+    duration: float,
+    pids: dict[str, int | None] | None = None,
 ) -> dict[str, Any]:
     """Writes at `rate` per second for `duration` s, realtime sync in its own process."""
     log_path = config_path.parent / ".scimsync" / f"{PIPE}-sync.log"
@@ -288,6 +254,7 @@ def offered(
             )
         time.sleep(0.05)
     time.sleep(1.0)  # its first poll done
+    cpu = Cpu({"realtime-sync": proc.pid, **(pids or {})}).__enter__()
     writes: dict[str, list[tuple[int, float]]] = defaultdict(list)  # dn -> (index, time)
     conn = slapd.connect()
     tag = f"rate{int(rate)}"
@@ -317,6 +284,7 @@ def offered(
         done = all(applied.get(dn) and applied[dn][-1][0] >= last for dn, last in final.items())
         if done or time.monotonic() > deadline:
             break
+    cpu.__exit__()
     os.kill(proc.pid, signal.SIGTERM)
     proc.wait(timeout=60)
     if not done:
@@ -344,6 +312,7 @@ def offered(
         "delay": percentiles(delays),
         "detection": percentiles(detection),
         "processing": percentiles(processing),
+        "cpu": cpu.per_change(count),
     }
 
 
@@ -435,7 +404,14 @@ def main() -> int:
         goal = interval + GOAL_MARGIN
         results = []
         for offered_rate in (float(r) for r in args.rates.split(",")):
-            r = offered(config, slapd, dns, offered_rate, args.duration)
+            r = offered(
+                config,
+                slapd,
+                dns,
+                offered_rate,
+                args.duration,
+                {"scim2-server": scim.pid, "slapd": slapd.pid},
+            )
             results.append(r)
             d, det, proc = r["delay"], r["detection"], r["processing"]
             print(
@@ -445,7 +421,8 @@ def main() -> int:
                 f"p99 {1000 * d['p99']:.0f} ms, max {1000 * d['max']:.0f} ms "
                 f"(goal p95 <= {1000 * goal:.0f} ms: {'met' if d['p95'] <= goal else 'MISSED'})\n"
                 f"  detection (write -> change-detected): p50 {1000 * det['p50']:.0f} ms, p95 {1000 * det['p95']:.0f} ms; "
-                f"processing (detected -> applied): p50 {1000 * proc['p50']:.0f} ms, p95 {1000 * proc['p95']:.0f} ms"
+                f"processing (detected -> applied): p50 {1000 * proc['p50']:.0f} ms, p95 {1000 * proc['p95']:.0f} ms\n"
+                f"  CPU per change (the writer's process excluded): {r['cpu']}"
             )
     finally:
         scim.stop()

@@ -3,10 +3,9 @@ and resync never sends a request known to be refused (real slapd and scim2-serve
 
 from __future__ import annotations
 
+from tests.test_plan_support import SUFFIX, make_env
 from toolkit.config.pipeconfig import default_mapping_text
 from toolkit.plan.plan import Plan
-
-from tests.test_plan_support import SUFFIX, make_env
 
 # a core attribute scim2-server's User schema does not have, mapped from uid
 BADGE = """

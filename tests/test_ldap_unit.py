@@ -363,6 +363,27 @@ def test_decode_entry_handles_long_lengths_binary_and_repeated_names():
     assert entry["mail"] == ["a@x", "b" * 200]
 
 
+def test_equal_values_of_a_read_share_one_object_up_to_a_bound(monkeypatch):
+    import toolkit.ldap.search as search
+
+    monkeypatch.setattr(search, "SHARED_VALUES", 3)
+    shared: search.Shared = {}
+    names: dict[bytes, str] = {}
+    entries = []
+    for i in range(6):
+        pdu = _entry_pdu(
+            f"uid=u{i},dc=x",
+            {"title": [b"Engineer"], "uid": [f"u{i}".encode()], "photo": [b"\xff\x00"]},
+        )
+        entries.append(decode_entry(pdu, _content_start(pdu), len(pdu), names, shared))
+    assert [e["uid"] for e in entries] == [[f"u{i}"] for i in range(6)]
+    assert all(e["title"] == ["Engineer"] for e in entries)
+    assert len({id(e["title"][0]) for e in entries}) == 1  # one object for all six
+    assert all(e["photo"] == [b"\xff\x00"] for e in entries)  # binary values too
+    assert len(shared["uid"]) == 3  # unique values stop being remembered at the bound
+    assert entries[0]["title"] is not entries[1]["title"]  # each entry has its own list
+
+
 def test_decode_done_reads_code_message_and_paged_cookie():
     done = SearchResultDone()
     done["resultCode"] = ResultCode(4)

@@ -27,6 +27,7 @@ import ldap3
 from toolkit.cli import main
 from toolkit.config import load_config
 from toolkit.lab import sampledata
+from toolkit.lab.syncyaml import PipeYaml
 from toolkit.mapping.dn import normalize_dn
 from toolkit.sync import synclog
 
@@ -38,36 +39,6 @@ ENTERPRISE = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"
 OUT = "out-of-scope"  # a description value that takes a user out of the users class
 USER_FILTER = f"(&(objectClass=inetOrgPerson)(!(description={OUT})))"
 ROOT = Path(__file__).resolve().parents[1]
-
-SYNC_YAML = """\
-external-servers:
-  source-ldap:
-    type: {server_type}
-    server-host-name: {host}
-    server-port: {port}
-    connection-security: none
-    bind-dn: "{admin_dn}"
-    password: ${{file:ldap-password}}
-  target-scim:
-    type: scim2
-    scim-service-url: {scim_url}
-    http-authorization-method: none
-sync-sources:
-  source:
-    type: ldap
-    base-dn: ["{suffix}"]
-    server: [source-ldap]
-    change-detector: {detector}
-sync-destinations:
-  target:
-    type: scim2
-    server: [target-scim]
-sync-pipes:
-  {pipe}:
-    sync-source: source
-    sync-destination: target
-{pipe_props}    sync-classes:
-{classes}"""
 
 
 def default_classes() -> dict[str, dict[str, Any]]:
@@ -92,22 +63,6 @@ def default_classes() -> dict[str, dict[str, Any]]:
             "synchronize-deletes": False,
         },
     }
-
-
-def _yaml_value(value: Any) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, list):  # a flow list: DNs and filters quoted (they hold commas)
-        return "[" + ", ".join(json.dumps(v) for v in value) + "]"
-    return str(value)
-
-
-def render_classes(classes: dict[str, dict[str, Any]]) -> str:
-    lines = []
-    for name, props in classes.items():
-        lines.append(f"      {name}:")
-        lines.extend(f"        {k}: {_yaml_value(v)}" for k, v in props.items())
-    return "\n".join(lines) + "\n"
 
 
 @dataclass
@@ -162,18 +117,20 @@ class Rt:
         secret.write_text(self.server.admin_password)
         secret.chmod(0o600)
         self.config_path.write_text(
-            SYNC_YAML.format(
-                server_type="openldap" if self.feed == "slapd" else "389-ds",
+            PipeYaml(
+                prefix="rt",
+                ldap_type="openldap" if self.feed == "slapd" else "389-ds",
                 host=self.server.host,
                 port=self.server.port,
                 admin_dn=self.server.admin_dn,
+                password_ref="${file:ldap-password}",
                 scim_url=self.scim_url or self.scim.url,
                 suffix=SUFFIX,
-                detector=self.detector,
                 pipe=PIPE,
-                pipe_props="".join(f"    {k}: {_yaml_value(v)}\n" for k, v in props.items()),
-                classes=render_classes(self.classes),
-            )
+                change_detector=self.detector,
+                pipe_props=props,
+                classes=self.classes,
+            ).render()
         )
         return self.config_path
 

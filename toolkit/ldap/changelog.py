@@ -117,10 +117,24 @@ class ChangelogDetector(ChangeDetector):
         if start > last:
             return [], cursor
         stop = min(start + limit - 1, last)
-        items, _ = self.search(
-            self.base, f"(&(changeNumber>={start})(changeNumber<={stop}))", ENTRY_ATTRIBUTES
+        # read with the fast decoder of bulk reads; a page one larger than the range can
+        # never be cut short, and if it were, the cursor would skip changes: raise instead
+        page, more = self.read_page(
+            self.base,
+            f"(&(changeNumber>={start})(changeNumber<={stop}))",
+            ENTRY_ATTRIBUTES,
+            stop - start + 2,
         )
-        records = sorted((_lower_raw(i) for i in items), key=lambda r: _int(r.get("changenumber")))
+        if more:
+            conn, spec = self._connection()
+            raise ChangeFeedError(
+                f"the change log of {spec.label} returned more than {stop - start + 1} entries "
+                f"for changes {start}..{stop}"
+            )
+        records = sorted(
+            (_record(encoded.decode()) for encoded in page),
+            key=lambda r: _int(r.get("changenumber")),
+        )
         changes: list[Change] = []
         for record in records:
             change = self.to_change(record)
@@ -129,7 +143,8 @@ class ChangelogDetector(ChangeDetector):
         # numbers the server skipped are below `stop`, which `last` shows were all assigned
         return changes, encode_cursor(self.name, next=stop + 1)
 
-    def to_change(self, record: dict[str, list[bytes]]) -> Change | None:
+    def to_change(self, record: dict[str, list[Any]]) -> Change | None:
+        """A changelog record (lower-case names; values bytes, or text when UTF-8) as a Change."""
         number = _int(record.get("changenumber"))
         kind = _KINDS.get(_text(record, "changetype").lower())
         if kind is None:
@@ -180,11 +195,16 @@ class ChangelogDetector(ChangeDetector):
             delete_old_rdn=delete_old.upper() == "TRUE" if delete_old else None,
             new_superior=new_superior,
             modifications=tuple(mods),
-            raw={k: [v.decode(errors="replace") for v in vs] for k, vs in record.items()},
+            raw={
+                k: [v if isinstance(v, str) else v.decode(errors="replace") for v in vs]
+                for k, vs in record.items()
+                if vs
+            },
         )
 
 
 def _lower_raw(item: dict[str, Any]) -> dict[str, list[bytes]]:
+    """An ldap3 response item's raw attributes by lower-case name (values as bytes)."""
     out: dict[str, list[bytes]] = {}
     for name, values in (item.get("raw_attributes") or {}).items():
         out.setdefault(name.lower(), []).extend(values)
@@ -198,9 +218,17 @@ def _raw(item: dict[str, Any], name: str) -> str | None:
     return None
 
 
-def _text(record: dict[str, list[bytes]], name: str) -> str:
+def _record(entry: dict[str, Any]) -> dict[str, list[Any]]:
+    """An entry of the fast decoder (values text when UTF-8, else bytes) as a change record."""
+    return {name: values for name, values in entry.items() if name != "dn"}
+
+
+def _text(record: dict[str, list[Any]], name: str) -> str:
     values = record.get(name)
-    return values[0].decode(errors="replace").strip() if values else ""
+    if not values:
+        return ""
+    value = values[0]
+    return (value if isinstance(value, str) else value.decode(errors="replace")).strip()
 
 
 def _int(values: list[Any] | str | bytes | None) -> int:

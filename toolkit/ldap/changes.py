@@ -21,8 +21,9 @@ from ldap3.core import exceptions as lexc
 
 from toolkit.config.dn import DNError, normalize_dn
 from toolkit.ldap.connection import close, connect_first, result_error
-from toolkit.ldap.errors import CursorError
+from toolkit.ldap.errors import CursorError, LdapOperationError, LdapRetriableOperationError
 from toolkit.ldap.ldif import Modification
+from toolkit.ldap.search import AnyOf, EncodedEntry, search_page
 from toolkit.ldap.spec import LdapServerSpec
 
 KINDS = ("add", "modify", "delete", "modrdn")
@@ -179,6 +180,27 @@ class ChangeDetector(ABC):
                         close(self._conn)
                         self._conn = None
             return items, cookie or None
+
+    def read_page(
+        self, base: str, search_filter: str | AnyOf, attributes: Sequence[str], page_size: int
+    ) -> tuple[list[EncodedEntry], bool]:
+        """The first `page_size` entries of a subtree search, read with the fast decoder of
+        bulk reads (toolkit.ldap.search), and whether the server had more. An absent base
+        reads as empty; any other LDAP error raises (a broken connection is dropped, so the
+        next call fails over)."""
+        with self._lock:
+            conn, spec = self._connection()
+            try:
+                return search_page(
+                    conn, base, search_filter, attributes, page_size, label=spec.label
+                )
+            except (LdapOperationError, LdapRetriableOperationError) as exc:
+                if exc.result_code == 32:  # noSuchObject
+                    return [], False
+                if exc.result_code is None:  # not an answer of the server: the read broke
+                    close(self._conn)
+                    self._conn = None
+                raise
 
     def read_root_dse(self, attributes: Sequence[str]) -> dict[str, list[str]]:
         items, _ = self.search("", "(objectClass=*)", attributes, scope=ldap3.BASE)

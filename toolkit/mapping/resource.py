@@ -7,7 +7,7 @@ and no lxml work at all.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -300,6 +300,10 @@ class ResourceMapping:
         """`a` holding `b`'s value objects for its core attributes when `same_values(a, b)`,
         else None: an unchanged object then keeps one copy of its values in memory, not two."""
         names, lowered, subs = self._spellings()
+        if a.items() <= b.items():  # every value of `a` in `b` (compared in C): the usual case
+            if self._only_unmapped(b.keys() - a.keys(), b):
+                return {key: b[key] for key in a}
+            return None
         shared = {}
         for key, value in a.items():
             if key in names:
@@ -314,16 +318,21 @@ class ResourceMapping:
             elif key not in _UNMAPPED and key.lower() in lowered:
                 return None  # another spelling of a mapped name
             shared[key] = value
-        for key in b.keys() - a.keys():  # what `b` alone has must be unmapped or empty
+        return shared if self._only_unmapped(b.keys() - a.keys(), b) else None
+
+    def _only_unmapped(self, keys: Iterable[str], resource: Mapping[str, Any]) -> bool:
+        """True when these keys of `resource` hold no mapped value (what one side alone has)."""
+        names, lowered, subs = self._spellings()
+        for key in keys:
             if key in names:
-                if b[key] is not None:
-                    return None
+                if resource[key] is not None:
+                    return False
             elif key in subs:
-                if not _same_extension(None, b[key], subs[key]):
-                    return None
+                if not _same_extension(None, resource[key], subs[key]):
+                    return False
             elif key not in _UNMAPPED and key.lower() in lowered:
-                return None
-        return shared
+                return False
+        return True
 
     def normalize(
         self,

@@ -2,8 +2,10 @@
 
 Rows run in waves: a row whose requests name a resource that this run creates (a manager,
 a group member) waits until that create has answered and its id is known. Each outcome is
-committed to the state store as it happens (links, failures), so a killed run loses nothing
-it reported done, and the next run reconciles against the target's current state.
+committed to the state store as it happens (new links, failures); the new ETag and form of
+a resource already linked are committed in groups (DEFER_LIMIT rows, and at the end of the
+run), so a killed run loses nothing it reported done, at worst a later If-Match answering
+412, and the next run reconciles against the target's current state.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from toolkit.errors import FatalError, RetriableError, ScimsyncError
+from toolkit.errors import FatalError, RetriableError, ScimsyncError, SkippableError
 from toolkit.mapping.dn import normalize_dn
 from toolkit.plan.engine import has_pending, replace_refs
 from toolkit.plan.model import ADOPT, CREATE, DELETE, PENDING, Link, Request, Row
@@ -28,6 +30,10 @@ from toolkit.sync.state import StateStore
 
 #: The attribute that makes each resource type unique on the server, for adopting after a 409.
 UNIQUE_ATTRIBUTE = {"User": "userName", "Group": "displayName"}
+
+
+class InvalidRequest(SkippableError):
+    """A row whose requests the server's schema refuses (found when the plan was made)."""
 
 
 @dataclass
@@ -131,6 +137,7 @@ class Applier:
         bar.close()
         if fatal is None:
             self._complete_references(cycle, result)
+        self.store.flush()  # the links deferred by the last rows: the run is done when they are
         self._write_failed_dns(result)
         if fatal is not None:
             raise fatal
@@ -183,6 +190,8 @@ class Applier:
     def apply_row(self, row: Row) -> Outcome:
         """Send one row's requests and record the outcome (links or a failure)."""
         try:
+            if row.problems:  # the server's schema refuses them: a failure, never sent
+                raise InvalidRequest(f"{row.dn}: " + "; ".join(row.problems))
             scim_id = self._send(row)
         except FatalError:
             raise
@@ -278,6 +287,9 @@ class Applier:
             self._owners.setdefault((row.resource_type, scim_id), row.entry_uuid)
 
     def _save_link(self, row: Row, scim_id: str, created: bool) -> None:
+        """Record what was applied. A resource already linked the same way only gets a new
+        ETag and form: that write may wait for the store's next flush (one transaction for
+        many rows; see StateStore.save_links). A new link is committed at once."""
         self.store.save_links(
             self.plan.pipe,
             [
@@ -293,6 +305,7 @@ class Applier:
                     created=created,
                 )
             ],
+            defer=True,
         )
 
     def _write_failed_dns(self, result: ApplyResult) -> None:

@@ -5,7 +5,13 @@ changes of one entry stay in order (they are reconciled once, against the entry 
 now), different entries run in parallel on `num-worker-threads`. The cursor moves past a
 batch only once every change in it has an outcome recorded (applied, no change needed,
 dropped, or a failure in the failures table), so a process killed at any moment loses
-nothing: the next start replays at most one batch, and replaying is harmless.
+nothing: the next start replays at most one batch, and replaying is harmless. The new ETags
+and forms of resources already linked are committed with the cursor, in one transaction (a
+replay finds those resources right and records them as read).
+
+A backlog is read a full batch ahead, while the batch before it is applied; a feed that is
+kept up with is read again as soon as a batch is done, so a change waits behind at most the
+batch in progress, and for `change-detection-polling-interval` only when the feed was empty.
 """
 
 from __future__ import annotations
@@ -18,19 +24,18 @@ import sys
 import threading
 import time
 from collections import OrderedDict
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime, timedelta
 from functools import partial
 from pathlib import Path
 from typing import Any
 
-from ldap3.utils.conv import escape_filter_chars
-
 from toolkit.config.model import Config, SyncPipe
 from toolkit.errors import FatalError
 from toolkit.ldap.changes import Change, ChangeDetector
 from toolkit.ldap.fromconfig import open_source
+from toolkit.ldap.search import AnyOf, request_attributes
 from toolkit.ldap.source import LdapSource
 from toolkit.mapping import load_mapping
 from toolkit.mapping.dn import normalize_dn
@@ -206,29 +211,41 @@ class RealtimeSync:
             changes, after = self.detector.poll(at, size) if size > 0 else ([], at)
             return changes, after, self._prefetch(changes) if changes else {}
 
-        # the next batch is read from the feed while this one is applied
+        # A backlog (a full batch) is read on while its batch is applied; a feed that is kept
+        # up with is read again as soon as a batch is done, so that the changes made while a
+        # batch was applied are in the next one (one poll per batch, no wait behind another)
         with (
             ThreadPoolExecutor(self.workers, thread_name_prefix="scimsync-realtime") as pool,
             ThreadPoolExecutor(1, thread_name_prefix="scimsync-feed") as feed,
         ):
-            upcoming = feed.submit(poll, cursor, limit(0))
+            ahead: Future | None = None  # the batch after a full one, read on
             while not self.stop_event.is_set():
-                changes, next_cursor, entries = upcoming.result()
-                if changes:
-                    upcoming = feed.submit(poll, next_cursor, limit(len(changes)))
+                if ahead is not None:
+                    changes, next_cursor, entries = ahead.result()
+                    ahead = None
+                    room = min(BATCH - len(changes), limit(len(changes)))
+                    if room > 0:  # not a full batch: with the changes made since it was read
+                        late, next_cursor, late_entries = poll(next_cursor, room)
+                        changes, entries = changes + late, _merged(entries, late, late_entries)
+                else:
+                    changes, next_cursor, entries = poll(cursor, limit(0))
+                if len(changes) >= BATCH:
+                    ahead = feed.submit(poll, next_cursor, limit(len(changes)))
                 self._retry_failures()
                 if changes:
                     self._process(changes, pool, entries)
                 if next_cursor != cursor:
+                    # one transaction: the batch's deferred link writes, then the cursor
                     self.store.save_cursor(self.pipe.name, next_cursor)
                     cursor = self.stats.cursor = next_cursor
+                else:
+                    self.store.flush()  # what background retries deferred
                 self.stats.idle = not changes
                 self._write_status()
                 if not changes:
                     if until_idle or limit(0) <= 0:
                         break
                     self.stop_event.wait(interval)
-                    upcoming = feed.submit(poll, cursor, limit(0))
         self._write_status()
         return self.stats
 
@@ -237,16 +254,21 @@ class RealtimeSync:
     ) -> None:
         """Reconcile each entry of the batch once; log every change with its outcome."""
         started = time.perf_counter()
+        self.log.write_many(
+            synclog.CHANGE_DETECTED,
+            [
+                {
+                    "kind": change.kind,
+                    "dn": change.dn,
+                    "new_dn": change.new_dn,
+                    "change_number": change.change_number,
+                    "csn": change.csn,
+                }
+                for change in changes
+            ],
+        )
         by_entry: OrderedDict[str, list[Change]] = OrderedDict()
         for change in changes:
-            self.log.write(
-                synclog.CHANGE_DETECTED,
-                kind=change.kind,
-                dn=change.dn,
-                new_dn=change.new_dn,
-                change_number=change.change_number,
-                csn=change.csn,
-            )
             by_entry.setdefault(_identity(change), []).append(change)
         groups = list(by_entry.values())
         self._prefetched = entries
@@ -271,7 +293,8 @@ class RealtimeSync:
 
     def _prefetch(self, changes: list[Change]) -> dict[str, dict[str, Any]]:
         """The entries of a large batch read with a few OR searches on their unique ids, rather
-        than one search per entry (each a round trip on the source's one lookup connection).
+        than one search per entry (each a round trip on the source's one lookup connection),
+        on the change detector's connection (this runs on the thread that reads the feed).
         Keyed by the changes' identity. A failed read prefetches nothing (each entry is then looked up on
         its own)."""
         last_of: dict[str, Change] = {}
@@ -291,21 +314,21 @@ class RealtimeSync:
         if sum(len(values) for values in wanted.values()) < PREFETCH_MIN:
             return {}
         found: dict[str, dict[str, Any]] = {}
+        assert self.detector is not None
         try:
             for attribute, values in wanted.items():
-                names = sorted({*self.reconciler.attributes, attribute})
+                names = request_attributes(
+                    sorted({*self.reconciler.attributes, attribute}),
+                    self.source.spec.unique_id_attribute,
+                )
                 keys = list(values)
                 for start in range(0, len(keys), PREFETCH_CHUNK):
-                    flt = (
-                        "(|"
-                        + "".join(
-                            f"({attribute}={escape_filter_chars(v)})"
-                            for v in keys[start : start + PREFETCH_CHUNK]
-                        )
-                        + ")"
-                    )
+                    flt = AnyOf(attribute, tuple(keys[start : start + PREFETCH_CHUNK]))
                     for base in self.source.base_dns:
-                        for entry in self.source.iter_entries(base, flt, names):
+                        # on the feed's connection, read with the fast decoder: no connection
+                        # set up per search (an entry left out is looked up on its own)
+                        page, _ = self.detector.read_page(base, flt, names, 2 * PREFETCH_CHUNK)
+                        for entry in (encoded.decode() for encoded in page):
                             for value in entry.get(attribute, ()):
                                 for identity in values.get(str(value).lower(), ()):
                                     found[identity] = entry
@@ -499,6 +522,19 @@ class RealtimeSync:
         tmp = path.with_suffix(".tmp")
         tmp.write_text(json.dumps(asdict(self.stats), default=str))
         tmp.replace(path)
+
+
+def _merged(
+    entries: dict[str, dict[str, Any]],
+    later: list[Change],
+    later_entries: dict[str, dict[str, Any]],
+) -> dict[str, dict[str, Any]]:
+    """The entries read ahead for a batch, joined by changes read later: an entry read before
+    one of those changes is dropped unless read again (it is then looked up on its own)."""
+    changed = {_identity(c) for c in later}
+    out = {k: v for k, v in entries.items() if k not in changed}
+    out.update(later_entries)
+    return out
 
 
 def _chains(groups: list[list[Change]]) -> list[list[list[Change]]]:

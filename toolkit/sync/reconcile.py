@@ -10,19 +10,28 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from toolkit.config.dn import is_within
+from toolkit.config.dn import normalize_dn as dn_parts
 from toolkit.config.ldapfilter import filter_attributes, parse_filter
 from toolkit.config.model import Config, SyncClass, SyncPipe
 from toolkit.ldap.match import compile_filter
 from toolkit.ldap.source import LdapSource
 from toolkit.mapping.dn import normalize_dn
 from toolkit.mapping.resource import ResourceMapping, ResourceMappings
-from toolkit.plan.engine import ClassRead, PlanInputs, build, entry_key, lookup_path
+from toolkit.plan.engine import (
+    ClassRead,
+    PlanInputs,
+    build,
+    entry_key,
+    form_hash,
+    has_pending,
+    lookup_path,
+)
 from toolkit.plan.model import CONFLICT, OUT_OF_SCOPE, UNCHANGED, Link, Row
 from toolkit.plan.plan import Plan
 from toolkit.scim.client import ScimClient
 from toolkit.scim.errors import NotFound, PreconditionFailed
 from toolkit.scim.filters import and_, eq
+from toolkit.scim.validate import Validator
 from toolkit.sync import synclog
 from toolkit.sync.apply import Applier
 from toolkit.sync.batch import class_resource
@@ -65,6 +74,9 @@ class Reconciler:
         self.classes = pipe.classes_in_order()
         self.resources: dict[str, ResourceMapping] = {}
         self.filters = {}
+        # each class's base DNs parsed once: an entry's DN is then parsed once per entry
+        self.bases = {c.name: [dn_parts(b) for b in c.include_base_dn] for c in self.classes}
+        self.validator: Validator | None = None
         for sync_class in self.classes:
             if not sync_class.is_exclusion:
                 self.resources[sync_class.name] = class_resource(sync_class, mappings)
@@ -83,11 +95,13 @@ class Reconciler:
 
     def class_of(self, entry: dict[str, Any]) -> SyncClass | None:
         """The first class by evaluation order whose base DNs and filters take the entry."""
-        dn = entry["dn"]
+        parts = None
         for sync_class in self.classes:
-            bases = sync_class.include_base_dn
-            if bases and not any(is_within(dn, base) for base in bases):
-                continue
+            bases = self.bases[sync_class.name]
+            if bases:
+                parts = parts or dn_parts(entry["dn"])
+                if not any(_is_within(parts, base) for base in bases):
+                    continue
             predicates = self.filters[sync_class.name]
             if predicates and not any(p(entry) for p in predicates):
                 continue
@@ -154,7 +168,12 @@ class Reconciler:
             )
         )
         if remembered and isinstance(result.error, PreconditionFailed | NotFound):
-            return self.reconcile(entry, link, kind_allowed, trust_link=False)
+            again = self.reconcile(entry, link, kind_allowed, trust_link=False)
+            if again.msg_type != synclog.CHANGE_FAILED and result.key:
+                # the applier recorded the 412 (or 404) as a failure; the fresh read settled
+                # it, perhaps with nothing left to send (a replayed change already applied)
+                self.store.clear_failure(self.pipe.name, result.key)
+            return again
         return result
 
     def _remembered(self, link: Link | None, resource: ResourceMapping) -> dict[str, Any] | None:
@@ -204,7 +223,9 @@ class Reconciler:
         )
 
     def _apply(self, inputs: PlanInputs, detail: str = "") -> Result:
-        result = build(inputs)
+        if self.validator is None:  # the schema check every plan makes, as resync does
+            self.validator = Validator(self.client.discovery)
+        result = build(replace(inputs, validator=self.validator))
         rows = [r for r in result.rows if r.situation != OUT_OF_SCOPE or r.reason]
         if not rows:
             return Result(synclog.NO_CHANGE_NEEDED, detail=detail or "nothing to do")
@@ -245,12 +266,36 @@ class Reconciler:
     def _keep_link(self, link: Link | None, row: Row) -> None:
         """An unchanged resource's link still follows its entry: a move (or a class change)
         updates the link's DN, through which 389-DS deletes and references find entries.
-        (A resource merely found by correlation stays unlinked, as resync leaves it.)"""
+        A resource read afresh (its remembered ETag answered 412, e.g. a change replayed after
+        a kill that lost the link's last write) is remembered as read, so the next change
+        needs no read. (A resource merely found by correlation stays unlinked, as resync
+        leaves it.)"""
         if link is None or link.scim_id != row.scim_id:
             return
-        if normalize_dn(link.dn) == normalize_dn(row.dn) and link.class_name == row.class_name:
+        moved = normalize_dn(link.dn) != normalize_dn(row.dn) or link.class_name != row.class_name
+        applied = self._form_read(row) if row.etag is not None and link.etag != row.etag else None
+        if not moved and applied is None:
             return
-        self.store.save_links(self.pipe.name, [replace(link, dn=row.dn, class_name=row.class_name)])
+        kept = replace(link, dn=row.dn, class_name=row.class_name)
+        if applied is not None:
+            kept = replace(kept, etag=row.etag, hash=applied[1], form=applied[0])
+        self.store.save_links(self.pipe.name, [kept], defer=not moved)
+
+    def _form_read(self, row: Row) -> tuple[dict[str, Any], str] | None:
+        """The comparable form and hash of an unchanged row's target as read (what the link
+        remembers), or None when it cannot stand for the target (references unresolved)."""
+        if "unresolved" in (row.reason or ""):
+            return None
+        form, digest = row.form, row.hash
+        if form is None:  # the engine's shortcut for a target already as mapped
+            resource = self.resources.get(row.class_name)
+            if resource is None or row.desired is None:
+                return None
+            form = resource.normalize(row.desired)
+            digest = form_hash(form)
+        if has_pending(form) or digest is None:
+            return None
+        return form, digest
 
     # --- what the engine needs for one entry ---------------------------------------------------
 
@@ -300,6 +345,11 @@ class Reconciler:
         for name in REFERENCE_ATTRIBUTES:
             dns.extend(str(v) for v in entry.get(name, ()))
         return self.store.links_by_dns(self.pipe.name, dns) if dns else {}
+
+
+def _is_within(parts: tuple[Any, ...], base: tuple[Any, ...]) -> bool:
+    """`toolkit.config.dn.is_within` on DNs already parsed (normalize_dn)."""
+    return len(parts) >= len(base) and parts[len(parts) - len(base) :] == base
 
 
 def _value(resource: dict[str, Any], path: str) -> Any:

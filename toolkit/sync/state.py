@@ -3,6 +3,13 @@
 It holds, per pipe: the link store (source entryUUID and DN <-> SCIM resource type, id,
 ETag and the hash of the last applied form), the realtime cursor, failures, and the run
 history. Writes are transactional (WAL), so a killed process loses nothing it reported done.
+
+A link write that only records what was last applied to a resource already linked the same
+way (its ETag, hash and form) may be deferred (`save_links(..., defer=True)`): it waits in
+memory and is committed with the next `flush()`, with the realtime cursor (`save_cursor`,
+one transaction), or once DEFER_LIMIT are waiting. Losing one to a kill costs nothing but
+a later read of the resource (its If-Match answers 412), and the realtime batch it belongs
+to is replayed since the cursor did not move. Reads of a link that waits flush it first.
 """
 
 from __future__ import annotations
@@ -18,6 +25,19 @@ from pathlib import Path
 from typing import Any
 
 from toolkit.plan.model import Link
+
+#: Deferred link writes waiting at most; more are committed at once, in one transaction.
+DEFER_LIMIT = 256
+_UPSERT_LINK = (
+    "INSERT INTO links (pipe, entry_uuid, dn, class_name, resource_type, scim_id,"
+    " etag, hash, created, updated_at, form) VALUES (?,?,?,?,?,?,?,?,?,?,?)"
+    " ON CONFLICT (pipe, entry_uuid) DO UPDATE SET dn=excluded.dn,"
+    " class_name=excluded.class_name, resource_type=excluded.resource_type,"
+    " scim_id=excluded.scim_id, etag=excluded.etag, hash=excluded.hash,"
+    " created=MAX(links.created, excluded.created), updated_at=excluded.updated_at,"
+    " form=CASE WHEN excluded.hash IS links.hash THEN COALESCE(excluded.form, links.form)"
+    " ELSE excluded.form END"
+)
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS links (
@@ -119,31 +139,36 @@ class StateStore:
         columns = {row[1] for row in self._db.execute("PRAGMA table_info(links)")}
         if "form" not in columns:  # a state database from before forms were kept
             self._db.execute("ALTER TABLE links ADD COLUMN form TEXT")
+        # deferred link writes, in the order made (each row as the upsert takes it)
+        self._pending: list[tuple[Any, ...]] = []
+        self._pending_keys: set[tuple[str, str]] = set()  # (pipe, entry_uuid) waiting
 
     def close(self) -> None:
         with self._lock:
+            self.flush()
             self._db.close()
-
-    @contextmanager
-    def transaction(self) -> Iterator[sqlite3.Connection]:
-        with self._lock:
-            self._db.execute("BEGIN IMMEDIATE")
-            try:
-                yield self._db
-            except BaseException:
-                self._db.execute("ROLLBACK")
-                raise
-            self._db.execute("COMMIT")
 
     def _query(self, sql: str, args: Iterable[Any] = ()) -> list[tuple]:
         with self._lock:
             return self._db.execute(sql, tuple(args)).fetchall()
 
+    def _link_rows(self, pipe: str, sql: str, args: Iterable[Any]) -> list[tuple]:
+        """Rows of the links table (entry_uuid first): a link written but deferred is
+        committed before it is returned, so a read always sees the last write."""
+        args = tuple(args)
+        with self._lock:
+            rows = self._db.execute(sql, args).fetchall()
+            if self._pending_keys and any((pipe, r[0]) in self._pending_keys for r in rows):
+                self.flush()
+                rows = self._db.execute(sql, args).fetchall()
+            return rows
+
     # --- links -------------------------------------------------------------------------------
 
     def links(self, pipe: str) -> dict[str, Link]:
         """Every link of the pipe, by entryUUID (lower case)."""
-        rows = self._query(
+        rows = self._link_rows(
+            pipe,
             "SELECT entry_uuid, dn, class_name, resource_type, scim_id, etag, hash, created"
             " FROM links WHERE pipe = ?",
             (pipe,),
@@ -156,7 +181,7 @@ class StateStore:
     )
 
     def _one(self, where: str, args: tuple) -> Link | None:
-        rows = self._query(self._ONE + where, args)
+        rows = self._link_rows(args[0], self._ONE + where, args)
         if not rows:
             return None
         r = rows[0]
@@ -176,7 +201,8 @@ class StateStore:
         for start in range(0, len(wanted), 500):
             part = wanted[start : start + 500]
             marks = ",".join("?" * len(part))
-            rows = self._query(
+            rows = self._link_rows(
+                pipe,
                 "SELECT entry_uuid, dn, class_name, resource_type, scim_id, etag, hash, created"
                 f" FROM links WHERE pipe = ? AND dn COLLATE NOCASE IN ({marks})",
                 (pipe, *part),
@@ -184,35 +210,57 @@ class StateStore:
             found.update({r[0]: Link(*r[:7], created=bool(r[7])) for r in rows})
         return found
 
-    def save_links(self, pipe: str, links: Iterable[Link]) -> None:
+    def save_links(self, pipe: str, links: Iterable[Link], defer: bool = False) -> None:
+        """Create or update links. With `defer`, a link already stored with the same DN,
+        class, resource type and id (only its ETag, hash and form are new) waits for the next
+        flush; any other is written at once."""
         now = time.time()
-        with self.transaction() as db:
-            db.executemany(
-                "INSERT INTO links (pipe, entry_uuid, dn, class_name, resource_type, scim_id,"
-                " etag, hash, created, updated_at, form) VALUES (?,?,?,?,?,?,?,?,?,?,?)"
-                " ON CONFLICT (pipe, entry_uuid) DO UPDATE SET dn=excluded.dn,"
-                " class_name=excluded.class_name, resource_type=excluded.resource_type,"
-                " scim_id=excluded.scim_id, etag=excluded.etag, hash=excluded.hash,"
-                " created=MAX(links.created, excluded.created), updated_at=excluded.updated_at,"
-                " form=CASE WHEN excluded.hash IS links.hash THEN COALESCE(excluded.form, links.form)"
-                " ELSE excluded.form END",
-                [
-                    (
-                        pipe,
-                        lk.entry_uuid.lower(),
-                        lk.dn,
-                        lk.class_name,
-                        lk.resource_type,
-                        lk.scim_id,
-                        lk.etag,
-                        lk.hash,
-                        int(lk.created),
-                        now,
-                        json.dumps(lk.form, ensure_ascii=False, default=str) if lk.form else None,
-                    )
-                    for lk in links
-                ],
-            )
+        rows = [_link_row(pipe, lk, now) for lk in links]
+        with self._lock:
+            if defer:
+                rows = [r for r in rows if not self._deferred(pipe, r)]
+                if len(self._pending) >= DEFER_LIMIT:
+                    self.flush()
+            if not rows:
+                return
+            with self.transaction() as db:  # after what waits: in the order written
+                db.executemany(_UPSERT_LINK, rows)
+
+    def _deferred(self, pipe: str, row: tuple[Any, ...]) -> bool:
+        """Keep `row` for the next flush if it changes nothing but ETag, hash and form."""
+        stored = self._db.execute(
+            "SELECT dn, class_name, resource_type, scim_id, created FROM links"
+            " WHERE pipe = ? AND entry_uuid = ?",
+            (pipe, row[1]),
+        ).fetchone()
+        if stored is None or tuple(stored[:4]) != row[2:6] or row[8] > stored[4]:
+            return False
+        self._pending.append(row)
+        self._pending_keys.add((pipe, row[1]))
+        return True
+
+    def flush(self) -> None:
+        """Commit the deferred link writes (one transaction)."""
+        with self._lock:
+            if self._pending:
+                with self.transaction():
+                    pass  # the transaction itself writes what waits
+
+    @contextmanager
+    def transaction(self) -> Iterator[sqlite3.Connection]:
+        """One write transaction; deferred link writes go first in it."""
+        with self._lock:
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                if self._pending:
+                    self._db.executemany(_UPSERT_LINK, self._pending)
+                yield self._db
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+            self._db.execute("COMMIT")
+            self._pending.clear()
+            self._pending_keys.clear()
 
     def delete_links(self, pipe: str, entry_uuids: Iterable[str]) -> None:
         with self.transaction() as db:
@@ -280,8 +328,15 @@ class StateStore:
             )
 
     def clear_failure(self, pipe: str, key: str) -> None:
-        with self.transaction() as db:
-            db.execute("DELETE FROM failures WHERE pipe = ? AND key = ?", (pipe, key))
+        """Forget the object's failure; no write at all when it has none (the usual case:
+        every applied row clears its key)."""
+        with self._lock:
+            if not self._query(
+                "SELECT 1 FROM failures WHERE pipe = ? AND key = ? LIMIT 1", (pipe, key)
+            ):
+                return
+            with self.transaction() as db:
+                db.execute("DELETE FROM failures WHERE pipe = ? AND key = ?", (pipe, key))
 
     def failures(self, pipe: str) -> list[Failure]:
         rows = self._query(
@@ -359,3 +414,20 @@ class StateStore:
 
     def counters(self, pipe: str) -> dict[str, int]:
         return dict(self._query("SELECT name, value FROM counters WHERE pipe = ?", (pipe,)))
+
+
+def _link_row(pipe: str, lk: Link, now: float) -> tuple[Any, ...]:
+    """A link as the upsert's parameters."""
+    return (
+        pipe,
+        lk.entry_uuid.lower(),
+        lk.dn,
+        lk.class_name,
+        lk.resource_type,
+        lk.scim_id,
+        lk.etag,
+        lk.hash,
+        int(lk.created),
+        now,
+        json.dumps(lk.form, ensure_ascii=False, default=str) if lk.form else None,
+    )

@@ -46,6 +46,32 @@ class SyncLog:
             self._file.write(line + "\n")
             self._file.flush()
 
+    def write_many(self, msg_type: str, items: list[dict[str, Any]]) -> None:
+        """One line per item, all of the same type and time, in one write (a batch's
+        change-detected lines)."""
+        if not items:
+            return
+        now = time.time()
+        stamp = (
+            time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(now)) + f".{int(now * 1000) % 1000:03d}Z"
+        )
+        lines = [
+            json.dumps(
+                {
+                    "time": stamp,
+                    "pipe": self.pipe,
+                    "type": msg_type,
+                    **{k: v for k, v in fields.items() if v is not None},
+                },
+                ensure_ascii=False,
+                default=str,
+            )
+            for fields in items
+        ]
+        with self._lock:
+            self._file.write("\n".join(lines) + "\n")
+            self._file.flush()
+
     def close(self) -> None:
         with self._lock:
             self._file.close()
