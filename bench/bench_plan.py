@@ -1,7 +1,8 @@
 """Dry run and resync apply at scale, on a private slapd and scim2-server.
 
 Run: .venv/bin/python bench/bench_plan.py [--users 100000] [--groups 50] [--modify 10000]
-     [--workers 4] [--rounds 3] [--naive N] [--scim-page-size N] [--profile]
+     [--workers 4] [--rounds 3] [--naive N] [--scim-page-size N] [--latency-ms 5]
+     [--profile] [--save-inputs FILE]
 
 1. Loads sampledata (users + groups) into slapd offline (slapadd), fills scim2-server with a
    first resync (groups in one POST each; its rate is printed, for information), then
@@ -17,11 +18,15 @@ Run: .venv/bin/python bench/bench_plan.py [--users 100000] [--groups 50] [--modi
    against the same server in the same state, in this one run. Every PATCH is an idempotent
    `replace title`, so each loop asks the server for the same work; --rounds rounds of the
    three, in rotating order, medians reported (later Applier rounds send the same rows again).
+4. The same three again through a loopback proxy that delays each request by --latency-ms:
+   a SCIM service that far away, as hosted ones are. On loopback the server's CPU, which the
+   2 cores share with the client, limits what concurrency can buy.
 """
 
 from __future__ import annotations
 
 import argparse
+import asyncio
 import cProfile
 import gc
 import io
@@ -35,6 +40,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
@@ -290,6 +296,125 @@ def naive_loop(requests: list[tuple[str, str, bytes]]) -> float:
         return time.perf_counter() - started
 
 
+class LatencyProxy:
+    """A loopback TCP proxy delivering what the client sends `delay` seconds late: a SCIM
+    server that far away, as hosted services are (the answers come back at once)."""
+
+    def __init__(self, target_port: int, delay: float):
+        self.target_port, self.delay = target_port, delay
+        self.loop = asyncio.new_event_loop()
+        self.port = 0
+
+    def __enter__(self) -> LatencyProxy:
+        self.server = self.loop.run_until_complete(
+            asyncio.start_server(self._handle, "127.0.0.1", 0)
+        )
+        self.port = self.server.sockets[0].getsockname()[1]
+        self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        async def close() -> None:
+            self.server.close()
+            tasks = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+
+        asyncio.run_coroutine_threadsafe(close(), self.loop).result(10)
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self.thread.join(10)
+        self.loop.close()
+
+    async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        up_reader, up_writer = await asyncio.open_connection("127.0.0.1", self.target_port)
+        try:
+            await asyncio.gather(
+                self._pump(reader, up_writer, self.delay), self._pump(up_reader, writer, 0.0)
+            )
+        except asyncio.CancelledError:  # the proxy is closing
+            writer.close()
+            up_writer.close()
+
+    async def _pump(self, src: asyncio.StreamReader, dst: asyncio.StreamWriter, delay: float):
+        try:
+            while data := await src.read(1 << 16):
+                if delay:  # each chunk `delay` after it arrived (not delays added up)
+                    arrived = self.loop.time()
+                    await asyncio.sleep(max(0.0, arrived + delay - self.loop.time()))
+                dst.write(data)
+                await dst.drain()
+        except (ConnectionError, asyncio.CancelledError):
+            pass
+        finally:
+            dst.close()
+
+
+def apply_rounds(session, rows, base_url: str, workers: int, rounds: int, naive_n: int | None):
+    """Seconds of each round of the Applier, the bare loop and the naive loop (rotating order),
+    all sending the dry run's requests to `base_url`."""
+    from toolkit.plan.plan import Plan
+    from toolkit.scim.client import ScimClient
+    from toolkit.sync.apply import Applier
+
+    requests = prepared(base_url, rows)
+    client = ScimClient(replace(session.client.endpoint, url=base_url))
+
+    def applier() -> float:
+        plan = Plan(pipe=PIPE, rows=rows)
+        run = Applier(plan, client, session.store, workers=workers, progress=False)
+        started = time.perf_counter()
+        result = run.run()
+        seconds = time.perf_counter() - started
+        if result.failed:
+            raise SystemExit(f"applying failed {result.failed} rows: {result.failures[0].error}")
+        for row in rows:  # later rounds: If-Match with the ETag the client remembered
+            row.etag = None
+        return seconds
+
+    ways = {
+        "Applier": applier,
+        "bare": lambda: bare_loop(requests, workers),
+        "naive": lambda: naive_loop(requests[:naive_n]),
+    }
+    times: dict[str, list[float]] = {name: [] for name in ways}
+    names = list(ways)
+    try:
+        for i in range(rounds):
+            for name in names[i % 3 :] + names[: i % 3]:
+                times[name].append(ways[name]())
+    finally:
+        client.close()
+    return times, len(requests), len(requests[:naive_n])
+
+
+def print_rates(times, n: int, n_naive: int, workers: int, where: str) -> None:
+    rate = {
+        "Applier": n / statistics.median(times["Applier"]),
+        "bare": n / statistics.median(times["bare"]),
+        "naive": n_naive / statistics.median(times["naive"]),
+    }
+    rounds = len(times["Applier"])
+    print(
+        f"\napply {where}: {n} PATCH requests (replace title), {workers} workers, "
+        f"median of {rounds} rounds in rotating order:"
+    )
+    for name, label in (
+        ("Applier", "Applier (resync's apply)"),
+        ("bare", f"bare httpx loop, {workers} threads"),
+        ("naive", f"naive sequential loop ({n_naive} req)"),
+    ):
+        shown = " ".join(f"{t:.1f}" for t in times[name])
+        print(f"  {label:<36} {rate[name]:7,.0f} req/s   runs (s): {shown}")
+    vs_bare, vs_naive = rate["Applier"] / rate["bare"], rate["Applier"] / rate["naive"]
+    print(
+        f"  goals: Applier / bare = {vs_bare:.2f} >= 0.90 {verdict(vs_bare >= GOALS['vs bare'])}; "
+        f"Applier / naive = {vs_naive:.2f} >= 3 {verdict(vs_naive >= GOALS['vs naive'])}; "
+        f"bare / naive = {rate['bare'] / rate['naive']:.2f} (what concurrency buys here)"
+    )
+
+
 # --- the run -------------------------------------------------------------------------------------
 
 
@@ -311,6 +436,12 @@ def main() -> None:
         help="SCIM read page size (0: the client's choice, the server's maximum up to 1000)",
     )
     parser.add_argument("--rounds", type=int, default=3, help="apply rounds (median reported)")
+    parser.add_argument(
+        "--latency-ms",
+        type=float,
+        default=5.0,
+        help="apply again through a proxy adding this one-way delay (0: skip)",
+    )
     parser.add_argument("--profile", action="store_true", help="print a cProfile of build()")
     parser.add_argument(
         "--save-inputs", type=Path, help="pickle the dry run's build() inputs to this file"
@@ -328,8 +459,6 @@ def main() -> None:
         return
 
     from toolkit.config import load_config
-    from toolkit.plan.plan import Plan
-    from toolkit.sync.apply import Applier
     from toolkit.sync.batch import RunOptions, open_session, resync
 
     work = Path(tempfile.mkdtemp(prefix="bench-plan-"))
@@ -420,58 +549,21 @@ def main() -> None:
         if not rows:
             raise SystemExit("the dry run found nothing to apply")
         naive_n = args.naive or None
-        times: dict[str, list[float]] = {"Applier": [], "bare": [], "naive": []}
         with open_session(load_config(config), RunOptions(progress=False)) as session:
-            requests = prepared(session.client.endpoint.base_url, rows)
-
-            def applier() -> float:
-                plan = Plan(pipe=PIPE, rows=rows)
-                run = Applier(
-                    plan, session.client, session.store, workers=args.workers, progress=False
-                )
-                started = time.perf_counter()
-                result = run.run()
-                seconds = time.perf_counter() - started
-                if result.failed:
-                    raise SystemExit(
-                        f"applying failed {result.failed} rows: {result.failures[0].error}"
+            base_url = session.client.endpoint.base_url
+            times, n, n_naive = apply_rounds(
+                session, rows, base_url, args.workers, args.rounds, naive_n
+            )
+            print_rates(times, n, n_naive, args.workers, "on loopback")
+            if args.latency_ms:
+                with LatencyProxy(scim.port, args.latency_ms / 1000) as proxy:
+                    url = base_url.replace(f":{scim.port}", f":{proxy.port}", 1)
+                    times, n, n_naive = apply_rounds(
+                        session, rows, url, args.workers, args.rounds, naive_n
                     )
-                for row in rows:  # later rounds: If-Match with the ETag the client remembered
-                    row.etag = None
-                return seconds
-
-            ways = {
-                "Applier": applier,
-                "bare": lambda: bare_loop(requests, args.workers),
-                "naive": lambda: naive_loop(requests[:naive_n]),
-            }
-            names = list(ways)
-            for i in range(args.rounds):
-                for name in names[i % 3 :] + names[: i % 3]:
-                    times[name].append(ways[name]())
-        n, n_naive = len(requests), len(requests[:naive_n])
-        rate = {
-            "Applier": n / statistics.median(times["Applier"]),
-            "bare": n / statistics.median(times["bare"]),
-            "naive": n_naive / statistics.median(times["naive"]),
-        }
-        print(
-            f"\napply of {len(rows)} modify rows = {n} PATCH requests (replace title), "
-            f"{args.workers} workers, median of {args.rounds} rounds in rotating order:"
-        )
-        for name, label in (
-            ("Applier", "Applier (resync's apply)"),
-            ("bare", f"bare httpx loop, {args.workers} threads"),
-            ("naive", f"naive sequential loop ({n_naive} req)"),
-        ):
-            shown = " ".join(f"{t:.1f}" for t in times[name])
-            print(f"  {label:<36} {rate[name]:7,.0f} req/s   runs (s): {shown}")
-        vs_bare, vs_naive = rate["Applier"] / rate["bare"], rate["Applier"] / rate["naive"]
-        print(
-            f"  goals: Applier / bare = {vs_bare:.2f} >= 0.90 {verdict(vs_bare >= GOALS['vs bare'])}; "
-            f"Applier / naive = {vs_naive:.2f} >= 3 {verdict(vs_naive >= GOALS['vs naive'])}; "
-            f"bare / naive = {rate['bare'] / rate['naive']:.2f} (what concurrency buys on this server)"
-        )
+                print_rates(
+                    times, n, n_naive, args.workers, f"through a {args.latency_ms} ms latency proxy"
+                )
         print(
             f"\nload average 1 min: {load:.2f} at start, {os.getloadavg()[0]:.2f} at end ({os.cpu_count()} CPUs)"
         )
