@@ -263,7 +263,7 @@ def _assign(classes: list[ClassRead]) -> list[_Assigned]:
 def build(inputs: PlanInputs) -> PlanResult:
     # A build allocates a few containers per attribute of every object while holding every
     # entry and resource read: the cyclic collector would walk all of them again and again
-    # (about a third of the build at 100,000 users) to find no cycles.
+    # to find no cycles (a quarter of the build at 100,000 users: 25.8 s against 19.0 s).
     collecting = gc.isenabled()
     gc.disable()
     try:
