@@ -28,6 +28,7 @@ from toolkit.cli import main
 from toolkit.config import load_config
 from toolkit.lab import sampledata
 from toolkit.lab.syncyaml import PipeYaml
+from toolkit.lab.syncyaml import default_classes as lab_classes
 from toolkit.mapping.dn import normalize_dn
 from toolkit.sync import synclog
 
@@ -42,27 +43,10 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def default_classes() -> dict[str, dict[str, Any]]:
-    """Ping's example: users, groups and a DEFAULT class that drops everything else."""
-    return {
-        "users": {
-            "evaluation-order-index": 100,
-            "include-base-dn": [PEOPLE],
-            "include-filter": [USER_FILTER],
-            "destination-correlation-attributes": ["externalId", "userName"],
-        },
-        "groups": {
-            "evaluation-order-index": 200,
-            "include-base-dn": [GROUPS],
-            "include-filter": ["(|(objectClass=groupOfNames)(objectClass=groupOfUniqueNames))"],
-            "destination-correlation-attributes": ["externalId", "displayName"],
-        },
-        "DEFAULT": {
-            "evaluation-order-index": 99999,
-            "synchronize-creates": False,
-            "synchronize-modifies": False,
-            "synchronize-deletes": False,
-        },
-    }
+    """Ping's three classes; users that carry the OUT description are out of scope."""
+    classes = lab_classes(SUFFIX)
+    classes["users"]["include-filter"] = [USER_FILTER]
+    return classes
 
 
 @dataclass
