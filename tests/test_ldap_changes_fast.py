@@ -13,8 +13,8 @@ import pytest
 
 from toolkit.ldap import AccesslogDetector, ChangelogDetector, LdapServerSpec
 from toolkit.ldap import changelog as cl
-from toolkit.ldap.accesslog import ENTRY_ATTRIBUTES, WRITE_FILTER, _lower_raw, _text
-from toolkit.ldap.changes import decode_cursor, encode_cursor
+from toolkit.ldap.accesslog import ENTRY_ATTRIBUTES, WRITE_FILTER
+from toolkit.ldap.changes import decode_cursor, encode_cursor, lower_raw, record_text
 
 PEOPLE = "ou=people,dc=example,dc=com"
 PHOTO = bytes(range(256)) * 3  # not UTF-8: stays bytes
@@ -37,14 +37,14 @@ def reference_poll(detector: AccesslogDetector, cursor: str, limit: int):
     items, _ = detector.search(
         detector.log_base, flt, ENTRY_ATTRIBUTES, paged_size=limit + len(seen)
     )
-    records = [_lower_raw(i) for i in items]
+    records = [lower_raw(i) for i in items]
     fresh = sorted(
-        (r for r in records if _text(r, "reqstart") not in seen),
-        key=lambda r: _text(r, "reqstart"),
+        (r for r in records if record_text(r, "reqstart") not in seen),
+        key=lambda r: record_text(r, "reqstart"),
     )[:limit]
     changes, delivered = [], set(seen)
     for record in fresh:
-        delivered.add(_text(record, "reqstart"))
+        delivered.add(record_text(record, "reqstart"))
         change = detector.to_change(record, detector._cursor_after(start, delivered))
         if change is not None:
             changes.append(change)
@@ -60,9 +60,7 @@ def reference_changelog_poll(detector: ChangelogDetector, cursor: str, limit: in
     stop = min(start + limit - 1, last)
     flt = f"(&(changeNumber>={start})(changeNumber<={stop}))"
     items, _ = detector.search(detector.base, flt, cl.ENTRY_ATTRIBUTES)
-    records = sorted(
-        (cl._lower_raw(i) for i in items), key=lambda r: cl._int(r.get("changenumber"))
-    )
+    records = sorted((lower_raw(i) for i in items), key=lambda r: cl._int(r.get("changenumber")))
     changes = [c for c in (detector.to_change(r) for r in records) if c is not None]
     return changes, encode_cursor("changelog", next=stop + 1)
 

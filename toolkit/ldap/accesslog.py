@@ -32,6 +32,8 @@ from toolkit.ldap.changes import (
     encode_cursor,
     generalized_time,
     parse_generalized_time,
+    record_of,
+    record_text,
     renamed_dn,
 )
 from toolkit.ldap.errors import ChangeFeedError
@@ -172,8 +174,8 @@ class AccesslogDetector(ChangeDetector):
             if req_start in seen:  # re-read in the late-write window: delivered, not decoded again
                 got.add(req_start)
                 continue
-            record = _record(encoded.decode())
-            req_start = _text(record, "reqstart")
+            record = record_of(encoded.decode())
+            req_start = record_text(record, "reqstart")
             got.add(req_start)
             if req_start not in seen:
                 fresh.append((req_start, record))
@@ -249,20 +251,20 @@ class AccesslogDetector(ChangeDetector):
 
     def to_change(self, record: dict[str, list[Any]], cursor: str) -> Change | None:
         """A log record (lower-case names; values bytes, or text when UTF-8) as a Change."""
-        kind = _KINDS.get(_text(record, "reqtype").lower())
+        kind = _KINDS.get(record_text(record, "reqtype").lower())
         if kind is None:
             return None
-        dn = _text(record, "reqdn")
+        dn = record_text(record, "reqdn")
         mods = parse_reqmod(record.get("reqmod", []))
-        req_start = _text(record, "reqstart")
-        new_rdn = _text(record, "reqnewrdn") or None
-        new_superior = _text(record, "reqnewsuperior") or None
-        delete_old = _text(record, "reqdeleteoldrdn")
-        new_dn = _text(record, "reqnewdn") or (
+        req_start = record_text(record, "reqstart")
+        new_rdn = record_text(record, "reqnewrdn") or None
+        new_superior = record_text(record, "reqnewsuperior") or None
+        delete_old = record_text(record, "reqdeleteoldrdn")
+        new_dn = record_text(record, "reqnewdn") or (
             renamed_dn(dn, new_rdn, new_superior) if new_rdn else None
         )
-        uuid = _text(record, "reqentryuuid") or None
-        modifier = _text(record, "reqauthzid")
+        uuid = record_text(record, "reqentryuuid") or None
+        modifier = record_text(record, "reqauthzid")
         if modifier.lower().startswith("dn:"):
             modifier = modifier[3:]
         changed = tuple(
@@ -294,29 +296,8 @@ class AccesslogDetector(ChangeDetector):
         )
 
 
-def _lower_raw(item: dict[str, Any]) -> dict[str, list[bytes]]:
-    """An ldap3 response item's raw attributes by lower-case name (values as bytes)."""
-    out: dict[str, list[bytes]] = {}
-    for name, values in (item.get("raw_attributes") or {}).items():
-        out.setdefault(name.lower(), []).extend(values)
-    return out
-
-
-def _record(entry: dict[str, Any]) -> dict[str, list[Any]]:
-    """An entry of the fast decoder (values text when UTF-8, else bytes) as a log record."""
-    return {name: values for name, values in entry.items() if name != "dn"}
-
-
 def _start_of_dn(dn: str) -> str | None:
     """The reqStart in a log entry's DN (`reqStart=<time>,cn=accesslog`), if it has that form."""
     rdn = dn.partition(",")[0]
     name, _, value = rdn.partition("=")
     return value.strip() if name.strip().lower() == "reqstart" else None
-
-
-def _text(record: dict[str, list[Any]], name: str) -> str:
-    values = record.get(name)
-    if not values:
-        return ""
-    value = values[0]
-    return (value if isinstance(value, str) else value.decode(errors="replace")).strip()

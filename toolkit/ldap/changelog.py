@@ -21,6 +21,8 @@ from toolkit.ldap.changes import (
     encode_cursor,
     generalized_time,
     parse_generalized_time,
+    record_of,
+    record_text,
     renamed_dn,
 )
 from toolkit.ldap.errors import ChangeFeedError
@@ -132,7 +134,7 @@ class ChangelogDetector(ChangeDetector):
                 f"for changes {start}..{stop}"
             )
         records = sorted(
-            (_record(encoded.decode()) for encoded in page),
+            (record_of(encoded.decode()) for encoded in page),
             key=lambda r: _int(r.get("changenumber")),
         )
         changes: list[Change] = []
@@ -146,10 +148,10 @@ class ChangelogDetector(ChangeDetector):
     def to_change(self, record: dict[str, list[Any]]) -> Change | None:
         """A changelog record (lower-case names; values bytes, or text when UTF-8) as a Change."""
         number = _int(record.get("changenumber"))
-        kind = _KINDS.get(_text(record, "changetype").lower())
+        kind = _KINDS.get(record_text(record, "changetype").lower())
         if kind is None:
             return None
-        dn = _text(record, "targetdn")
+        dn = record_text(record, "targetdn")
         mods: list[Modification] = []
         if record.get("changes"):
             try:
@@ -159,23 +161,23 @@ class ChangelogDetector(ChangeDetector):
                     f"change {number} ({kind} {dn}): cannot parse its changes: {exc}"
                 ) from None
         by_name = {m.attribute.lower(): m for m in mods}
-        unique_id = _text(record, "targetuniqueid") or None
-        entry_uuid = _text(record, "targetentryuuid") or _mod_value(by_name, "entryuuid")
+        unique_id = record_text(record, "targetuniqueid") or None
+        entry_uuid = record_text(record, "targetentryuuid") or _mod_value(by_name, "entryuuid")
         if unique_id and _UUID.match(unique_id):
             uid_attr = "entryuuid"
             entry_uuid = entry_uuid or unique_id
         else:
             uid_attr = "nsuniqueid" if unique_id else None
-        new_rdn = _text(record, "newrdn") or None
-        new_superior = _text(record, "newsuperior") or None
-        delete_old = _text(record, "deleteoldrdn")
+        new_rdn = record_text(record, "newrdn") or None
+        new_superior = record_text(record, "newsuperior") or None
+        delete_old = record_text(record, "deleteoldrdn")
         changed = tuple(
             dict.fromkeys(
                 m.attribute.lower() for m in mods if m.attribute.lower() not in OPERATIONAL
             )
         )
         modifier = (
-            _text(record, "changeinitiatorsname")
+            record_text(record, "changeinitiatorsname")
             or _mod_value(by_name, "modifiersname")
             or (_mod_value(by_name, "creatorsname") if kind == "add" else None)
         )
@@ -188,7 +190,7 @@ class ChangelogDetector(ChangeDetector):
             unique_id=unique_id,
             unique_id_attribute=uid_attr,
             change_number=number,
-            time=parse_generalized_time(_text(record, "changetime")),
+            time=parse_generalized_time(record_text(record, "changetime")),
             changed_attributes=changed,
             modifier_dn=modifier or None,
             new_rdn=new_rdn,
@@ -203,32 +205,11 @@ class ChangelogDetector(ChangeDetector):
         )
 
 
-def _lower_raw(item: dict[str, Any]) -> dict[str, list[bytes]]:
-    """An ldap3 response item's raw attributes by lower-case name (values as bytes)."""
-    out: dict[str, list[bytes]] = {}
-    for name, values in (item.get("raw_attributes") or {}).items():
-        out.setdefault(name.lower(), []).extend(values)
-    return out
-
-
 def _raw(item: dict[str, Any], name: str) -> str | None:
     for key, values in (item.get("raw_attributes") or {}).items():
         if key.lower() == name and values:
             return values[0].decode(errors="replace")
     return None
-
-
-def _record(entry: dict[str, Any]) -> dict[str, list[Any]]:
-    """An entry of the fast decoder (values text when UTF-8, else bytes) as a change record."""
-    return {name: values for name, values in entry.items() if name != "dn"}
-
-
-def _text(record: dict[str, list[Any]], name: str) -> str:
-    values = record.get(name)
-    if not values:
-        return ""
-    value = values[0]
-    return (value if isinstance(value, str) else value.decode(errors="replace")).strip()
 
 
 def _int(values: list[Any] | str | bytes | None) -> int:

@@ -215,6 +215,28 @@ def raw_text(item: dict[str, Any]) -> dict[str, list[str]]:
     return out
 
 
+def lower_raw(item: dict[str, Any]) -> dict[str, list[bytes]]:
+    """An ldap3 response item's raw attributes by lower-case name (values as bytes)."""
+    out: dict[str, list[bytes]] = {}
+    for name, values in (item.get("raw_attributes") or {}).items():
+        out.setdefault(name.lower(), []).extend(values)
+    return out
+
+
+def record_of(entry: dict[str, Any]) -> dict[str, list[Any]]:
+    """An entry of the fast decoder (values text when UTF-8, else bytes) as a change record."""
+    return {name: values for name, values in entry.items() if name != "dn"}
+
+
+def record_text(record: dict[str, list[Any]], name: str) -> str:
+    """A change record's first value of `name` as stripped text ("" when absent)."""
+    values = record.get(name)
+    if not values:
+        return ""
+    value = values[0]
+    return (value if isinstance(value, str) else value.decode(errors="replace")).strip()
+
+
 def _normal(dn: str) -> Any:
     try:
         return normalize_dn(dn)
