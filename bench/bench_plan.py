@@ -53,7 +53,7 @@ import httpx  # noqa: E402
 from toolkit.lab import sampledata  # noqa: E402
 from toolkit.lab.scimserver import ScimServer  # noqa: E402
 from toolkit.lab.slapd import Slapd  # noqa: E402
-from toolkit.lab.syncyaml import PipeYaml  # noqa: E402
+from toolkit.lab.syncyaml import write_pipe_config  # noqa: E402
 
 PIPE = "bench"
 GOALS = {"plan share": 0.25, "plan seconds": 5.0, "peak MB": 1536, "vs bare": 0.90, "vs naive": 3.0}
@@ -202,30 +202,20 @@ def current_rss_mb() -> float:
 def write_config(
     folder: Path, slapd: Slapd, scim: ScimServer, workers: int, chunk: int = 100, name: str = "sync"
 ) -> Path:
-    secret = folder / "ldap-password"
-    secret.write_text(slapd.admin_password)
-    secret.chmod(0o600)
-    path = folder / f"{name}.yaml"  # every config in `folder` shares its state store
-    path.write_text(
-        PipeYaml(
-            prefix="bench",
-            ldap_type="openldap",
-            host=slapd.host,
-            port=slapd.port,
-            admin_dn=slapd.admin_dn,
-            password_ref="${file:ldap-password}",
-            scim_url=scim.url,
-            suffix=slapd.suffix,
-            pipe=PIPE,
-            change_detector=None,
-            # scim2-server needs minutes to answer one page of 50 groups holding 112,000
-            # members; the client would halve the page after each response-timeout (10 s by
-            # default), and the bench times the read, not those retries
-            scim_props={"response-timeout": "600 s"},
-            pipe_props={"num-worker-threads": workers, "member-chunk-size": chunk},
-        ).render()
+    # every config in `folder` shares its state store
+    return write_pipe_config(
+        folder / f"{name}.yaml",
+        slapd,
+        scim.url,
+        prefix="bench",
+        pipe=PIPE,
+        change_detector=None,
+        # scim2-server needs minutes to answer one page of 50 groups holding 112,000
+        # members; the client would halve the page after each response-timeout (10 s by
+        # default), and the bench times the read, not those retries
+        scim_props={"response-timeout": "600 s"},
+        pipe_props={"num-worker-threads": workers, "member-chunk-size": chunk},
     )
-    return path
 
 
 def modify_titles(slapd: Slapd, folder: Path, dns: list[str]) -> float:

@@ -50,7 +50,7 @@ from toolkit.config.durations import parse_duration  # noqa: E402
 from toolkit.lab import sampledata  # noqa: E402
 from toolkit.lab.scimserver import ScimServer  # noqa: E402
 from toolkit.lab.slapd import Slapd  # noqa: E402
-from toolkit.lab.syncyaml import PipeYaml  # noqa: E402
+from toolkit.lab.syncyaml import write_pipe_config  # noqa: E402
 from toolkit.sync import synclog  # noqa: E402
 
 PIPE = "bench"
@@ -67,28 +67,14 @@ def run_cli(config: Path, *args: str) -> None:
 
 
 def write_config(folder: Path, slapd: Slapd, scim: ScimServer, interval: str, workers: int) -> Path:
-    secret = folder / "ldap-password"
-    secret.write_text(slapd.admin_password)
-    secret.chmod(0o600)
-    path = folder / "sync.yaml"
-    path.write_text(
-        PipeYaml(
-            prefix="bench",
-            ldap_type="openldap",
-            host=slapd.host,
-            port=slapd.port,
-            admin_dn=slapd.admin_dn,
-            password_ref="${file:ldap-password}",
-            scim_url=scim.url,
-            suffix=slapd.suffix,
-            pipe=PIPE,
-            pipe_props={
-                "num-worker-threads": workers,
-                "change-detection-polling-interval": interval,
-            },
-        ).render()
+    return write_pipe_config(
+        folder / "sync.yaml",
+        slapd,
+        scim.url,
+        prefix="bench",
+        pipe=PIPE,
+        pipe_props={"num-worker-threads": workers, "change-detection-polling-interval": interval},
     )
-    return path
 
 
 def modify_titles(slapd: Slapd, folder: Path, dns: list[str], tag: str) -> None:

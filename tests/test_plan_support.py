@@ -23,7 +23,7 @@ import ldap3
 from toolkit.cli import main
 from toolkit.config import load_config
 from toolkit.lab import sampledata
-from toolkit.lab.syncyaml import PipeYaml
+from toolkit.lab.syncyaml import write_pipe_config
 from toolkit.mapping.dn import normalize_dn
 from toolkit.plan.model import SITUATIONS
 
@@ -87,19 +87,13 @@ class Env:
         return self.folder / "sync.yaml"
 
     def write_config(self, **pipe_props: Any) -> Path:
-        self.config_path.write_text(
-            PipeYaml(
-                prefix="test",
-                ldap_type="openldap",
-                host=self.slapd.host,
-                port=self.slapd.port,
-                admin_dn=self.slapd.admin_dn,
-                password_ref="${file:ldap-password}",
-                scim_url=self.scim.url,
-                suffix=SUFFIX,
-                pipe=PIPE,
-                pipe_props={k.replace("_", "-"): v for k, v in pipe_props.items()},
-            ).render()
+        write_pipe_config(
+            self.config_path,
+            self.slapd,
+            self.scim.url,
+            prefix="test",
+            pipe=PIPE,
+            pipe_props={k.replace("_", "-"): v for k, v in pipe_props.items()},
         )
         return self.config_path
 
@@ -206,9 +200,6 @@ def make_env(
 ) -> Env:
     """Load sample data into slapd (offline, slapadd), write the pipe's config."""
     folder.mkdir(parents=True, exist_ok=True)
-    secret = folder / "ldap-password"
-    secret.write_text(slapd.admin_password)
-    secret.chmod(0o600)
     ldif = sampledata.write_ldif(folder / "sample.ldif", users, groups, suffix=SUFFIX)
     slapd.load_ldif(ldif)
     env = Env(slapd, scim, folder, users, groups)

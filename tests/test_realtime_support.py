@@ -27,8 +27,8 @@ import ldap3
 from toolkit.cli import main
 from toolkit.config import load_config
 from toolkit.lab import sampledata
-from toolkit.lab.syncyaml import PipeYaml
 from toolkit.lab.syncyaml import default_classes as lab_classes
+from toolkit.lab.syncyaml import write_pipe_config
 from toolkit.mapping.dn import normalize_dn
 from toolkit.sync import synclog
 
@@ -97,24 +97,16 @@ class Rt:
         props = {"change-detection-polling-interval": "100 ms"}
         props.update({k.replace("_", "-"): v for k, v in pipe_props.items()})
         self.folder.mkdir(parents=True, exist_ok=True)
-        secret = self.folder / "ldap-password"
-        secret.write_text(self.server.admin_password)
-        secret.chmod(0o600)
-        self.config_path.write_text(
-            PipeYaml(
-                prefix="rt",
-                ldap_type="openldap" if self.feed == "slapd" else "389-ds",
-                host=self.server.host,
-                port=self.server.port,
-                admin_dn=self.server.admin_dn,
-                password_ref="${file:ldap-password}",
-                scim_url=self.scim_url or self.scim.url,
-                suffix=SUFFIX,
-                pipe=PIPE,
-                change_detector=self.detector,
-                pipe_props=props,
-                classes=self.classes,
-            ).render()
+        write_pipe_config(
+            self.config_path,
+            self.server,
+            self.scim_url or self.scim.url,
+            prefix="rt",
+            ldap_type="openldap" if self.feed == "slapd" else "389-ds",
+            pipe=PIPE,
+            change_detector=self.detector,
+            pipe_props=props,
+            classes=self.classes,
         )
         return self.config_path
 

@@ -20,7 +20,7 @@ from toolkit.lab import sampledata
 from toolkit.lab.process import pid_alive, port_open, stop_pid
 from toolkit.lab.scimserver import ScimServer
 from toolkit.lab.slapd import Slapd
-from toolkit.lab.syncyaml import PipeYaml
+from toolkit.lab.syncyaml import write_pipe_config, write_secret
 
 DEFAULT_DIR = Path("scimsync-lab")
 STATE_FILE = "lab.json"
@@ -58,12 +58,6 @@ class LabState:
         return cls(**json.loads(path.read_text()))
 
 
-def _write_secret(path: Path, value: str) -> None:
-    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-    path.touch(mode=0o600)
-    path.write_text(value)
-
-
 def up(folder: Path = DEFAULT_DIR, users: int = 2000, groups: int = 50, seed: int = 0) -> LabState:
     """Start the lab in `folder` with sample data; refuse if one already runs there."""
     folder = Path(folder).resolve()
@@ -85,28 +79,21 @@ def up(folder: Path = DEFAULT_DIR, users: int = 2000, groups: int = 50, seed: in
     except Exception:
         ldap.stop()
         raise
-    _write_secret(folder / "secrets" / "ldap-password", ldap.admin_password)
-    _write_secret(folder / "secrets" / "scim-token", token)
-    config = folder / "sync.yaml"
-    config.write_text(
-        PipeYaml(
-            prefix="lab",
-            ldap_type="openldap",
-            host=ldap.host,
-            port=ldap.port,
-            admin_dn=ldap.admin_dn,
-            password_ref="${file:secrets/ldap-password}",
-            scim_url=scim.url,
-            suffix=ldap.suffix,
-            scim_props={
-                "http-authorization-method": "bearer",
-                "oauth-token": "${file:secrets/scim-token}",
-            },
-            pipe_props={"change-detection-polling-interval": "500 ms"},
-            header="Written by `scimsync lab up`: the embedded default pipe, LDAP (slapd) to "
-            "SCIM 2.0.\nSecrets are files beside this one (mode 0600), referenced, never "
-            "written inline.",
-        ).render()
+    write_secret(folder / "secrets" / "scim-token", token)
+    config = write_pipe_config(
+        folder / "sync.yaml",
+        ldap,
+        scim.url,
+        prefix="lab",
+        secret="secrets/ldap-password",
+        scim_props={
+            "http-authorization-method": "bearer",
+            "oauth-token": "${file:secrets/scim-token}",
+        },
+        pipe_props={"change-detection-polling-interval": "500 ms"},
+        header="Written by `scimsync lab up`: the embedded default pipe, LDAP (slapd) to "
+        "SCIM 2.0.\nSecrets are files beside this one (mode 0600), referenced, never "
+        "written inline.",
     )
     state = LabState(
         folder=str(folder),

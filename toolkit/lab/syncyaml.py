@@ -3,6 +3,7 @@
 `PipeYaml(...).render()` writes the text: one LDAP external server, one scim2 server, a
 source, a destination and a pipe with Ping's three classes (or the ones given). The LDAP
 password is always a secret reference (`${file:...}`), never the password.
+`write_pipe_config(path, server, scim_url, ...)` writes both files for a lab server.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 Props = dict[str, Any]
@@ -109,3 +111,41 @@ class PipeYaml:
             + "    sync-classes:\n"
             + "".join(f"      {name}:\n" + _props(props, 8) for name, props in classes.items())
         )
+
+
+def write_secret(path: Path, value: str) -> None:
+    """A secret file only its owner can read (its folder too, when created here)."""
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    path.touch(mode=0o600)
+    path.chmod(0o600)
+    path.write_text(value)
+
+
+def write_pipe_config(
+    path: Path,
+    server: Any,
+    scim_url: str,
+    *,
+    prefix: str,
+    ldap_type: str = "openldap",
+    secret: str = "ldap-password",
+    **options: Any,
+) -> Path:
+    """The pipe config at `path` for a lab LDAP server (Slapd or DirSrv: host, port,
+    admin_dn, admin_password, suffix), its password in `secret` beside it, referenced.
+    `options` are further PipeYaml fields."""
+    write_secret(path.parent / secret, server.admin_password)
+    path.write_text(
+        PipeYaml(
+            prefix=prefix,
+            ldap_type=ldap_type,
+            host=server.host,
+            port=server.port,
+            admin_dn=server.admin_dn,
+            password_ref=f"${{file:{secret}}}",
+            scim_url=scim_url,
+            suffix=server.suffix,
+            **options,
+        ).render()
+    )
+    return path
