@@ -64,8 +64,16 @@ class Result:
     out: str
     err: str
 
-    def json(self) -> dict[str, Any]:
+    def json(self) -> Any:
         return json.loads(self.out)
+
+
+def run_cli(config_path: Path, *args: str) -> Result:
+    """`scimsync --config CONFIG ARGS`, in-process, its output captured."""
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        code = main(["--config", str(config_path), *args])
+    return Result(code, out.getvalue(), err.getvalue())
 
 
 @dataclass
@@ -101,10 +109,7 @@ class Env:
         return load_config(self.config_path)
 
     def cli(self, *args: str) -> Result:
-        out, err = io.StringIO(), io.StringIO()
-        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-            code = main(["--config", str(self.config_path), *args])
-        return Result(code, out.getvalue(), err.getvalue())
+        return run_cli(self.config_path, *args)
 
     def cli_json(self, *args: str) -> dict[str, Any]:
         result = self.cli(*args, "--json")

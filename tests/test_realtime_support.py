@@ -9,8 +9,6 @@ normalized so that two ways of reaching it can be compared.
 
 from __future__ import annotations
 
-import contextlib
-import io
 import json
 import os
 import subprocess
@@ -24,7 +22,7 @@ from typing import Any
 import httpx
 import ldap3
 
-from toolkit.cli import main
+from tests.test_plan_support import Result, run_cli
 from toolkit.config import load_config
 from toolkit.lab import sampledata
 from toolkit.lab.syncyaml import default_classes as lab_classes
@@ -47,16 +45,6 @@ def default_classes() -> dict[str, dict[str, Any]]:
     classes = lab_classes(SUFFIX)
     classes["users"]["include-filter"] = [USER_FILTER]
     return classes
-
-
-@dataclass
-class Result:
-    code: int
-    out: str
-    err: str
-
-    def json(self) -> Any:
-        return json.loads(self.out)
 
 
 @dataclass
@@ -114,10 +102,7 @@ class Rt:
         return load_config(self.config_path)
 
     def cli(self, *args: str) -> Result:
-        out, err = io.StringIO(), io.StringIO()
-        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-            code = main(["--config", str(self.config_path), *args])
-        return Result(code, out.getvalue(), err.getvalue())
+        return run_cli(self.config_path, *args)
 
     def cli_ok(self, *args: str) -> Result:
         result = self.cli(*args)
