@@ -49,6 +49,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import httpx  # noqa: E402
+from ldapedit import modify_titles  # noqa: E402
 
 from toolkit.lab import sampledata  # noqa: E402
 from toolkit.lab.scimserver import ScimServer  # noqa: E402
@@ -216,26 +217,6 @@ def write_config(
         scim_props={"response-timeout": "600 s"},
         pipe_props={"num-worker-threads": workers, "member-chunk-size": chunk},
     )
-
-
-def modify_titles(slapd: Slapd, folder: Path, dns: list[str]) -> float:
-    """Change `title` on these entries with ldapmodify; returns the seconds it took."""
-    ldif = folder / "modify.ldif"
-    with ldif.open("w") as out:
-        for i, dn in enumerate(dns):
-            out.write(
-                f"dn: {dn}\nchangetype: modify\nreplace: title\ntitle: Bench Title {i}\n-\n\n"
-            )
-    started = time.perf_counter()
-    done = subprocess.run(
-        ["ldapmodify", "-x", "-H", slapd.url, "-D", slapd.admin_dn, "-y", str(folder / "ldap-password"), "-f", str(ldif)],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        text=True,
-    )  # fmt: skip
-    if done.returncode:
-        raise SystemExit(f"ldapmodify failed: {done.stderr.strip()}")
-    return time.perf_counter() - started
 
 
 # --- the three ways of sending ---------------------------------------------------------------
@@ -480,7 +461,9 @@ def main() -> None:
         people = [e["dn"][0] for e in sampledata.generate(args.users, 0) if "uid" in e]
         step = max(1, len(people) // max(1, args.modify))
         changed = people[::step][: args.modify]
-        print(f"ldapmodify of {len(changed)} titles in {modify_titles(slapd, work, changed):.1f} s")
+        print(
+            f"ldapmodify of {len(changed)} titles in {modify_titles(slapd, work, changed, 'Bench Title'):.1f} s"
+        )
 
         # --- the dry run ---
         rows_file = work / "rows.pickle"

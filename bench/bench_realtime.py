@@ -43,6 +43,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 import ldap3  # noqa: E402
+from ldapedit import modify_titles  # noqa: E402
 
 from toolkit.cli import main as cli  # noqa: E402
 from toolkit.config import load_config  # noqa: E402
@@ -75,22 +76,6 @@ def write_config(folder: Path, slapd: Slapd, scim: ScimServer, interval: str, wo
         pipe=PIPE,
         pipe_props={"num-worker-threads": workers, "change-detection-polling-interval": interval},
     )
-
-
-def modify_titles(slapd: Slapd, folder: Path, dns: list[str], tag: str) -> None:
-    """`title: <tag> <i>` on these entries, with one ldapmodify run."""
-    ldif = folder / f"{tag}.ldif"
-    with ldif.open("w") as out:
-        for i, dn in enumerate(dns):
-            out.write(f"dn: {dn}\nchangetype: modify\nreplace: title\ntitle: {tag} {i}\n-\n\n")
-    done = subprocess.run(
-        ["ldapmodify", "-x", "-H", slapd.url, "-D", slapd.admin_dn, "-y", str(folder / "ldap-password"), "-f", str(ldif)],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        text=True,
-    )  # fmt: skip
-    if done.returncode:
-        raise SystemExit(f"ldapmodify failed: {done.stderr.strip()}")
 
 
 def cpu_seconds(pid: int | None = None) -> float:
