@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import gzip
+import hashlib
 import json
 from datetime import UTC, datetime, timedelta, timezone
 
@@ -304,10 +305,18 @@ def test_retention_parsers():
     assert parse_logpurge_age("") is None
 
 
+def _ssha_matches(value: str, password: str) -> bool:
+    """Whether an {SSHA} value verifies against password, as the server checks it."""
+    assert value.startswith("{SSHA}")
+    raw = base64.b64decode(value[6:])
+    digest, salt = raw[:20], raw[20:]
+    return hashlib.sha1(password.encode() + salt).digest() == digest
+
+
 def test_sync_user_entry_and_rules():
     classes, attrs = sync_user_entry("cn=scimsync,ou=services,dc=x", "pw", "openldap")
     assert "simpleSecurityObject" in classes and attrs["cn"] == ["scimsync"]
-    assert attrs["userPassword"][0].startswith("{SSHA}") and "pw" not in attrs["userPassword"][0]
+    assert _ssha_matches(attrs["userPassword"][0], "pw")
     classes, attrs = sync_user_entry("uid=sync,dc=x", "pw", "389")
     assert "account" in classes and attrs["userPassword"] == ["pw"]
     with pytest.raises(ValueError, match="must start with cn= or uid="):
@@ -318,6 +327,7 @@ def test_sync_user_entry_and_rules():
     )
     salted = base64.b64decode(ssha("secret")[6:])
     assert len(salted) == 28  # SHA-1 digest + 8 bytes of salt
+    assert _ssha_matches(ssha("secret"), "secret") and not _ssha_matches(ssha("secret"), "other")
 
 
 # --- the BER decoder on PDUs encoded by ldap3's own ASN.1 definitions -------------------------

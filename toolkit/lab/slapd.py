@@ -6,9 +6,6 @@ folder; the server runs in the foreground (`-d 0`) under our own PID.
 
 from __future__ import annotations
 
-import base64
-import hashlib
-import os
 import secrets
 import shutil
 import subprocess
@@ -16,6 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from toolkit.lab.process import ChildServer, LabServerError, free_port
+from toolkit.ldap.prepare import ssha  # no clear rootpw in slapd.conf
 
 SLAPD = "/usr/sbin/slapd"
 SCHEMA_DIR = Path("/etc/ldap/schema")
@@ -84,13 +82,6 @@ logpurge  07+00:00 01+00:00
 access to attrs=userPassword by self write by anonymous auth by * none
 access to * by * read
 """
-
-
-def ssha(password: str) -> str:
-    """The {SSHA} form slapd accepts for rootpw, so no clear password sits in slapd.conf."""
-    salt = os.urandom(8)
-    digest = hashlib.sha1(password.encode() + salt).digest()
-    return "{SSHA}" + base64.b64encode(digest + salt).decode()
 
 
 def require_binary(path: str, package: str) -> None:
