@@ -141,6 +141,18 @@ def test_default_mapping_maps_a_realistic_user():
     assert users.missing_required(EXPECTED) == []
 
 
+def test_entries_map_alike_in_any_case_of_names_in_any_order():
+    # One mapping object learns the lower-case names it meets; an entry spelled otherwise
+    # after them (or before them) must still map in full.
+    users = load_mapping()["User"]
+    lower = {key.lower(): values for key, values in LUKASZ.items()}
+    upper = {key.upper(): values for key, values in LUKASZ.items()}
+    one_mixed = {**{k: v for k, v in lower.items() if k != "title"}, "Title": ["Chief"]}
+    for entry in (lower, LUKASZ, lower, upper, lower):
+        assert users.to_scim(entry, resolver()) == EXPECTED
+    assert users.to_scim(one_mixed, resolver()) == {**EXPECTED, "title": "Chief"}
+
+
 def test_active_comes_from_ns_account_lock():
     users = load_mapping()["User"]
     enabled = {k: v for k, v in LUKASZ.items() if k != "nsAccountLock"}

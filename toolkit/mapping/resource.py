@@ -76,6 +76,7 @@ class ResourceMapping:
     source_schema: str = ""  # as written in the file (maybe SCIM 1.1)
     add: AddTemplate | None = None
     _cache: dict[Any, Any] = field(default_factory=dict, init=False, repr=False)
+    _lower_names: set[str] = field(default_factory=set, init=False, repr=False)
 
     # --- what the mapping covers ------------------------------------------------------------
 
@@ -192,11 +193,7 @@ class ResourceMapping:
         Raises MappingValueError (skippable) when a transformation rejects a value.
         """
         # entries read by the toolkit already have lower-case names: check, don't copy
-        lowered = (
-            entry
-            if all(map(str.islower, entry))
-            else {key.lower(): values for key, values in entry.items()}
-        )
+        lowered = entry if entry.keys() <= self._lower_names else self._lowered(entry)
         ctx = DerivedContext(resolver, on_unresolved)
         out: dict[str, Any] = {"schemas": [self.schema]}
         for path, container, name, function in self._ops(include_read_only, include_write_only):
@@ -218,6 +215,14 @@ class ResourceMapping:
             if urn in out:
                 out["schemas"].append(urn)
         return out
+
+    def _lowered(self, entry: Entry) -> Entry:
+        """`entry` if its names are lower case (learning them: names repeat from entry to
+        entry, so the next ones need only a subset test in C), else a lower-cased copy."""
+        if all(map(str.islower, entry)):
+            self._lower_names.update(entry)
+            return entry
+        return {key.lower(): values for key, values in entry.items()}
 
     def missing_required(self, scim_resource: Mapping[str, Any]) -> list[str]:
         """Required, writable, mapped attributes that have no value in `scim_resource`.
