@@ -242,6 +242,9 @@ def test_discovery_attribute_lookup_and_writability():
     assert d.is_writable("User", "externalId") and not d.is_writable("User", "meta.version")
     assert d.attribute("User", f"{ENT}:externalId") is None
     assert d.is_writable("User", 'emails[type eq "work"].value')
+    # a "]" or an escaped quote inside a quoted filter value does not end the filter
+    assert d.attribute("User", 'emails[value eq "a]b"].value').name == "value"
+    assert d.attribute("User", 'emails[value eq "a\\"]b"].value').name == "value"
     assert d.is_writable("User", f"{ENT}:employeeNumber")
     assert d.is_writable("User", f"{ENT}:manager.value")
     assert not d.is_writable("User", f"{ENT}:manager.displayName")

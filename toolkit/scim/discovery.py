@@ -34,7 +34,8 @@ COMMON_ATTRIBUTES: tuple[dict[str, Any], ...] = (
         ],
     },
 )
-_VALUE_FILTER = re.compile(r"\[[^\]]*\]")
+# a value filter, whose quoted values may hold "]" and escaped quotes: members[value eq "a]b"]
+VALUE_FILTER = re.compile(r'\[(?:[^\]"]|"(?:[^"\\]|\\.)*")*\]')
 
 
 @dataclass(frozen=True)
@@ -205,7 +206,7 @@ class Discovery:
         info = self.resource_type(resource_type)
         if info is None:
             return None
-        path = _VALUE_FILTER.sub("", path)
+        path = VALUE_FILTER.sub("", path)
         for urn in sorted((info.schema, *info.extensions), key=len, reverse=True):
             if path.lower() == urn.lower() and urn in self.schemas:
                 return AttributeInfo(urn, urn, "complex", sub_attributes=self.schemas[urn])

@@ -28,14 +28,12 @@ import re
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from toolkit.scim.discovery import COMMON_ATTRIBUTES, AttributeInfo, Discovery
+from toolkit.scim.discovery import COMMON_ATTRIBUTES, VALUE_FILTER, AttributeInfo, Discovery
 
 PATCH_OP = "urn:ietf:params:scim:api:messages:2.0:PatchOp"
 PATCH_OPS = frozenset({"add", "remove", "replace"})
 _OP_KEYS = frozenset({"op", "path", "value"})
 _OPS = {op: op for op in PATCH_OPS}
-# a value filter, whose quoted values may hold "]" and escaped quotes: members[value eq "a]b"]
-_VALUE_FILTER = re.compile(r'\[(?:[^\]"]|"(?:[^"\\]|\\.)*")*\]')
 # xsd:dateTime as RFC 7643 §2.3.5 asks (an RFC 3339 string; the offset may be left out).
 _DATETIME = re.compile(
     r"\d{4}-(0[1-9]|1[0-2])-(0[1-9]|[12]\d|3[01])[Tt]([01]\d|2[0-3]):[0-5]\d:([0-5]\d|60)"
@@ -210,7 +208,7 @@ class _Shape:
 
     def resolve(self, path: str) -> tuple[_Node | None, str]:
         """The node a PATCH path names (value filters dropped), or None with the reason."""
-        bare = _VALUE_FILTER.sub("", path) if "[" in path else path
+        bare = VALUE_FILTER.sub("", path) if "[" in path else path
         found = self.paths.get(bare)
         if found is None:
             found = self._resolve(bare)
