@@ -11,7 +11,7 @@ import copy
 import pytest
 
 from toolkit.config.model import SyncClass
-from toolkit.mapping import load_mapping
+from toolkit.mapping import DictResolver, load_mapping
 from toolkit.plan.engine import ClassRead, PlanInputs, build
 from toolkit.plan.model import Link, pending_ref
 
@@ -69,8 +69,6 @@ def _inputs(mappings, entries, targets, links, groups=()):
 
 def _stored(mappings, entry, scim_id, ids):
     """The resource as a server stores what resync sent: to_scim output, with id and meta."""
-    from toolkit.mapping import DictResolver
-
     resource = mappings["User"].to_scim(entry, DictResolver(ids))
     return {**resource, "id": scim_id, "meta": {"version": f'W/"{scim_id}"'}}
 
@@ -140,3 +138,56 @@ def test_members_resolve_to_ids_and_to_pending_creates(mappings):
     members = row.requests[0].body["members"]
     assert members[0] == {"value": "s-1", "type": "User"}
     assert members[1]["value"] == pending_ref(ann["dn"])  # the id ann's create will get
+
+
+def test_references_to_entries_without_an_id_are_left_out_silently(mappings):
+    # A manager whose entry conflicts (two unlinked targets match it) will have no id this
+    # run: a linked report (mapped once ids are decided) and an unlinked one (mapped before,
+    # with tokens) both leave the manager out without calling it unresolved.
+    boss = _user("boss", "u-1", "CEO")
+    twins = [
+        {"schemas": [], "id": f"t-{n}", "userName": "boss", "meta": {"version": "1"}}
+        for n in (1, 2)
+    ]
+    linked = _user("ann", "u-2", "Engineer", manager="boss")
+    unlinked = _user("bob", "u-3", "Engineer", manager="boss")
+    targets = [*twins, _stored(mappings, linked, "s-2", {})]
+    plan = build(_inputs(mappings, [boss, linked, unlinked], targets, [_link(linked, "s-2")]))
+    rows = {r.dn: r for r in plan.rows}
+    assert rows[boss["dn"]].situation == "conflict"
+    for entry, situation in ((linked, "unchanged"), (unlinked, "create")):
+        row = rows[entry["dn"]]
+        assert row.situation == situation and "unresolved" not in row.reason
+        assert "manager" not in (row.desired.get(ENTERPRISE) or {})
+
+
+def test_a_linked_group_names_new_members_by_their_pending_id(mappings):
+    boss, ann = _user("boss", "u-1", "CEO"), _user("ann", "u-2", "Engineer")
+    group = {
+        "dn": "cn=eng,ou=groups,dc=example,dc=com",
+        "entryuuid": ["g-1"],
+        "objectclass": ["groupOfNames"],
+        "cn": ["eng"],
+        "member": [boss["dn"]],
+    }
+    stored_group = {
+        **mappings["Group"].to_scim(group, DictResolver({boss["dn"]: ("User", "s-1")})),
+        "id": "g-s",
+        "meta": {"version": "1"},
+    }
+    group_link = Link("g-1", group["dn"], "groups", "Group", "g-s")
+    grown = {**group, "member": [boss["dn"], ann["dn"]]}
+    inputs = _inputs(
+        mappings,
+        [boss, ann],
+        [_stored(mappings, boss, "s-1", {})],
+        [_link(boss, "s-1"), group_link],
+        [grown],
+    )
+    inputs.targets["Group"] = [stored_group]
+    row = next(r for r in build(inputs).rows if r.resource_type == "Group")
+    assert row.situation == "modify"
+    (request,) = row.requests
+    assert request.body["Operations"] == [
+        {"op": "add", "path": "members", "value": [{"value": pending_ref(ann["dn"])}]}
+    ]

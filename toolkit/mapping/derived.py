@@ -41,9 +41,11 @@ SHAPES: dict[DerivationKind, tuple[str, ...]] = {
 
 
 class Resolver(Protocol):
-    """Turns a DN into the SCIM resource it became: (resource type name, SCIM id), or None."""
+    """Turns a DN into the SCIM resource it became: (resource type name, SCIM id); None when
+    the DN is unknown (reported as unresolved); () when it is known but will have no resource
+    (the reference is left out, unreported)."""
 
-    def resolve(self, dn: str) -> tuple[str, str] | None: ...
+    def resolve(self, dn: str) -> tuple[str, str] | tuple[()] | None: ...
 
 
 #: Called with (SCIM attribute path, DN or URL) for every value that could not be resolved.
@@ -81,7 +83,7 @@ class DerivedContext:
         self.resolver = resolver
         self.on_unresolved = on_unresolved
 
-    def resolve(self, path: str, dn: str) -> tuple[str, str] | None:
+    def resolve(self, path: str, dn: str) -> tuple[str, str] | tuple[()] | None:
         ref = self.resolver.resolve(dn) if self.resolver is not None else None
         if ref is None and self.on_unresolved is not None:
             self.on_unresolved(path, dn)
@@ -115,7 +117,7 @@ def derived_function(
             dns = [*_values(entry, "member"), *_values(entry, "uniquemember")]
             for raw in dns:
                 ref = ctx.resolve(path, strip_unique_member_uid(raw))
-                if ref is None or ref[1] in seen:
+                if not ref or ref[1] in seen:
                     continue
                 seen.add(ref[1])
                 out.append({"value": ref[1], "type": canonical.get(ref[0].lower(), ref[0])})
@@ -132,7 +134,7 @@ def derived_function(
         seen: set[str] = set()
         for dn in [*_values(entry, "ismemberof"), *_values(entry, "memberof")]:
             ref = ctx.resolve(path, dn)
-            if ref is None or ref[1] in seen:
+            if not ref or ref[1] in seen:
                 continue
             seen.add(ref[1])
             out.append({"value": ref[1]})

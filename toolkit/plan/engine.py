@@ -173,6 +173,7 @@ class _Draft:
     linked: bool = False
     conflict: str = ""  # why several targets match
     note: str = ""  # unresolved references, mapping errors
+    tokens: bool = False  # mapped before the ids were decided: references are tokens
 
 
 class _Dns:
@@ -205,14 +206,23 @@ class _Dns:
 
 
 class _Resolver:
-    """Hands out tokens for DNs this run knows (read or linked); ids are decided later."""
+    """References to the DNs this run knows (read or linked). Until the ids are decided (after
+    correlation) it hands out a token per DN, swapped for the id later (`_with_ids`); once
+    `ids` is set, the id itself, or () for a DN that will have none (left out, as a token
+    without an id is)."""
 
     def __init__(self, dns: _Dns):
         self.dns = dns
+        self.ids: dict[str, str] | None = None  # DN as known -> id or pending reference
 
-    def resolve(self, dn: str) -> tuple[str, str] | None:
+    def resolve(self, dn: str) -> tuple[str, str] | tuple[()] | None:
         known = self.dns.known(dn)
-        return (self.dns.kind[known], _TOKEN + known) if known is not None else None
+        if known is None:
+            return None
+        if self.ids is None:
+            return self.dns.kind[known], _TOKEN + known
+        scim_id = self.ids.get(known)
+        return (self.dns.kind[known], scim_id) if scim_id is not None else ()
 
 
 class _TargetIndex:
@@ -296,6 +306,7 @@ def _build(inputs: PlanInputs) -> PlanResult:
                 draft.entry, resolver, on_unresolved=lambda p, dn: unresolved.append(f"{p}: {dn}")
             )
             draft.note = "; ".join(f"unresolved {u}" for u in unresolved)
+            draft.tokens = resolver.ids is None
         except MappingValueError as exc:
             draft.desired, draft.note = None, str(exc)
 
@@ -317,6 +328,7 @@ def _build(inputs: PlanInputs) -> PlanResult:
     for link in inputs.links.values() if inputs.partial else ():
         # a partial read (realtime, filters) holds only some targets: trust the link then
         id_of_dn.setdefault(dns.known(link.dn) or link.dn, link.scim_id)
+    resolver.ids = id_of_dn  # entries mapped from now on get ids, not tokens
 
     # 2. diff and requests. Linked entries (nearly all, after the first sync) are mapped only
     # now, one at a time, so that the mapped resources of all of them are never held at once.
@@ -403,7 +415,7 @@ def _row(draft: _Draft, inputs: PlanInputs, index: _TargetIndex, id_of_dn: dict[
     }
     if draft.desired is None:  # the mapping rejected a value: nothing can be sent for it
         return Row(situation=CONFLICT, scim_id=None, reason=f"cannot map: {draft.note}", **base)
-    desired = _with_ids(draft.desired, mapping, id_of_dn)
+    desired = _with_ids(draft.desired, mapping, id_of_dn) if draft.tokens else draft.desired
     if draft.conflict:
         return Row(situation=CONFLICT, scim_id=None, reason=draft.conflict, desired=desired, **base)
     target = index.get(kind, draft.target_id) if draft.target_id else None
