@@ -2,7 +2,7 @@
 second, and the delay from an LDAP write to the SCIM resource changing at offered rates.
 
 Run: .venv/bin/python bench/bench_realtime.py [--users 2000] [--rates 50,200] [--duration 20]
-     [--backlog 2000] [--interval "500 ms"] [--workers 4]
+     [--backlog 2000] [--interval "500 ms"] [--workers 4]   (--rates '': steps 1 and 2 only)
 
 1. Loads sample data into slapd (slapadd), resyncs it into scim2-server (all creates), then
    measures the resync apply rate on modifies: `title` changed on --backlog users in LDAP,
@@ -318,7 +318,11 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--users", type=int, default=2000)
     parser.add_argument("--groups", type=int, default=20)
-    parser.add_argument("--rates", default="50,200")
+    parser.add_argument(
+        "--rates",
+        default="50,200",
+        help="offered rates, comma-separated; '' for the resync and sustained rates only",
+    )
     parser.add_argument("--duration", type=float, default=20.0)
     parser.add_argument("--backlog", type=int, default=2000)
     parser.add_argument("--interval", default="500 ms")
@@ -374,7 +378,7 @@ def main() -> int:
 
         goal = interval + GOAL_MARGIN
         results = []
-        for offered_rate in (float(r) for r in args.rates.split(",")):
+        for offered_rate in (float(r) for r in args.rates.split(",") if r.strip()):
             r = offered(
                 config,
                 slapd,

@@ -140,3 +140,32 @@ def test_sigkill_loses_only_the_waiting_etag_never_a_link(tmp_path):
     assert after.link(PIPE, "uuid-1").etag == 'W/"1"'
     assert after.link(PIPE, "uuid-2").created
     assert after.cursor(PIPE) == "before"
+
+
+def test_a_link_the_caller_read_decides_the_deferral_without_reading_it_again(tmp_path):
+    path = tmp_path / "state.db"
+    store = StateStore(path)
+    store.save_links(PIPE, [LINK])
+    read = store.link(PIPE, "uuid-1")
+    traced = writes(store)
+    store.save_links(
+        PIPE, [replace(read, etag='W/"2"', created=False)], defer=True, stored={"uuid-1": read}
+    )
+    assert not [s for s in traced if s.startswith(("SELECT", "INSERT", "BEGIN"))], traced
+    assert other_store(path).link(PIPE, "uuid-1").etag == 'W/"1"'  # waiting, as with a read
+    store.flush()
+    assert other_store(path).link(PIPE, "uuid-1").etag == 'W/"2"'
+
+
+def test_a_link_the_caller_read_that_differs_is_written_at_once(tmp_path):
+    path = tmp_path / "state.db"
+    store = StateStore(path)
+    store.save_links(PIPE, [LINK])
+    read = store.link(PIPE, "uuid-1")
+    moved = replace(read, dn="uid=jdoe2,ou=people,dc=example,dc=com", etag='W/"2"')
+    store.save_links(PIPE, [moved], defer=True, stored={"uuid-1": read})
+    assert other_store(path).link(PIPE, "uuid-1").dn.startswith("uid=jdoe2")
+    # a link the caller did not read is looked up: here a new one, written at once
+    new = Link("uuid-2", "uid=new,dc=x", "users", "User", "id-2", "e", "h", False)
+    store.save_links(PIPE, [new], defer=True, stored={"uuid-1": read})
+    assert other_store(path).link(PIPE, "uuid-2") is not None

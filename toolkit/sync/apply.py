@@ -13,6 +13,7 @@ from __future__ import annotations
 import sys
 import threading
 from collections import deque
+from collections.abc import Mapping
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -64,10 +65,15 @@ class Applier:
         workers: int = 4,
         failed_dns_file: Path | None = None,
         progress: bool | None = None,
+        links: Mapping[str, Link] | None = None,
     ):
         self.plan = plan
         self.client = client
         self.store = store
+        # the links as stored when the plan was made, by entry key, when the caller read them
+        # with their forms and nothing else writes them meanwhile (realtime's one entry): a
+        # link write is then decided without reading the stored link again
+        self.links = links
         self.workers = max(1, workers)
         self.failed_dns_file = failed_dns_file
         self.progress = progress
@@ -306,6 +312,7 @@ class Applier:
                 )
             ],
             defer=True,
+            stored=self.links,
         )
 
     def _write_failed_dns(self, result: ApplyResult) -> None:

@@ -23,11 +23,10 @@ import subprocess
 import sys
 import threading
 import time
-from collections import OrderedDict
+from collections import OrderedDict, deque
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime, timedelta
-from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -272,15 +271,14 @@ class RealtimeSync:
             by_entry.setdefault(_identity(change), []).append(change)
         groups = list(by_entry.values())
         self._prefetched = entries
-        results: dict[int, Result] = {}
-        for chain_results in pool.map(self._reconcile_chain, _chains(groups)):
-            results.update(chain_results)
+        self.reconciler.known_references = self._references(entries)
+        try:
+            results = self._run_chains(pool, _chains(groups))
+        finally:  # the second pass, and the next batch, read the links written meanwhile
+            self.reconciler.known_references = None
         retry = [g for g in groups if results[id(g)].unresolved]
         if retry:  # references to entries created in this batch: one more pass now that they exist
-            for chain_results in pool.map(
-                partial(self._reconcile_chain, final=True), _chains(retry)
-            ):
-                results.update(chain_results)
+            results.update(self._run_chains(pool, _chains(retry), final=True))
         for group in groups:
             for _ in group:  # the final outcome of each change
                 self.stats.count(results[id(group)].msg_type)
@@ -335,6 +333,42 @@ class RealtimeSync:
         except Exception:  # the per-entry look-ups will meet (and report) the trouble
             return {}
         return found  # an entry not found is looked up on its own: never taken as gone
+
+    def _references(self, entries: dict[str, dict[str, Any]]) -> dict[str, list[Link]] | None:
+        """The links the prefetched entries refer to, read at once; None if that read fails
+        (each entry then reads its own)."""
+        try:
+            return self.reconciler.read_references(entries.values())
+        except Exception:
+            return None
+
+    def _run_chains(
+        self, pool: ThreadPoolExecutor, chains: list[list[list[Change]]], final: bool = False
+    ) -> dict[int, Result]:
+        """Every chain reconciled on the workers, each worker taking the next chain as it is
+        done with one: a task per worker rather than per chain (hundreds of futures a batch,
+        each waking this thread). After a fatal error the others take no new chain."""
+        todo = deque(chains)
+        failed = threading.Event()
+
+        def drain(_: int) -> dict[int, Result]:
+            results: dict[int, Result] = {}
+            while todo and not failed.is_set():
+                try:
+                    chain = todo.popleft()
+                except IndexError:  # another worker took the last one
+                    break
+                try:
+                    results.update(self._reconcile_chain(chain, final))
+                except BaseException:
+                    failed.set()
+                    raise
+            return results
+
+        results: dict[int, Result] = {}
+        for part in pool.map(drain, range(min(self.workers, len(chains)))):
+            results.update(part)
+        return results
 
     def _reconcile_chain(self, chain: list[list[Change]], final: bool = False) -> dict[int, Result]:
         """Entries that shared a DN in the batch, one after the other in feed order."""

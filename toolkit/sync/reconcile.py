@@ -7,6 +7,8 @@ the directory (a change record's values are never trusted), so replaying a chang
 
 from __future__ import annotations
 
+import string
+from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -39,6 +41,8 @@ from toolkit.sync.state import StateStore
 
 #: LDAP attributes whose values are DNs of other entries the mapping refers to.
 REFERENCE_ATTRIBUTES = ("manager", "member", "uniquemember")
+#: DNs compared as the link store's `COLLATE NOCASE` compares them (ASCII letters only)
+_NOCASE = str.maketrans(string.ascii_uppercase, string.ascii_lowercase)
 
 
 @dataclass
@@ -74,8 +78,12 @@ class Reconciler:
         self.classes = pipe.classes_in_order()
         self.resources: dict[str, ResourceMapping] = {}
         self.filters = {}
-        # each class's base DNs parsed once: an entry's DN is then parsed once per entry
-        self.bases = {c.name: [dn_parts(b) for b in c.include_base_dn] for c in self.classes}
+        # each class's base DNs parsed once: an entry's DN is then parsed at most once per
+        # entry, and not at all when it ends with a base as spelled (the usual case)
+        self.bases = {
+            c.name: [(b.strip().lower(), dn_parts(b)) for b in c.include_base_dn]
+            for c in self.classes
+        }
         self.validator: Validator | None = None
         for sync_class in self.classes:
             if not sync_class.is_exclusion:
@@ -90,17 +98,20 @@ class Reconciler:
         self.attributes = sorted(names)
         self.update_method = config.destination_of(pipe).update_method
         self.endpoints: dict[str, str] = {}
+        # the links of the DNs a realtime batch's entries refer to, read when the batch starts
+        # (DN as NOCASE compares it -> its links): set and cleared while no worker runs
+        self.known_references: dict[str, list[Link]] | None = None
 
     # --- scope -------------------------------------------------------------------------------
 
     def class_of(self, entry: dict[str, Any]) -> SyncClass | None:
         """The first class by evaluation order whose base DNs and filters take the entry."""
-        parts = None
+        text, parts = entry["dn"].lower(), None
         for sync_class in self.classes:
             bases = self.bases[sync_class.name]
-            if bases:
-                parts = parts or dn_parts(entry["dn"])
-                if not any(_is_within(parts, base) for base in bases):
+            if bases and not any(_ends_with(text, spelled) for spelled, _ in bases):
+                parts = parts or dn_parts(entry["dn"])  # another spelling of a base, or none
+                if not any(_is_within(parts, base) for _, base in bases):
                     continue
             predicates = self.filters[sync_class.name]
             if predicates and not any(p(entry) for p in predicates):
@@ -165,6 +176,8 @@ class Reconciler:
                 delete_policy=self.pipe.delete_policy,
                 member_chunk_size=self.pipe.member_chunk_size,
                 partial=True,
+                validator=self._validator(),
+                remembered=remembered is not None,
             )
         )
         if remembered and isinstance(result.error, PreconditionFailed | NotFound):
@@ -218,14 +231,19 @@ class Reconciler:
                 endpoints=self._endpoints(),
                 delete_policy=self.pipe.delete_policy,
                 partial=False,
+                validator=self._validator(),
             ),
             detail="entry deleted" if gone else "entry moved out of scope",
         )
 
-    def _apply(self, inputs: PlanInputs, detail: str = "") -> Result:
-        if self.validator is None:  # the schema check every plan makes, as resync does
+    def _validator(self) -> Validator:
+        """The schema check every plan makes, as resync does."""
+        if self.validator is None:
             self.validator = Validator(self.client.discovery)
-        result = build(replace(inputs, validator=self.validator))
+        return self.validator
+
+    def _apply(self, inputs: PlanInputs, detail: str = "") -> Result:
+        result = build(inputs)
         rows = [r for r in result.rows if r.situation != OUT_OF_SCOPE or r.reason]
         if not rows:
             return Result(synclog.NO_CHANGE_NEEDED, detail=detail or "nothing to do")
@@ -252,7 +270,8 @@ class Reconciler:
         if row.situation == CONFLICT:
             return Result(synclog.CHANGE_FAILED, detail=row.reason, **base)
         plan = Plan(pipe=self.pipe.name, rows=[row], partial=inputs.partial)
-        outcome = Applier(plan, self.client, self.store).apply_row(row)
+        # the entry's link was read for this reconcile: its write needs no second read
+        outcome = Applier(plan, self.client, self.store, links=inputs.links).apply_row(row)
         if not outcome.ok:
             return Result(synclog.CHANGE_FAILED, detail=outcome.error, error=outcome.exc, **base)
         return Result(
@@ -279,7 +298,9 @@ class Reconciler:
         kept = replace(link, dn=row.dn, class_name=row.class_name)
         if applied is not None:
             kept = replace(kept, etag=row.etag, hash=applied[1], form=applied[0])
-        self.store.save_links(self.pipe.name, [kept], defer=not moved)
+        self.store.save_links(
+            self.pipe.name, [kept], defer=not moved, stored={link.entry_uuid: link}
+        )
 
     def _form_read(self, row: Row) -> tuple[dict[str, Any], str] | None:
         """The comparable form and hash of an unchanged row's target as read (what the link
@@ -340,11 +361,42 @@ class Reconciler:
                 return found
         return []
 
+    def read_references(self, entries: Iterable[dict[str, Any]]) -> dict[str, list[Link]]:
+        """The links of every DN these entries refer to, in a query per 500 DNs (managers and
+        groups' members recur from entry to entry): what `known_references` takes."""
+        dns = list(dict.fromkeys(dn for entry in entries for dn in _reference_dns(entry)))
+        found: dict[str, list[Link]] = {dn.translate(_NOCASE): [] for dn in dns}
+        for link in self.store.links_by_dns(self.pipe.name, dns).values():
+            found.setdefault(link.dn.translate(_NOCASE), []).append(link)
+        return found
+
     def _reference_links(self, entry: dict[str, Any]) -> dict[str, Link]:
-        dns: list[str] = []
-        for name in REFERENCE_ATTRIBUTES:
-            dns.extend(str(v) for v in entry.get(name, ()))
-        return self.store.links_by_dns(self.pipe.name, dns) if dns else {}
+        dns = _reference_dns(entry)
+        if not dns:
+            return {}
+        known = self.known_references
+        if known is not None:
+            keys = [dn.translate(_NOCASE) for dn in dns]
+            if all(key in known for key in keys):
+                return {link.entry_uuid: link for key in keys for link in known[key]}
+        return self.store.links_by_dns(self.pipe.name, dns)
+
+
+def _reference_dns(entry: dict[str, Any]) -> list[str]:
+    return [str(v) for name in REFERENCE_ATTRIBUTES for v in entry.get(name, ())]
+
+
+def _ends_with(dn: str, base: str) -> bool:
+    """True when `dn` is `base` or ends with `,` + `base` (both lower case) where that comma
+    separates RDNs (is not escaped): then `dn` lies within `base` whatever parsing says, since
+    its last RDNs are `base`'s, spelled the same."""
+    if dn == base:
+        return True
+    cut = len(dn) - len(base) - 1
+    if cut < 1 or dn[cut] != "," or not dn.endswith(base):
+        return False
+    backslashes = cut - len(dn[:cut].rstrip("\\"))
+    return backslashes % 2 == 0
 
 
 def _is_within(parts: tuple[Any, ...], base: tuple[Any, ...]) -> bool:

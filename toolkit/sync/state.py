@@ -18,13 +18,16 @@ import json
 import sqlite3
 import threading
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from toolkit.plan.model import Link
+
+# forms as stored; one encoder for all (json.dumps with options builds a new one per call)
+_ENCODE = json.JSONEncoder(ensure_ascii=False, default=str).encode
 
 #: Deferred link writes waiting at most; more are committed at once, in one transaction.
 DEFER_LIMIT = 256
@@ -210,15 +213,23 @@ class StateStore:
             found.update({r[0]: Link(*r[:7], created=bool(r[7])) for r in rows})
         return found
 
-    def save_links(self, pipe: str, links: Iterable[Link], defer: bool = False) -> None:
+    def save_links(
+        self,
+        pipe: str,
+        links: Iterable[Link],
+        defer: bool = False,
+        stored: Mapping[str, Link] | None = None,
+    ) -> None:
         """Create or update links. With `defer`, a link already stored with the same DN,
         class, resource type and id (only its ETag, hash and form are new) waits for the next
-        flush; any other is written at once."""
+        flush; any other is written at once. `stored`: links the caller read from this store
+        (by entryUUID, lower case) and knows unchanged since; a link found there is compared
+        with it rather than read again."""
         now = time.time()
         rows = [_link_row(pipe, lk, now) for lk in links]
         with self._lock:
             if defer:
-                rows = [r for r in rows if not self._deferred(pipe, r)]
+                rows = [r for r in rows if not self._deferred(pipe, r, stored)]
                 if len(self._pending) >= DEFER_LIMIT:
                     self.flush()
             if not rows:
@@ -226,13 +237,23 @@ class StateStore:
             with self.transaction() as db:  # after what waits: in the order written
                 db.executemany(_UPSERT_LINK, rows)
 
-    def _deferred(self, pipe: str, row: tuple[Any, ...]) -> bool:
+    def _deferred(self, pipe: str, row: tuple[Any, ...], known: Mapping[str, Link] | None) -> bool:
         """Keep `row` for the next flush if it changes nothing but ETag, hash and form."""
-        stored = self._db.execute(
-            "SELECT dn, class_name, resource_type, scim_id, created FROM links"
-            " WHERE pipe = ? AND entry_uuid = ?",
-            (pipe, row[1]),
-        ).fetchone()
+        link = known.get(row[1]) if known else None
+        if link is not None and link.entry_uuid.lower() == row[1]:
+            stored: tuple[Any, ...] | None = (
+                link.dn,
+                link.class_name,
+                link.resource_type,
+                link.scim_id,
+                int(link.created),
+            )
+        else:  # what the caller did not read: as stored now
+            stored = self._db.execute(
+                "SELECT dn, class_name, resource_type, scim_id, created FROM links"
+                " WHERE pipe = ? AND entry_uuid = ?",
+                (pipe, row[1]),
+            ).fetchone()
         if stored is None or tuple(stored[:4]) != row[2:6] or row[8] > stored[4]:
             return False
         self._pending.append(row)
@@ -429,5 +450,5 @@ def _link_row(pipe: str, lk: Link, now: float) -> tuple[Any, ...]:
         lk.hash,
         int(lk.created),
         now,
-        json.dumps(lk.form, ensure_ascii=False, default=str) if lk.form else None,
+        _ENCODE(lk.form) if lk.form else None,
     )

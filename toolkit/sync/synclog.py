@@ -22,6 +22,15 @@ NO_CHANGE_NEEDED = "no-change-needed"
 OUTCOMES = (CHANGE_APPLIED, CHANGE_FAILED, DROPPED_OUT_OF_SCOPE, DROPPED_OP_TYPE, NO_CHANGE_NEEDED)
 
 
+# one encoder for every line: json.dumps with options builds a new one per call
+_ENCODE = json.JSONEncoder(ensure_ascii=False, default=str).encode
+
+
+def _stamp(now: float) -> str:
+    """`now` (read once: two readings would disagree across a second's boundary) in UTC."""
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(now)) + f".{int(now * 1000) % 1000:03d}Z"
+
+
 class SyncLog:
     """Appends lines to `path`; thread-safe; each line is flushed as it is written."""
 
@@ -33,15 +42,13 @@ class SyncLog:
         self._lock = threading.Lock()
 
     def write(self, msg_type: str, **fields: Any) -> None:
-        now = time.time()  # one reading: two would disagree across a second's boundary
         record = {
-            "time": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(now))
-            + f".{int(now * 1000) % 1000:03d}Z",
+            "time": _stamp(time.time()),
             "pipe": self.pipe,
             "type": msg_type,
             **{k: v for k, v in fields.items() if v is not None},
         }
-        line = json.dumps(record, ensure_ascii=False, default=str)
+        line = _ENCODE(record)
         with self._lock:
             self._file.write(line + "\n")
             self._file.flush()
@@ -51,20 +58,15 @@ class SyncLog:
         change-detected lines)."""
         if not items:
             return
-        now = time.time()
-        stamp = (
-            time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(now)) + f".{int(now * 1000) % 1000:03d}Z"
-        )
+        stamp = _stamp(time.time())
         lines = [
-            json.dumps(
+            _ENCODE(
                 {
                     "time": stamp,
                     "pipe": self.pipe,
                     "type": msg_type,
                     **{k: v for k, v in fields.items() if v is not None},
-                },
-                ensure_ascii=False,
-                default=str,
+                }
             )
             for fields in items
         ]
