@@ -2,7 +2,8 @@
 second, and the delay from an LDAP write to the SCIM resource changing at offered rates.
 
 Run: .venv/bin/python bench/bench_realtime.py [--users 2000] [--rates 50,200] [--duration 20]
-     [--backlog 2000] [--interval "500 ms"] [--workers 4]   (--rates '': steps 1 and 2 only)
+     [--backlog 2000] [--interval "500 ms"] [--workers 4] [--rounds 3]
+     (--rates '': steps 1 and 2 only)
 
 1. Loads sample data into slapd (slapadd), resyncs it into scim2-server (all creates), then
    measures the resync apply rate on modifies: `title` changed on --backlog users in LDAP,
@@ -10,6 +11,8 @@ Run: .venv/bin/python bench/bench_realtime.py [--users 2000] [--rates 50,200] [-
 2. Sustained rate: --backlog more `title` modifies written while realtime sync is stopped,
    then drained by realtime sync (in this process, until idle), with the time spent in each
    step summed over the worker threads (LDAP re-read, SCIM GET, plan engine, SCIM PATCH...).
+   Steps 1 and 2 run --rounds times in pairs (the machine is shared: a pair meets the same
+   load); the goal is judged on the median of the pairs' ratios, each of which is printed.
 3. Delay: realtime sync runs as its own process (`realtime-sync start --foreground`); a
    writer thread makes `title` modifies at each offered rate for --duration seconds (each on
    a different user, each with a unique value), and the sync log's change-detected and
@@ -324,6 +327,9 @@ def main() -> int:
         help="offered rates, comma-separated; '' for the resync and sustained rates only",
     )
     parser.add_argument("--duration", type=float, default=20.0)
+    parser.add_argument(
+        "--rounds", type=int, default=3, help="resync / realtime pairs for the sustained ratio"
+    )
     parser.add_argument("--backlog", type=int, default=2000)
     parser.add_argument("--interval", default="500 ms")
     parser.add_argument("--workers", type=int, default=4)
@@ -348,32 +354,49 @@ def main() -> int:
 
         pids = {"scimsync": None, "scim2-server": scim.pid, "slapd": slapd.pid}
         backlog = dns[: args.backlog]
-        modify_titles(slapd, folder, backlog, "resync")
-        with Cpu(pids) as cpu:
-            resync_rate, rows, seconds = resync_apply_rate(config, args.workers)
-        print(
-            f"resync apply rate: {rows} modifies in {seconds:.2f} s = {resync_rate:.0f}/s ({args.workers} workers)"
-        )
-        print(f"  CPU per change (plan and apply): {cpu.per_change(rows)}")
-
-        run_cli(config, "realtime-sync", "set-startpoint", "--end-of-changelog")
-        modify_titles(slapd, folder, backlog[: 10 if args.skip_sustained else None], "sustained")
-        with Cpu(pids) as cpu:
-            rate, changes, seconds, timers = sustained_rate(config, args.workers)
-        share = rate / resync_rate
-        print(
-            f"sustained realtime rate: {changes} changes in {seconds:.2f} s = {rate:.0f}/s "
-            f"({share:.0%} of the resync apply rate; goal >= {GOAL_SHARE:.0%}: "
-            f"{'met' if share >= GOAL_SHARE else 'MISSED'})"
-        )
-        print(f"  CPU per change: {cpu.per_change(changes)}")
-        busy = seconds * args.workers
-        print(
-            f"  where the time goes (summed over {args.workers} workers = {busy:.1f} s; ms per change):"
-        )
-        for label, spent in sorted(timers.seconds.items(), key=lambda kv: -kv[1]):
+        shares = []
+        spent: dict[str, float] = defaultdict(float)
+        calls: dict[str, int] = defaultdict(int)
+        drained = 0
+        # Rounds in pairs, each resync apply right before its realtime drain: the two rates of
+        # a pair meet the same machine, and the median pair is what the goal is judged on.
+        for round_no in range(1, args.rounds + 1):
+            modify_titles(slapd, folder, backlog, f"resync{round_no}")
+            with Cpu(pids) as cpu:
+                resync_rate, rows, seconds = resync_apply_rate(config, args.workers)
             print(
-                f"    {label:40s} {spent:7.2f} s  {1000 * spent / changes:6.2f} ms  ({timers.calls[label]} calls)"
+                f"round {round_no}: resync apply rate: {rows} modifies in {seconds:.2f} s = "
+                f"{resync_rate:.0f}/s ({args.workers} workers)"
+            )
+            print(f"  CPU per change (plan and apply): {cpu.per_change(rows)}")
+
+            run_cli(config, "realtime-sync", "set-startpoint", "--end-of-changelog")
+            sustained = backlog[: 10 if args.skip_sustained else None]
+            modify_titles(slapd, folder, sustained, f"sustained{round_no}")
+            with Cpu(pids) as cpu:
+                rate, changes, seconds, timers = sustained_rate(config, args.workers)
+            shares.append(rate / resync_rate)
+            print(
+                f"round {round_no}: sustained realtime rate: {changes} changes in {seconds:.2f} s"
+                f" = {rate:.0f}/s ({shares[-1]:.0%} of this round's resync apply rate)"
+            )
+            print(f"  CPU per change: {cpu.per_change(changes)}")
+            drained += changes
+            for label, value in timers.seconds.items():
+                spent[label] += value
+                calls[label] += timers.calls[label]
+        share = statistics.median(shares)
+        print(
+            f"sustained realtime rate: median {share:.0%} of the resync apply rate over "
+            f"{len(shares)} rounds ({', '.join(f'{s:.0%}' for s in shares)}; "
+            f"goal >= {GOAL_SHARE:.0%}: {'met' if share >= GOAL_SHARE else 'MISSED'})"
+        )
+        print(
+            f"  where the realtime time goes (summed over {args.workers} workers; ms per change):"
+        )
+        for label, value in sorted(spent.items(), key=lambda kv: -kv[1]):
+            print(
+                f"    {label:40s} {value:7.2f} s  {1000 * value / drained:6.2f} ms  ({calls[label]} calls)"
             )
 
         goal = interval + GOAL_MARGIN
