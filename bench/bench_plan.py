@@ -152,20 +152,26 @@ def child_dry_run(
 
 
 def save_plan_inputs(inputs, path: Path) -> None:
-    """Pickle build()'s inputs; each class's mapping goes as its resource name (its compiled
-    functions do not pickle): load_plan_inputs() takes them from the same mapping file."""
+    """Pickle build()'s inputs; each class's mapping goes as its resource name and the
+    validator as its discovery (their compiled functions do not pickle): load_plan_inputs()
+    takes the mappings from the same mapping file and builds the validator again."""
     classes = [replace(read, mapping=read.mapping.name) for read in inputs.classes]
+    validator = inputs.validator.discovery if inputs.validator is not None else None
     with path.open("wb") as out:
-        pickle.dump(replace(inputs, classes=classes), out, protocol=pickle.HIGHEST_PROTOCOL)
+        saved = replace(inputs, classes=classes, validator=validator)
+        pickle.dump(saved, out, protocol=pickle.HIGHEST_PROTOCOL)
 
 
 def load_plan_inputs(path: Path, mapping_file: Path | None = None):
     from toolkit.mapping import load_mapping
+    from toolkit.scim.validate import Validator
 
     mappings = load_mapping(mapping_file)
     with path.open("rb") as handle:
         inputs = pickle.load(handle)
     inputs.classes = [replace(read, mapping=mappings[read.mapping]) for read in inputs.classes]
+    if inputs.validator is not None:
+        inputs.validator = Validator(inputs.validator)
     return inputs
 
 
