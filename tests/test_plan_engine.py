@@ -73,6 +73,16 @@ def _stored(mappings, entry, scim_id, ids):
     return {**resource, "id": scim_id, "meta": {"version": f'W/"{scim_id}"'}}
 
 
+def _group(*members: str) -> dict:
+    return {
+        "dn": "cn=eng,ou=groups,dc=example,dc=com",
+        "entryuuid": ["g-1"],
+        "objectclass": ["groupOfNames"],
+        "cn": ["eng"],
+        "member": list(members),
+    }
+
+
 def _link(entry, scim_id):
     return Link(entry["entryuuid"][0], entry["dn"], "users", "User", scim_id)
 
@@ -124,14 +134,8 @@ def test_a_manager_nobody_can_name_is_left_out(mappings):
 
 def test_members_resolve_to_ids_and_to_pending_creates(mappings):
     boss, ann = _user("boss", "u-1", "CEO"), _user("ann", "u-2", "Engineer")
-    group = {
-        "dn": "cn=eng,ou=groups,dc=example,dc=com",
-        "entryuuid": ["g-1"],
-        "objectclass": ["groupOfNames"],
-        "cn": ["eng"],
-        # one member spelled as read, one in another spelling of the same DN
-        "member": [boss["dn"], f"UID=Ann, {PEOPLE.upper()}"],
-    }
+    # one member spelled as read, one in another spelling of the same DN
+    group = _group(boss["dn"], f"UID=Ann, {PEOPLE.upper()}")
     targets = [_stored(mappings, boss, "s-1", {})]
     plan = build(_inputs(mappings, [boss, ann], targets, [_link(boss, "s-1")], [group]))
     row = next(r for r in plan.rows if r.resource_type == "Group")
@@ -163,20 +167,14 @@ def test_references_to_entries_without_an_id_are_left_out_silently(mappings):
 
 def test_a_linked_group_names_new_members_by_their_pending_id(mappings):
     boss, ann = _user("boss", "u-1", "CEO"), _user("ann", "u-2", "Engineer")
-    group = {
-        "dn": "cn=eng,ou=groups,dc=example,dc=com",
-        "entryuuid": ["g-1"],
-        "objectclass": ["groupOfNames"],
-        "cn": ["eng"],
-        "member": [boss["dn"]],
-    }
+    group = _group(boss["dn"])
     stored_group = {
         **mappings["Group"].to_scim(group, DictResolver({boss["dn"]: ("User", "s-1")})),
         "id": "g-s",
         "meta": {"version": "1"},
     }
     group_link = Link("g-1", group["dn"], "groups", "Group", "g-s")
-    grown = {**group, "member": [boss["dn"], ann["dn"]]}
+    grown = _group(boss["dn"], ann["dn"])
     inputs = _inputs(
         mappings,
         [boss, ann],
