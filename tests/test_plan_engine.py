@@ -226,7 +226,7 @@ def _edited(entry: dict, n: int) -> dict:
     return edited
 
 
-def _one(mappings, entry, target, link, ids, remembered):
+def _one(mappings, entry, target, link, ids):
     """build() for one entry, as realtime's reconcile calls it."""
     links = {link.entry_uuid: link}
     for dn, (_, scim_id) in ids.items():  # references are named through links
@@ -238,7 +238,6 @@ def _one(mappings, entry, target, link, ids, remembered):
         links=links,
         endpoints={"User": "/Users", "Group": "/Groups"},
         partial=True,
-        remembered=remembered,
     )
     (row,) = build(inputs).rows
     return row
@@ -259,8 +258,8 @@ def test_a_remembered_form_plans_what_the_resource_it_stands_for_plans(mappings)
         remembered = {**form, "id": scim_id, "meta": {"version": f'W/"{n}"'}}
         link = Link(f"uuid-{n}", entry["dn"][0], "users", "User", scim_id, f'W/"{n}"', form=form)
         for edited in (_edited(entry, n), entry):
-            read = _one(mappings, edited, resource, link, ids, remembered=False)
-            kept = _one(mappings, edited, remembered, link, ids, remembered=True)
+            read = _one(mappings, edited, resource, link, ids)
+            kept = _one(mappings, edited, remembered, link, ids)
             assert (kept.situation, kept.changes, kept.requests) == (
                 read.situation,
                 read.changes,
@@ -285,7 +284,7 @@ def test_a_remembered_form_holding_what_is_no_longer_mapped_is_normalized_again(
     respelled = {**{k: v for k, v in form.items() if k != "userName"}, **meta}
     respelled["USERNAME"] = form["userName"]
     for target in (unmapped, respelled):
-        row = _one(mappings, entry, target, link, ids, remembered=True)
+        row = _one(mappings, entry, target, link, ids)
         assert (row.situation, row.requests) == ("unchanged", []), target
-        row = _one(mappings, _edited(entry, 1), target, link, ids, remembered=True)
+        row = _one(mappings, _edited(entry, 1), target, link, ids)
         assert [c["attribute"] for c in row.changes] == ["title"]

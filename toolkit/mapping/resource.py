@@ -352,8 +352,10 @@ class ResourceMapping:
         and write-only attributes, `schemas`, `id` and `meta` are left out.
 
         `like` = (another resource, its form): an attribute whose value equals the other's,
-        as given, takes the other's normalized value instead of normalizing it again (a
-        modified object differs from its target in an attribute or two, not in all).
+        as given or as normalized, takes the other's normalized value instead of normalizing
+        it again (a modified object differs from its target in an attribute or two, not in
+        all; a target that is a remembered form holds normalized values, which normalize to
+        themselves).
         """
         core, extensions = self._normalizers()
         top = self._top(scim_resource)
@@ -364,7 +366,9 @@ class ResourceMapping:
             for key, name, function in core:
                 raw = top.get(key)
                 if raw is not None:
-                    value = other_form.get(name) if raw == other.get(key) else function(raw)
+                    mine = other_form.get(name)
+                    same = raw == other.get(key) or raw == mine
+                    value = mine if same else function(raw)
                     if value is not None:
                         out[name] = value
             for urn, normalizers in extensions:
@@ -381,7 +385,9 @@ class ResourceMapping:
                 for key, name, function in normalizers:
                     raw = lowered.get(key)
                     if raw is not None:
-                        value = their_form.get(name) if raw == theirs.get(key) else function(raw)
+                        mine = their_form.get(name)
+                        same = raw == theirs.get(key) or raw == mine
+                        value = mine if same else function(raw)
                         if value is not None:
                             values[name] = value
                 if values:

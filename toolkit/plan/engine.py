@@ -37,7 +37,6 @@ from toolkit.scim.validate import Validator
 PATCH_OP = "urn:ietf:params:scim:api:messages:2.0:PatchOp"
 _TOKEN = "urn:scimsync:dn:"  # what the resolver hands out while ids are not yet decided
 _TOKEN_LENGTH = len(_TOKEN)
-_NOT_IN_FORMS = ("id", "meta")  # what a remembered target carries beside its form
 
 Entry = Mapping[str, Any]
 
@@ -64,9 +63,6 @@ class PlanInputs:
     partial: bool = False  # a filtered read: absent entries are not deletes
     # checks every request against the server's schema, as a real run would meet it
     validator: Validator | None = None
-    # the targets are comparable forms this pipe remembered (each with `id` and `meta`), not
-    # resources read: they are not normalized again (realtime's linked resources)
-    remembered: bool = False
 
 
 @dataclass
@@ -447,10 +443,7 @@ def _row(draft: _Draft, inputs: PlanInputs, index: _TargetIndex, id_of_dn: dict[
             endpoint, entry_dn(draft.entry), desired, inputs.member_chunk_size
         )
     else:
-        remembered = _remembered_form(mapping, target) if inputs.remembered else None
-        if remembered is None:
-            remembered = mapping.normalize(target, like=(desired, form))
-        changes = _changes(remembered, form)
+        changes = _changes(mapping.normalize(target, like=(desired, form)), form)
         requests = (
             _update_requests(endpoint, draft.target_id, target, desired, changes, inputs)
             if changes
@@ -475,16 +468,6 @@ def _row(draft: _Draft, inputs: PlanInputs, index: _TargetIndex, id_of_dn: dict[
         etag=((target or {}).get("meta") or {}).get("version"),
         **base,
     )
-
-
-def _remembered_form(mapping: ResourceMapping, target: Mapping[str, Any]) -> dict[str, Any] | None:
-    """A remembered target's form as it is (normalizing a form again changes nothing), or None
-    when it holds what the mapping does not map now (a form from an earlier mapping: it is then
-    normalized like any target, which leaves out what is no longer mapped)."""
-    form = {key: value for key, value in target.items() if key not in _NOT_IN_FORMS}
-    # `like` the form itself: each mapped attribute takes its own value, none is normalized
-    kept = mapping.normalize(form, like=(form, form))
-    return kept if kept == form else None
 
 
 def _ids_for_tokens(value: Any, id_of_dn: dict[str, str]) -> Any:

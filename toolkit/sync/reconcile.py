@@ -177,7 +177,6 @@ class Reconciler:
                 member_chunk_size=self.pipe.member_chunk_size,
                 partial=True,
                 validator=self._validator(),
-                remembered=remembered is not None,
             )
         )
         if remembered and isinstance(result.error, PreconditionFailed | NotFound):
