@@ -469,6 +469,12 @@ def _common_run_args(parser: argparse.ArgumentParser) -> None:
         "--source-search-filter", metavar="F", help="only source entries matching this LDAP filter"
     )
     parser.add_argument("--json", action="store_true", help="print one JSON object")
+    parser.add_argument(
+        "--full-compare",
+        action="store_true",
+        help="map and compare every object, also those an earlier run found unchanged whose "
+        "entry, target version and references have not changed since",
+    )
 
 
 def _run_options(args: argparse.Namespace):
@@ -486,6 +492,7 @@ def _run_options(args: argparse.Namespace):
         rate_per_second=getattr(args, "rate_per_second", None),
         failed_dns_file=getattr(args, "failed_dns_file", None),
         workers=getattr(args, "workers", None),
+        full_compare=args.full_compare,
     )
 
 

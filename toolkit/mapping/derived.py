@@ -102,10 +102,14 @@ def derived_function(
     if kind == "manager":
 
         def manager(entry: Mapping[str, Any], ctx: DerivedContext) -> Any:
-            for dn in _values(entry, "manager"):
-                ref = ctx.resolve(path, dn)
-                return {"value": ref[1]} if ref else None
-            return None
+            values = entry.get("manager")
+            if not values:
+                return None
+            # as the reader gives it (a list of text) without copying; else through _values
+            first = values[0] if type(values) is list else None
+            dn = first if type(first) is str else _values(entry, "manager")[0]
+            ref = ctx.resolve(path, dn)
+            return {"value": ref[1]} if ref else None
 
         return manager
 

@@ -7,6 +7,8 @@ and no lxml work at all.
 
 from __future__ import annotations
 
+import hashlib
+import inspect
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -262,17 +264,67 @@ class ResourceMapping:
             ops = self._cache["normalize"] = (core, list(extensions.items()))
         return ops
 
+    def _derived_ops(self) -> list[compiler.ScimOp]:
+        found = self._cache.get("derived")
+        if found is None:
+            found = self._cache["derived"] = [
+                op
+                for op, attribute in zip(
+                    self._ops(False, False), self._selected(False, False), strict=True
+                )
+                if attribute.derivation is not None
+            ]
+        return found
+
+    def references(
+        self, entry: Entry, resolver: Resolver, *, on_unresolved: OnUnresolved | None = None
+    ) -> list[Any]:
+        """The values `to_scim` gives the derived attributes (manager, members, groups), alone:
+        what other objects' links decide for this entry."""
+        lowered = entry if entry.keys() <= self._lower_names else self._lowered(entry)
+        ctx = DerivedContext(resolver, on_unresolved)
+        return [function(lowered, ctx) for _, _, _, function in self._derived_ops()]
+
+    def reference_values(self, resource: Mapping[str, Any]) -> list[Any]:
+        """`references()` as read from a resource `to_scim` made."""
+        out = []
+        for container, name in self.reference_attributes():
+            holder = resource if container is None else resource.get(container)
+            out.append(holder.get(name) if isinstance(holder, Mapping) else None)
+        return out
+
+    def mapped_view(self, resource: Mapping[str, Any]) -> dict[str, Any]:
+        """`resource`'s schemas and mapped attributes as spelled by `to_scim`: the entry's
+        resource, when the two are known to hold the same values."""
+        keys = self._cache.get("view")
+        if keys is None:
+            names, _, subs = self._spellings()
+            keys = self._cache["view"] = frozenset({*names, *subs, "schemas"})
+        return {k: v for k, v in resource.items() if k in keys}
+
+    def fingerprint(self) -> str:
+        """A digest of this mapping's definition (transformations by class and arguments)."""
+        found = self._cache.get("fingerprint")
+        if found is None:
+            definition = repr((self.name, self.endpoint, self.schema, self.search, self.attributes))
+            found = self._cache["fingerprint"] = hashlib.sha256(definition.encode()).hexdigest()
+        return found
+
+    def code_modules(self) -> set[str]:
+        """The source files of the transformation classes this mapping uses (its code)."""
+        files = set()
+        for attribute in self.attributes:
+            for mapping in compiler.mappings_of(attribute):
+                files.add(inspect.getsourcefile(type(mapping.transformation)) or "")
+        return files - {""}
+
     def reference_attributes(self) -> list[tuple[str | None, str]]:
         """(extension URN or None, name) of the attributes `to_scim` fills through the
         resolver (manager, members, groups): the only places a resolved reference can be."""
         found = self._cache.get("references")
         if found is None:
             found = self._cache["references"] = [
-                (container, name)
-                for (_, container, name, _), attribute in zip(
-                    self._ops(False, False), self._selected(False, False), strict=True
-                )
-                if attribute.derivation is not None
+                (container, name) for _, container, name, _ in self._derived_ops()
             ]
         return found
 

@@ -42,6 +42,9 @@ class Transformation:
         #: Child elements of <mapping>/<subMapping>: element name -> text.
         self.args: dict[str, str] = dict(args or {})
 
+    def __repr__(self) -> str:  # stable across runs: mapping fingerprints include it
+        return f"{type(self).__module__}.{type(self).__qualname__}({self.args!r})"
+
     @property
     def name(self) -> str:
         return self.names[0] if self.names else type(self).__name__

@@ -31,6 +31,7 @@ from toolkit.plan.model import (
     Row,
     pending_ref,
 )
+from toolkit.plan.verified import QuickCheck, Verdict
 from toolkit.scim.patch import member_patches
 from toolkit.scim.validate import Validator
 
@@ -63,6 +64,8 @@ class PlanInputs:
     partial: bool = False  # a filtered read: absent entries are not deletes
     # checks every request against the server's schema, as a real run would meet it
     validator: Validator | None = None
+    # keys of objects earlier plans found unchanged (toolkit.plan.verified); None: compare all
+    verified: Mapping[str, bytes] | None = None
 
 
 @dataclass
@@ -70,6 +73,7 @@ class PlanResult:
     rows: list[Row]
     stale_links: list[Link] = field(default_factory=list)  # their target is gone already
     source_count: int = 0
+    verified: dict[str, bytes] = field(default_factory=dict)  # keys found unchanged anew
 
 
 # --- small helpers ---------------------------------------------------------------------------
@@ -170,6 +174,7 @@ class _Draft:
     key: str
     desired: dict[str, Any] | None
     target_id: str | None = None  # linked, or the one unlinked match (adopt)
+    target: dict[str, Any] | None = None  # the linked target, once found
     linked: bool = False
     conflict: str = ""  # why several targets match
     note: str = ""  # unresolved references, mapping errors
@@ -216,7 +221,7 @@ class _Resolver:
         self.ids: dict[str, str] | None = None  # DN as known -> id or pending reference
 
     def resolve(self, dn: str) -> tuple[str, str] | tuple[()] | None:
-        known = self.dns.known(dn)
+        known = dn if dn in self.dns.kind else self.dns.known(dn)
         if known is None:
             return None
         if self.ids is None:
@@ -331,12 +336,22 @@ def _build(inputs: PlanInputs) -> PlanResult:
     resolver.ids = id_of_dn  # entries mapped from now on get ids, not tokens
 
     # 2. diff and requests. Linked entries (nearly all, after the first sync) are mapped only
-    # now, one at a time, so that the mapped resources of all of them are never held at once.
+    # now, one at a time, so that the mapped resources of all of them are never held at once;
+    # those whose verdict's inputs are as when found unchanged are not mapped at all.
+    quick = QuickCheck(inputs.verified) if inputs.verified is not None else None
     rows = []
     for draft in drafts:
         if draft.linked:
+            if quick is not None and draft.key in quick.verified:
+                row = _quick_row(draft, quick, resolver)
+                if row is not None:
+                    rows.append(row)
+                    continue
             mapped(draft)
-        rows.append(_row(draft, inputs, index, id_of_dn))
+        row = _row(draft, inputs, index, id_of_dn)
+        if quick is not None and draft.linked and row.situation == UNCHANGED:
+            quick.remember(draft.key, _verdict(draft, row.desired or {}))
+        rows.append(row)
         draft.desired = None  # the row holds it with ids
     stale: list[Link] = []
     if not inputs.partial:
@@ -347,15 +362,57 @@ def _build(inputs: PlanInputs) -> PlanResult:
                 row.problems += inputs.validator.problems(
                     row.resource_type, request.method, request.body
                 )
-    return PlanResult(rows=rows, stale_links=stale, source_count=len(assigned))
+    return PlanResult(
+        rows=rows,
+        stale_links=stale,
+        source_count=len(assigned),
+        verified=quick.found if quick is not None else {},
+    )
+
+
+def _verdict(draft: _Draft, references: Any) -> Verdict:
+    """What an unchanged verdict on this linked draft depends on (toolkit.plan.verified)."""
+    read = draft.read
+    target = draft.target or {}
+    if isinstance(references, Mapping):  # a mapped resource: its reference values
+        references = read.mapping.reference_values(references)
+    return Verdict(read.sync_class, read.mapping, draft.entry, target, references)
+
+
+def _quick_row(draft: _Draft, quick: QuickCheck, resolver: _Resolver) -> Row | None:
+    """The unchanged row of a linked draft an earlier plan found unchanged on the same inputs,
+    or None (map and compare it). References are resolved now: other links decide them."""
+    read, mapping, target = draft.read, draft.read.mapping, draft.target
+    if target is None or read.sync_class.is_exclusion:
+        return None
+    unresolved: list[str] = []
+    references = mapping.references(
+        draft.entry, resolver, on_unresolved=lambda p, dn: unresolved.append(f"{p}: {dn}")
+    )
+    if not quick.known(draft.key, _verdict(draft, references)):
+        return None
+    return Row(
+        class_name=read.sync_class.name,
+        situation=UNCHANGED,
+        dn=entry_dn(draft.entry),
+        entry_uuid=draft.key,
+        resource_type=mapping.name,
+        scim_id=draft.target_id,
+        reason="; ".join(f"unresolved {u}" for u in unresolved),
+        source=draft.entry,
+        desired=mapping.mapped_view(target),
+        target=target,
+        etag=(target.get("meta") or {}).get("version"),
+    )
 
 
 def _follow_link(draft: _Draft, inputs: PlanInputs, index: _TargetIndex) -> bool:
     """Correlation by the link store first: the entry's link, if its target still exists."""
     kind = draft.read.mapping.name
     link = inputs.links.get(draft.key)
-    if link and link.resource_type == kind and index.get(kind, link.scim_id) is not None:
-        draft.target_id, draft.linked = link.scim_id, True
+    target = index.get(kind, link.scim_id) if link and link.resource_type == kind else None
+    if target is not None:
+        draft.target_id, draft.target, draft.linked = link.scim_id, target, True
         return True
     return False
 
@@ -418,7 +475,7 @@ def _row(draft: _Draft, inputs: PlanInputs, index: _TargetIndex, id_of_dn: dict[
     desired = _with_ids(draft.desired, mapping, id_of_dn) if draft.tokens else draft.desired
     if draft.conflict:
         return Row(situation=CONFLICT, scim_id=None, reason=draft.conflict, desired=desired, **base)
-    target = index.get(kind, draft.target_id) if draft.target_id else None
+    target = draft.target or (index.get(kind, draft.target_id) if draft.target_id else None)
     shared = (
         mapping.shared_values(desired, target)
         if target is not None and draft.linked and not sync_class.is_exclusion

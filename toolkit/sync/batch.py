@@ -34,10 +34,11 @@ from toolkit.sync.state import StateStore
 class Timings:
     """Where the time of a plan went (seconds)."""
 
-    state_read: float = 0.0  # the links
+    state_read: float = 0.0  # the links and the quick check's keys
     ldap_read: float = 0.0
     scim_read: float = 0.0
     plan: float = 0.0  # mapping, correlation, diff and guards
+    state_write: float = 0.0  # the keys of objects found unchanged
 
 
 @dataclass
@@ -51,6 +52,7 @@ class RunOptions:
     failed_dns_file: Path | None = None
     workers: int | None = None
     progress: bool | None = None
+    full_compare: bool = False  # map and compare every object, even those found unchanged
 
 
 @dataclass
@@ -192,6 +194,8 @@ def make_plan(session: Session, options: RunOptions) -> Plan:
     """Read both sides and build the plan (the whole of a dry run)."""
     started = time.perf_counter()
     links = session.store.links(session.pipe.name)
+    # full compare: no object skips the comparison (the keys found are still recorded)
+    verified = {} if options.full_compare else session.store.verified(session.pipe.name)
     session.timings.state_read = time.perf_counter() - started
     started = time.perf_counter()
     classes = read_classes(session, options)
@@ -214,6 +218,7 @@ def make_plan(session: Session, options: RunOptions) -> Plan:
             member_chunk_size=session.pipe.member_chunk_size,
             partial=partial,
             validator=Validator(session.client.discovery),
+            verified=verified,
         )
     )
     limit = session.pipe.max_deletes
@@ -245,6 +250,9 @@ def make_plan(session: Session, options: RunOptions) -> Plan:
         partial=partial,
     )
     session.timings.plan = time.perf_counter() - started
+    started = time.perf_counter()
+    session.store.save_verified(session.pipe.name, result.verified)
+    session.timings.state_write = time.perf_counter() - started
     return plan
 
 

@@ -91,6 +91,12 @@ CREATE TABLE IF NOT EXISTS runs (
     applied INTEGER,
     failed INTEGER
 );
+CREATE TABLE IF NOT EXISTS verified (
+    pipe TEXT NOT NULL,
+    entry_uuid TEXT NOT NULL,
+    key BLOB NOT NULL,
+    PRIMARY KEY (pipe, entry_uuid)
+) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS counters (
     pipe TEXT NOT NULL,
     name TEXT NOT NULL,
@@ -284,10 +290,23 @@ class StateStore:
             self._pending_keys.clear()
 
     def delete_links(self, pipe: str, entry_uuids: Iterable[str]) -> None:
+        keys = [(pipe, u.lower()) for u in entry_uuids]
+        with self.transaction() as db:
+            db.executemany("DELETE FROM links WHERE pipe = ? AND entry_uuid = ?", keys)
+            db.executemany("DELETE FROM verified WHERE pipe = ? AND entry_uuid = ?", keys)
+
+    # --- the quick check's keys (toolkit.plan.verified) -----------------------------------------
+
+    def verified(self, pipe: str) -> dict[str, bytes]:
+        """Entry key -> the key of the inputs on which a plan last found its object unchanged."""
+        rows = self._query("SELECT entry_uuid, key FROM verified WHERE pipe = ?", (pipe,))
+        return dict(rows)
+
+    def save_verified(self, pipe: str, keys: Mapping[str, bytes]) -> None:
         with self.transaction() as db:
             db.executemany(
-                "DELETE FROM links WHERE pipe = ? AND entry_uuid = ?",
-                [(pipe, u.lower()) for u in entry_uuids],
+                "INSERT OR REPLACE INTO verified (pipe, entry_uuid, key) VALUES (?,?,?)",
+                [(pipe, entry, key) for entry, key in keys.items()],
             )
 
     # --- cursor ------------------------------------------------------------------------------

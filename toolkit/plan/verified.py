@@ -1,0 +1,129 @@
+"""The quick check: an object found unchanged is not mapped and compared again while nothing
+its verdict depends on has changed (rsync's quick check, made exact).
+
+A key digests every input of that verdict: the code and the mapping definition, the sync
+class, the entry as read (every attribute value, in order), the target's id and version
+(RFC 7643 §3.1: a resource's version changes whenever the resource does), and the references
+resolved for the entry now (manager, members: ids that other objects' links decide). Equal
+keys mean equal inputs, so the full comparison would find the object unchanged again. A
+target without a version gets no key and is always compared; `--full-compare` compares all.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import pickle
+from collections.abc import Mapping
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import toolkit.mapping
+from toolkit.config.model import SyncClass
+from toolkit.mapping.resource import ResourceMapping
+
+#: The modules whose code decides what an entry maps to and whether it is unchanged.
+_PACKAGE = Path(toolkit.mapping.__file__).parent
+_ENGINE = Path(__file__).with_name("engine.py")
+
+
+@cache
+def _source_digest(files: frozenset[str]) -> bytes:
+    digest = hashlib.sha256()
+    for name in sorted(files):
+        digest.update(name.encode() + b"\0" + Path(name).read_bytes())
+    return digest.digest()
+
+
+def code_digest(mapping: ResourceMapping) -> bytes:
+    """The mapping package, the plan engine and any custom transformation's module."""
+    files = {str(p) for p in _PACKAGE.glob("*.py")} | {str(_ENGINE)} | mapping.code_modules()
+    return _source_digest(frozenset(files))
+
+
+def _dumps(value: Any) -> bytes:
+    """Values as bytes, by value only: no memo, so shared objects encode like copies."""
+    out = io.BytesIO()
+    pickler = pickle.Pickler(out, protocol=5)
+    pickler.fast = True
+    pickler.dump(value)
+    return out.getvalue()
+
+
+@dataclass(frozen=True, slots=True)
+class Verdict:
+    """The inputs of an unchanged verdict on one linked object."""
+
+    sync_class: SyncClass
+    mapping: ResourceMapping
+    entry: Mapping[str, Any]
+    target: Mapping[str, Any]
+    references: list[Any]  # the values to_scim gives the derived attributes now
+
+
+def _references_text(references: list[Any]) -> str:
+    """The references as text, equal for equal values: a sequence of Python literals (a
+    manager's {"value": id} written as v'id', the common case, quickly)."""
+    out = []
+    for value in references:
+        if value is None:
+            out.append("-")
+        elif type(value) is dict and len(value) == 1 and type(value.get("value")) is str:
+            out.append("v" + repr(value["value"]))
+        else:
+            out.append(repr(_canonical(value)))
+    return ",".join(out)
+
+
+def _canonical(value: Any) -> Any:
+    """Equal values, equal repr: a reference read back may list its keys in another order."""
+    if type(value) is dict:
+        return sorted((k, _canonical(v)) for k, v in value.items())
+    if type(value) is list:
+        return [_canonical(v) for v in value]
+    return value
+
+
+class QuickCheck:
+    """Keys of objects found unchanged by earlier plans (entry key -> key), and new ones."""
+
+    def __init__(self, verified: Mapping[str, bytes]):
+        self.verified = verified
+        self.found: dict[str, bytes] = {}  # keys of objects this plan found unchanged
+        self._prefixes: dict[tuple[str, str], bytes] = {}
+
+    def _prefix(self, sync_class: SyncClass, mapping: ResourceMapping) -> bytes:
+        name = (sync_class.name, mapping.name)
+        prefix = self._prefixes.get(name)
+        if prefix is None:
+            definition = repr(sync_class) + mapping.fingerprint()
+            prefix = code_digest(mapping) + hashlib.sha256(definition.encode()).digest()
+            self._prefixes[name] = prefix
+        return prefix
+
+    def key(self, verdict: Verdict) -> bytes | None:
+        """The key of an unchanged verdict on these inputs; None without a target version."""
+        target = verdict.target
+        version = (target.get("meta") or {}).get("version")
+        if not isinstance(version, str) or not version:
+            return None
+        digest = hashlib.blake2b(self._prefix(verdict.sync_class, verdict.mapping), digest_size=16)
+        digest.update(f"{target.get('id')}\0{version}\0".encode())
+        # the LDAP reader's digest of the entry's bytes, else the entry's values encoded
+        entry = verdict.entry
+        digest.update(getattr(entry, "digest", None) or _dumps(entry))
+        digest.update(_references_text(verdict.references).encode())
+        return digest.digest()
+
+    def known(self, entry_key: str, verdict: Verdict) -> bool:
+        """True when an earlier plan found this object unchanged on the same inputs."""
+        key = self.verified.get(entry_key)
+        return key is not None and key == self.key(verdict)
+
+    def remember(self, entry_key: str, verdict: Verdict) -> None:
+        """This plan found the object unchanged: its key, for the plans after it."""
+        key = self.key(verdict)
+        if key is not None and self.verified.get(entry_key) != key:
+            self.found[entry_key] = key
