@@ -5,13 +5,15 @@ Run: .venv/bin/python bench/bench_plan.py [--users 100000] [--groups 50] [--modi
      [--profile] [--save-inputs FILE]
 
 1. Loads sampledata (users + groups) into slapd offline (slapadd), fills scim2-server with a
-   first resync (groups in one POST each; its rate is printed, for information), then
-   changes `title` on `--modify` users in LDAP (ldapmodify), so that the dry run finds real
-   targets, mostly unchanged, some modified.
-2. Dry run in a fresh child process: LDAP read, SCIM read and plan (mapping, correlation,
-   diff, guards: session.timings), the summary frame, the plan's share of the total, and
-   the child's peak RSS (VmHWM of /proc/self/status). --profile adds build() timed twice
-   more and a cProfile of it (after the timed run, on the same inputs).
+   first resync (groups in one POST each; its rate is printed, for information).
+2. Two dry runs, each in a fresh child process: LDAP read, SCIM read and plan (mapping,
+   correlation, diff, guards: session.timings), the summary frame, the plan's share of the
+   total, and the child's peak RSS (VmHWM of /proc/self/status). The first compares every
+   object (nothing was found unchanged before) and records the quick check's keys; then
+   `title` changes on `--modify` users in LDAP (ldapmodify), and the second dry run maps and
+   compares only objects whose inputs changed (toolkit.plan.verified): a scheduled run's
+   case. --profile adds build() timed twice more and a cProfile of it (after the timed run,
+   on the same inputs).
 3. Apply: the dry run's modify rows applied by the Applier (the code resync runs, at
    `--workers` concurrency), then the same prepared requests (method, URL, JSON body) sent
    by a bare httpx loop at the same concurrency, then by a naive sequential loop; all three
@@ -124,7 +126,7 @@ def child_dry_run(
     peak = peak_rss_mb()
     with rows_out.open("wb") as out:
         pickle.dump([r for r in plan.rows if r.requests], out)
-    rows, totals = len(plan), plan.totals()
+    rows, totals, skipped = len(plan), plan.totals(), plan.skipped
     assert summary.loc["total"].sum() == rows
     del plan, summary
     if save_inputs:  # build()'s inputs, to profile or tune it offline on real data
@@ -137,6 +139,8 @@ def child_dry_run(
                 "ldap_read": timings.ldap_read,
                 "scim_read": timings.scim_read,
                 "plan": timings.plan,
+                "state_write": timings.state_write,
+                "skipped": skipped,
                 "total": total,
                 "summary": summary_seconds,
                 "rows": rows,
@@ -391,6 +395,55 @@ def print_rates(times, n: int, n_naive: int, workers: int, where: str) -> None:
 # --- the run -------------------------------------------------------------------------------------
 
 
+def dry_run_child(config: Path, rows_file: Path, args, save_inputs: Path | None) -> dict:
+    """One dry run in a fresh child process; its figures (the child's last output line)."""
+    child = [sys.executable, __file__, "--child", str(config), str(rows_file)]
+    if args.scim_page_size:
+        child += ["--scim-page-size", str(args.scim_page_size)]
+    if args.profile:
+        child.append("--profile")
+    if save_inputs:
+        child += ["--save-inputs", str(save_inputs.resolve())]
+    done = subprocess.run(child, capture_output=True, text=True)
+    if done.returncode:
+        raise SystemExit(f"dry run failed:\n{done.stderr[-3000:]}")
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def report_dry_run(title: str, dry: dict) -> None:
+    total = dry["state_read"] + dry["ldap_read"] + dry["scim_read"] + dry["plan"]
+    share = dry["plan"] / total
+    totals = dry["totals"]
+    print(
+        f"\n{title}\n  {dry['rows']} objects ({totals['modify']} modify, "
+        f"{totals['unchanged']} unchanged; {dry['skipped']} skipped by the quick check):"
+    )
+    lines = [
+        ("state read (links, keys)", dry["state_read"]),
+        ("LDAP read", dry["ldap_read"]),
+        (f"SCIM read (page size {dry['scim_page_size']})", dry["scim_read"]),
+        ("mapping + correlation + diff", dry["plan"]),
+    ]
+    for label, seconds in lines:
+        print(f"  {label:<33}{seconds:8.2f} s  {seconds / total:6.1%}")
+    print(f"  total (make_plan)                {dry['total']:8.2f} s")
+    print(f"  keys saved (state, not in total) {dry['state_write']:8.2f} s")
+    print(f"  summary frame (not in total)     {dry['summary']:8.2f} s")
+    print(
+        f"  peak RSS of the dry-run process  {dry['peak_mb']:8.0f} MB (imports alone: {dry['baseline_mb']:.0f} MB)"
+    )
+    print(
+        f"  goals: plan share {share:.1%} < 25% {verdict(share < GOALS['plan share'])}; "
+        f"plan {dry['plan']:.2f} s < 5 s {verdict(dry['plan'] < GOALS['plan seconds'])}; "
+        f"peak {dry['peak_mb']:.0f} MB < 1536 MB {verdict(dry['peak_mb'] < GOALS['peak MB'])}"
+    )
+    print("  resident set: " + ", ".join(f"{k} {v:.0f} MB" for k, v in dry["rss_mb"].items()))
+    if "profile" in dry:
+        runs = ", ".join(f"{t:.2f} s" for t in dry["build_runs"])
+        print(f"\nbuild() again on the same inputs: {runs}; cProfile:")
+        print(dry["profile"])
+
+
 def verdict(ok: bool) -> str:
     return "ok" if ok else "MISSED"
 
@@ -464,56 +517,20 @@ def main() -> None:
             f"({objects / seconds:,.0f} objects/s, read + plan + apply)"
         )
 
+        # --- the dry runs: the first compares every object, the second skips those whose
+        # inputs are as when the first found them unchanged (toolkit.plan.verified) ---
+        rows_file = work / "rows.pickle"
+        first = dry_run_child(config, rows_file, args, save_inputs=None)
+        report_dry_run("first dry run after the fill: every object compared", first)
+
         people = [e["dn"][0] for e in sampledata.generate(args.users, 0) if "uid" in e]
         step = max(1, len(people) // max(1, args.modify))
         changed = people[::step][: args.modify]
         print(
-            f"ldapmodify of {len(changed)} titles in {modify_titles(slapd, work, changed, 'Bench Title'):.1f} s"
+            f"\nldapmodify of {len(changed)} titles in {modify_titles(slapd, work, changed, 'Bench Title'):.1f} s"
         )
-
-        # --- the dry run ---
-        rows_file = work / "rows.pickle"
-        child = [sys.executable, __file__, "--child", str(config), str(rows_file)]
-        if args.scim_page_size:
-            child += ["--scim-page-size", str(args.scim_page_size)]
-        if args.profile:
-            child.append("--profile")
-        if args.save_inputs:
-            child += ["--save-inputs", str(args.save_inputs.resolve())]
-        done = subprocess.run(child, capture_output=True, text=True)
-        if done.returncode:
-            raise SystemExit(f"dry run failed:\n{done.stderr[-3000:]}")
-        dry = json.loads(done.stdout.strip().splitlines()[-1])
-        total = dry["state_read"] + dry["ldap_read"] + dry["scim_read"] + dry["plan"]
-        share = dry["plan"] / total
-        print(
-            f"\ndry run of {dry['rows']} objects ({dry['totals']['modify']} modify, {dry['totals']['unchanged']} unchanged):"
-        )
-        print(
-            f"  links read (state store)         {dry['state_read']:8.2f} s  {dry['state_read'] / total:6.1%}"
-        )
-        print(
-            f"  LDAP read                        {dry['ldap_read']:8.2f} s  {dry['ldap_read'] / total:6.1%}"
-        )
-        print(
-            f"  SCIM read (page size {dry['scim_page_size']:>4})        {dry['scim_read']:8.2f} s  {dry['scim_read'] / total:6.1%}"
-        )
-        print(f"  mapping + correlation + diff     {dry['plan']:8.2f} s  {share:6.1%}")
-        print(f"  total (make_plan)                {dry['total']:8.2f} s")
-        print(f"  summary frame (not in total)     {dry['summary']:8.2f} s")
-        print(
-            f"  peak RSS of the dry-run process  {dry['peak_mb']:8.0f} MB (imports alone: {dry['baseline_mb']:.0f} MB)"
-        )
-        print(
-            f"  goals: plan share {share:.1%} < 25% {verdict(share < GOALS['plan share'])}; "
-            f"plan {dry['plan']:.2f} s < 5 s {verdict(dry['plan'] < GOALS['plan seconds'])}; "
-            f"peak {dry['peak_mb']:.0f} MB < 1536 MB {verdict(dry['peak_mb'] < GOALS['peak MB'])}"
-        )
-        print("  resident set: " + ", ".join(f"{k} {v:.0f} MB" for k, v in dry["rss_mb"].items()))
-        if "profile" in dry:
-            runs = ", ".join(f"{t:.2f} s" for t in dry["build_runs"])
-            print(f"\nbuild() again on the same inputs: {runs}; cProfile:")
-            print(dry["profile"])
+        dry = dry_run_child(config, rows_file, args, save_inputs=args.save_inputs)
+        report_dry_run("dry run after the edits: objects found unchanged skipped", dry)
 
         # --- apply: the Applier, the same requests bare, and naive; rounds in rotating order ---
         with rows_file.open("rb") as handle:

@@ -226,6 +226,8 @@ def test_dry_runs_skip_what_was_found_unchanged_and_find_every_edit(env, mapped)
     mapped.clear()
     assert env.cli_json("dry-run")["totals"] == everything
     assert mapped == []
+    said = env.cli("dry-run").out
+    assert "33 unchanged objects were not compared again" in said and "--full-compare" in said
 
     people = env.people()
     edited, renamed, managed = people[3], people[4], people[5]

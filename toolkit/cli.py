@@ -515,6 +515,11 @@ def _dry_run(args: argparse.Namespace) -> int:
         f"dry run of pipe {plan.pipe}: {plan.source_count} source entries, {plan.managed_count} linked resources"
     )
     print(plan.summary().to_string())
+    if plan.skipped:
+        print(
+            f"{plan.skipped} unchanged objects were not compared again: their entry, target "
+            "version and references are as when an earlier run compared them (--full-compare)"
+        )
     for problem in plan.guard.problems:
         print(f"resync would refuse: {problem}")
     invalid = [row for row in plan.rows if row.problems]

@@ -74,6 +74,7 @@ class PlanResult:
     stale_links: list[Link] = field(default_factory=list)  # their target is gone already
     source_count: int = 0
     verified: dict[str, bytes] = field(default_factory=dict)  # keys found unchanged anew
+    skipped: int = 0  # objects the quick check found unchanged without mapping them
 
 
 # --- small helpers ---------------------------------------------------------------------------
@@ -346,6 +347,7 @@ def _build(inputs: PlanInputs) -> PlanResult:
                 row = _quick_row(draft, quick, resolver)
                 if row is not None:
                     rows.append(row)
+                    quick.skipped += 1
                     continue
             mapped(draft)
         row = _row(draft, inputs, index, id_of_dn)
@@ -367,6 +369,7 @@ def _build(inputs: PlanInputs) -> PlanResult:
         stale_links=stale,
         source_count=len(assigned),
         verified=quick.found if quick is not None else {},
+        skipped=quick.skipped if quick is not None else 0,
     )
 
 

@@ -46,6 +46,7 @@ class Plan:
     managed_count: int = 0
     guard: GuardVerdict = field(default_factory=lambda: GuardVerdict((), True))
     partial: bool = False
+    skipped: int = 0  # unchanged objects the quick check did not map (toolkit.plan.verified)
     created_at: float = field(default_factory=time.time)
     _frame: pd.DataFrame | None = field(default=None, repr=False)
 

@@ -92,6 +92,7 @@ class QuickCheck:
     def __init__(self, verified: Mapping[str, bytes]):
         self.verified = verified
         self.found: dict[str, bytes] = {}  # keys of objects this plan found unchanged
+        self.skipped = 0  # objects found unchanged by their key alone
         self._prefixes: dict[tuple[str, str], bytes] = {}
 
     def _prefix(self, sync_class: SyncClass, mapping: ResourceMapping) -> bytes:

@@ -248,6 +248,7 @@ def make_plan(session: Session, options: RunOptions) -> Plan:
         managed_count=len(links),
         guard=verdict,
         partial=partial,
+        skipped=result.skipped,
     )
     session.timings.plan = time.perf_counter() - started
     started = time.perf_counter()
