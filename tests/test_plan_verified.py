@@ -263,3 +263,14 @@ def test_the_state_store_keeps_keys_per_pipe_and_drops_them_with_the_link(tmp_pa
     assert store.verified("a") == {"u-2": b"4" * 16}
     assert store.verified("b") == {"u-1": b"3" * 16}
     store.close()
+
+
+def test_a_target_spelling_its_references_in_another_key_order_is_still_skipped(mappings, mapped):
+    inputs = _world(mappings)
+    group = inputs.targets["Group"][0]
+    group["members"] = [{"type": m["type"], "value": m["value"]} for m in group["members"]]
+    keys = _keys(inputs)
+    mapped.clear()
+    quick = build(replace(inputs, verified=keys))
+    assert quick.skipped == 4 and mapped == []
+    assert _rows(quick) == _rows(build(inputs))

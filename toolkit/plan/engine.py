@@ -96,10 +96,13 @@ def entry_dn(entry: Entry) -> str:
     return dn.decode() if isinstance(dn, bytes) else str(dn)
 
 
+#: json.dumps with these options, without building an encoder per call
+_SORTED_JSON = json.JSONEncoder(sort_keys=True, ensure_ascii=False, default=str).encode
+
+
 def form_hash(form: Mapping[str, Any]) -> str:
     """A stable hash of a comparable form (saved plans and links compare these)."""
-    data = json.dumps(form, sort_keys=True, ensure_ascii=False, default=str)
-    return hashlib.sha256(data.encode()).hexdigest()[:32]
+    return hashlib.sha256(_SORTED_JSON(form).encode()).hexdigest()[:32]
 
 
 def lookup_path(resource: Mapping[str, Any], path: str) -> Any:

@@ -79,10 +79,11 @@ def _references_text(references: list[Any]) -> str:
 
 def _canonical(value: Any) -> Any:
     """Equal values, equal repr: a reference read back may list its keys in another order."""
-    if type(value) is dict:
-        return sorted((k, _canonical(v)) for k, v in value.items())
-    if type(value) is list:
-        return [_canonical(v) for v in value]
+    kind = type(value)
+    if kind is dict:
+        return sorted([(k, v if type(v) is str else _canonical(v)) for k, v in value.items()])
+    if kind is list:
+        return [v if type(v) is str else _canonical(v) for v in value]
     return value
 
 
