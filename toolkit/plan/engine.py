@@ -355,7 +355,8 @@ def _build(inputs: PlanInputs) -> PlanResult:
             mapped(draft)
         row = _row(draft, inputs, index, id_of_dn)
         if quick is not None and draft.linked and row.situation == UNCHANGED:
-            quick.remember(draft.key, _verdict(draft, row.desired or {}))
+            references = draft.read.mapping.reference_values(row.desired or {})
+            quick.remember(draft.key, _verdict(draft, references))
         rows.append(row)
         draft.desired = None  # the row holds it with ids
     stale: list[Link] = []
@@ -376,13 +377,10 @@ def _build(inputs: PlanInputs) -> PlanResult:
     )
 
 
-def _verdict(draft: _Draft, references: Any) -> Verdict:
+def _verdict(draft: _Draft, references: list[Any]) -> Verdict:
     """What an unchanged verdict on this linked draft depends on (toolkit.plan.verified)."""
     read = draft.read
-    target = draft.target or {}
-    if isinstance(references, Mapping):  # a mapped resource: its reference values
-        references = read.mapping.reference_values(references)
-    return Verdict(read.sync_class, read.mapping, draft.entry, target, references)
+    return Verdict(read.sync_class, read.mapping, draft.entry, draft.target or {}, references)
 
 
 def _quick_row(draft: _Draft, quick: QuickCheck, resolver: _Resolver) -> Row | None:
