@@ -167,6 +167,7 @@ def test_dry_run_notebook_saves_the_plan_and_writes_nothing(shared_lab, tmp_path
             "output": str(plan_file),
             "report": str(report),
             "situation": "create",
+            "full_compare": True,
         },
     )
     plan = Plan.load(plan_file)
