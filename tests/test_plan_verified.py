@@ -160,8 +160,8 @@ def test_a_relinked_manager_is_found_through_the_references(mappings, mapped):
 def _verdict_key(mappings, entry) -> bytes:
     read = _world(mappings).classes[0]
     target = {"id": "s-1", "meta": {"version": 'W/"1"'}}
-    verdict = Verdict(read.sync_class, mappings["User"], entry, target, [{"value": "s-0"}])
-    key = QuickCheck({}).key(verdict)
+    context = QuickCheck.context(read.sync_class, mappings["User"])
+    key = QuickCheck.key(Verdict(context, entry, target, [{"value": "s-0"}]))
     assert key is not None
     return key
 

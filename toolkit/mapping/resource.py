@@ -300,7 +300,10 @@ class ResourceMapping:
         if keys is None:
             names, _, subs = self._spellings()
             keys = self._cache["view"] = frozenset({*names, *subs, "schemas"})
-        return {k: v for k, v in resource.items() if k in keys}
+        view = dict(resource)  # copied in C; then the few others (id, meta) dropped
+        for key in resource.keys() - keys:
+            del view[key]
+        return view
 
     def fingerprint(self) -> str:
         """A digest of this mapping's definition (transformations by class and arguments)."""
@@ -410,35 +413,33 @@ class ResourceMapping:
         themselves).
         """
         core, extensions = self._normalizers()
-        top = self._top(scim_resource)
-        other, other_form = (self._top(like[0]), like[1]) if like else ({}, {})
+        top = self._spelled(scim_resource)
+        other, other_form = (self._spelled(like[0]), like[1]) if like else ({}, {})
         out: dict[str, Any] = {}
         name = ""
         try:
-            for key, name, function in core:
-                raw = top.get(key)
+            for _, name, function in core:
+                raw = top.get(name)
                 if raw is not None:
                     mine = other_form.get(name)
-                    same = raw == other.get(key) or raw == mine
+                    same = raw == other.get(name) or raw == mine
                     value = mine if same else function(raw)
                     if value is not None:
                         out[name] = value
             for urn, normalizers in extensions:
-                extension = top.get(urn.lower())
+                extension = top.get(urn)
                 if not isinstance(extension, Mapping):
                     continue
-                lowered = {key.lower(): value for key, value in extension.items()}
-                theirs = other.get(urn.lower())
-                if not isinstance(theirs, Mapping):
-                    theirs = {}
-                theirs = {key.lower(): value for key, value in theirs.items()}
+                extension = self._spelled_extension(urn, extension)
+                theirs = other.get(urn)
+                theirs = self._spelled_extension(urn, theirs) if isinstance(theirs, Mapping) else {}
                 their_form = other_form.get(urn) or {}
                 values = {}
-                for key, name, function in normalizers:
-                    raw = lowered.get(key)
+                for _, name, function in normalizers:
+                    raw = extension.get(name)
                     if raw is not None:
                         mine = their_form.get(name)
-                        same = raw == theirs.get(key) or raw == mine
+                        same = raw == theirs.get(name) or raw == mine
                         value = mine if same else function(raw)
                         if value is not None:
                             values[name] = value
@@ -449,14 +450,42 @@ class ResourceMapping:
             raise MappingValueError(f"{where}: SCIM attribute {name}: {exc}") from exc
         return out
 
-    def _top(self, scim_resource: Mapping[str, Any]) -> dict[str, Any]:
-        """Top-level values by lower-cased name, core ones given under the core URN merged in."""
-        top = {key.lower(): value for key, value in scim_resource.items()}
-        qualified = top.get(self.schema.lower())
+    def _respellings(self) -> tuple[frozenset[str], dict[str, str]]:
+        """(top-level names as `to_scim` spells them, with the extension URNs and the never
+        mapped ones; lower-cased mapped name or URN -> that spelling)."""
+        found = self._cache.get("respellings")
+        if found is None:
+            names, _, subs = self._spellings()
+            spelled = frozenset({*names, *subs, *_UNMAPPED})
+            respell = {n.lower(): n for n in [*names, *subs]}
+            respell[self.schema.lower()] = self.schema
+            found = self._cache["respellings"] = (spelled, respell)
+        return found
+
+    def _spelled(self, scim_resource: Mapping[str, Any]) -> Mapping[str, Any]:
+        """Top-level values under the names `to_scim` uses (the resource itself when it spells
+        them so, the usual case), core ones given under the core URN merged in."""
+        spelled, respell = self._respellings()
+        others = scim_resource.keys() - spelled
+        if not any(key.lower() in respell for key in others):
+            return scim_resource
+        top: dict[str, Any] = {}
+        for key, value in scim_resource.items():
+            top.setdefault(respell.get(key.lower(), key), value)
+        qualified = top.pop(self.schema, None)
         if isinstance(qualified, Mapping):
             for key, value in qualified.items():
-                top.setdefault(key.lower(), value)
+                top.setdefault(respell.get(key.lower(), key), value)
         return top
+
+    def _spelled_extension(self, urn: str, extension: Mapping[str, Any]) -> Mapping[str, Any]:
+        """An extension's values under the names `to_scim` uses (itself, usually)."""
+        spelled, lowered = self._spellings()[2][urn]
+        others = extension.keys() - spelled
+        if not any(key.lower() in lowered for key in others):
+            return extension
+        respell = {name.lower(): name for name in spelled}
+        return {respell.get(key.lower(), key): value for key, value in extension.items()}
 
 
 @dataclass(eq=False)

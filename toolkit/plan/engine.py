@@ -343,11 +343,14 @@ def _build(inputs: PlanInputs) -> PlanResult:
     # now, one at a time, so that the mapped resources of all of them are never held at once;
     # those whose verdict's inputs are as when found unchanged are not mapped at all.
     quick = QuickCheck(inputs.verified) if inputs.verified is not None else None
+    contexts = {
+        id(read): QuickCheck.context(read.sync_class, read.mapping) for read in inputs.classes
+    }
     rows = []
     for draft in drafts:
         if draft.linked:
             if quick is not None and draft.key in quick.verified:
-                row = _quick_row(draft, quick, resolver)
+                row = _quick_row(draft, quick, contexts, resolver)
                 if row is not None:
                     rows.append(row)
                     quick.skipped += 1
@@ -356,7 +359,7 @@ def _build(inputs: PlanInputs) -> PlanResult:
         row = _row(draft, inputs, index, id_of_dn)
         if quick is not None and draft.linked and row.situation == UNCHANGED:
             references = draft.read.mapping.reference_values(row.desired or {})
-            quick.remember(draft.key, _verdict(draft, references))
+            quick.remember(draft.key, _verdict(draft, contexts, references))
         rows.append(row)
         draft.desired = None  # the row holds it with ids
     stale: list[Link] = []
@@ -377,13 +380,14 @@ def _build(inputs: PlanInputs) -> PlanResult:
     )
 
 
-def _verdict(draft: _Draft, references: list[Any]) -> Verdict:
+def _verdict(draft: _Draft, contexts: dict[int, bytes], references: list[Any]) -> Verdict:
     """What an unchanged verdict on this linked draft depends on (toolkit.plan.verified)."""
-    read = draft.read
-    return Verdict(read.sync_class, read.mapping, draft.entry, draft.target or {}, references)
+    return Verdict(contexts[id(draft.read)], draft.entry, draft.target or {}, references)
 
 
-def _quick_row(draft: _Draft, quick: QuickCheck, resolver: _Resolver) -> Row | None:
+def _quick_row(
+    draft: _Draft, quick: QuickCheck, contexts: dict[int, bytes], resolver: _Resolver
+) -> Row | None:
     """The unchanged row of a linked draft an earlier plan found unchanged on the same inputs,
     or None (map and compare it). References are resolved now: other links decide them."""
     read, mapping, target = draft.read, draft.read.mapping, draft.target
@@ -393,7 +397,7 @@ def _quick_row(draft: _Draft, quick: QuickCheck, resolver: _Resolver) -> Row | N
     references = mapping.references(
         draft.entry, resolver, on_unresolved=lambda p, dn: unresolved.append(f"{p}: {dn}")
     )
-    if not quick.known(draft.key, _verdict(draft, references)):
+    if not quick.known(draft.key, _verdict(draft, contexts, references)):
         return None
     return Row(
         class_name=read.sync_class.name,

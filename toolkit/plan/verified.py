@@ -33,7 +33,8 @@ _ENGINE = Path(__file__).with_name("engine.py")
 def _source_digest(files: frozenset[str]) -> bytes:
     digest = hashlib.sha256()
     for name in sorted(files):
-        digest.update(name.encode() + b"\0" + Path(name).read_bytes())
+        path = Path(name)  # by content: the same code installed elsewhere keeps its keys
+        digest.update(path.name.encode() + b"\0" + path.read_bytes())
     return digest.digest()
 
 
@@ -50,17 +51,6 @@ def _dumps(value: Any) -> bytes:
     pickler.fast = True
     pickler.dump(value)
     return out.getvalue()
-
-
-@dataclass(frozen=True, slots=True)
-class Verdict:
-    """The inputs of an unchanged verdict on one linked object."""
-
-    sync_class: SyncClass
-    mapping: ResourceMapping
-    entry: Mapping[str, Any]
-    target: Mapping[str, Any]
-    references: list[Any]  # the values to_scim gives the derived attributes now
 
 
 def _references_text(references: list[Any]) -> str:
@@ -87,6 +77,16 @@ def _canonical(value: Any) -> Any:
     return value
 
 
+@dataclass(frozen=True, slots=True)
+class Verdict:
+    """The inputs of an unchanged verdict on one linked object."""
+
+    context: bytes  # QuickCheck.context(): the code, the mapping and the sync class
+    entry: Mapping[str, Any]
+    target: Mapping[str, Any]
+    references: list[Any]  # the values to_scim gives the derived attributes now
+
+
 class QuickCheck:
     """Keys of objects found unchanged by earlier plans (entry key -> key), and new ones."""
 
@@ -94,30 +94,31 @@ class QuickCheck:
         self.verified = verified
         self.found: dict[str, bytes] = {}  # keys of objects this plan found unchanged
         self.skipped = 0  # objects found unchanged by their key alone
-        self._prefixes: dict[tuple[str, str], bytes] = {}
 
-    def _prefix(self, sync_class: SyncClass, mapping: ResourceMapping) -> bytes:
-        name = (sync_class.name, mapping.name)
-        prefix = self._prefixes.get(name)
-        if prefix is None:
-            definition = repr(sync_class) + mapping.fingerprint()
-            prefix = code_digest(mapping) + hashlib.sha256(definition.encode()).digest()
-            self._prefixes[name] = prefix
-        return prefix
+    @staticmethod
+    def context(sync_class: SyncClass, mapping: ResourceMapping) -> bytes:
+        """What a class's verdicts share: the code, the mapping definition, the class."""
+        definition = repr(sync_class) + mapping.fingerprint()
+        return code_digest(mapping) + hashlib.sha256(definition.encode()).digest()
 
-    def key(self, verdict: Verdict) -> bytes | None:
+    @staticmethod
+    def key(verdict: Verdict) -> bytes | None:
         """The key of an unchanged verdict on these inputs; None without a target version."""
         target = verdict.target
         version = (target.get("meta") or {}).get("version")
         if not isinstance(version, str) or not version:
             return None
-        digest = hashlib.blake2b(self._prefix(verdict.sync_class, verdict.mapping), digest_size=16)
-        digest.update(f"{target.get('id')}\0{version}\0".encode())
-        # the LDAP reader's digest of the entry's bytes, else the entry's values encoded
         entry = verdict.entry
-        digest.update(getattr(entry, "digest", None) or _dumps(entry))
-        digest.update(_references_text(verdict.references).encode())
-        return digest.digest()
+        data = b"".join(
+            (
+                verdict.context,
+                f"{target.get('id')}\0{version}\0".encode(),
+                # the LDAP reader's digest of the entry's bytes, else the entry's values
+                getattr(entry, "digest", None) or _dumps(entry),
+                _references_text(verdict.references).encode(),
+            )
+        )
+        return hashlib.blake2b(data, digest_size=16).digest()
 
     def known(self, entry_key: str, verdict: Verdict) -> bool:
         """True when an earlier plan found this object unchanged on the same inputs."""
