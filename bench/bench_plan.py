@@ -139,6 +139,7 @@ def child_dry_run(
                 "ldap_read": timings.ldap_read,
                 "scim_read": timings.scim_read,
                 "plan": timings.plan,
+                "plan_cpu": timings.plan_cpu,
                 "state_write": timings.state_write,
                 "skipped": skipped,
                 "total": total,
@@ -427,6 +428,7 @@ def report_dry_run(title: str, dry: dict) -> None:
     for label, seconds in lines:
         print(f"  {label:<33}{seconds:8.2f} s  {seconds / total:6.1%}")
     print(f"  total (make_plan)                {dry['total']:8.2f} s")
+    print(f"  CPU time of the plan step        {dry['plan_cpu']:8.2f} s (wall above)")
     print(f"  keys saved (state, not in total) {dry['state_write']:8.2f} s")
     print(f"  summary frame (not in total)     {dry['summary']:8.2f} s")
     print(
