@@ -274,3 +274,27 @@ def test_a_target_spelling_its_references_in_another_key_order_is_still_skipped(
     quick = build(replace(inputs, verified=keys))
     assert quick.skipped == 4 and mapped == []
     assert _rows(quick) == _rows(build(inputs))
+
+
+def test_reference_texts_are_equal_exactly_for_equal_values():
+    from toolkit.plan.verified import _references_text as text
+
+    members = [{"value": "a", "type": "User"}, {"value": "b", "type": "Group"}]
+    reordered = [{"type": m["type"], "value": m["value"]} for m in members]
+    assert text([members]) == text([reordered])
+    assert text([{"value": "x", "display": "X"}]) == text([{"display": "X", "value": "x"}])
+    different = [
+        [None],
+        [{"value": "a"}],
+        ["a"],
+        [[{"value": "a"}]],
+        [{"value": "a", "type": "User"}],
+        [{"value": "a", "display": "User"}],
+        [{"value": "a'b"}],
+        [{"value": "a"}, {"value": "b"}],
+        [{"value": "a,b"}],
+        [[{"value": "a", "type": "User"}, {"value": "b", "type": "User"}]],
+        [[{"value": "a", "type": "User"}], [{"value": "b", "type": "User"}]],
+    ]
+    texts = [text(value) for value in different]
+    assert len(set(texts)) == len(texts)

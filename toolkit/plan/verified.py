@@ -54,21 +54,27 @@ def _dumps(value: Any) -> bytes:
 
 
 def _references_text(references: list[Any]) -> str:
-    """The references as text, equal for equal values: a sequence of Python literals (a
-    manager's {"value": id} written as v'id', the common case, quickly)."""
-    out = []
-    for value in references:
-        if value is None:
-            out.append("-")
-        elif type(value) is dict and len(value) == 1 and type(value.get("value")) is str:
-            out.append("v" + repr(value["value"]))
-        else:
-            out.append(repr(_canonical(value)))
-    return ",".join(out)
+    """The references as text, equal for equal values: self-delimiting pieces, the shapes
+    derived attributes produce (a manager {"value": id}, members {"value": id, "type": t})
+    written quickly and without regard to key order."""
+    return ",".join(_text(value) for value in references)
+
+
+def _text(value: Any) -> str:
+    if value is None:
+        return "-"
+    if type(value) is list:
+        return "L[" + ",".join(map(_text, value)) + "]"
+    if type(value) is dict and "value" in value:
+        if len(value) == 1:
+            return "v" + repr(value["value"])
+        if len(value) == 2 and "type" in value:
+            return "m" + repr(value["value"]) + repr(value["type"])
+    return "r" + repr(_canonical(value))
 
 
 def _canonical(value: Any) -> Any:
-    """Equal values, equal repr: a reference read back may list its keys in another order."""
+    """Equal values, equal repr, whatever the order of dict keys."""
     kind = type(value)
     if kind is dict:
         return sorted([(k, v if type(v) is str else _canonical(v)) for k, v in value.items()])
