@@ -79,6 +79,9 @@ PROBE_TIMEOUT_FACTOR = 6
 _ABSENT = (400, 403, 404, 405, 501)
 
 IfMatch = str | bool | None
+# request bodies as json.dumps(body, ensure_ascii=False) writes them; one encoder for every
+# request (json.dumps with an option builds a new encoder per call)
+_ENCODE = json.JSONEncoder(ensure_ascii=False).encode
 
 
 class ScimClient:
@@ -151,7 +154,7 @@ class ScimClient:
             headers["Authorization"] = auth
         content: bytes | None = call.raw_body
         if content is None and call.body is not None:
-            content = json.dumps(call.body, ensure_ascii=False).encode()
+            content = _ENCODE(call.body).encode()
             headers["Content-Type"] = SCIM_JSON
         return self._http.build_request(
             call.method,

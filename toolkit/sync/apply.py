@@ -13,8 +13,7 @@ from __future__ import annotations
 import sys
 import threading
 from collections import deque
-from collections.abc import Mapping
-from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -78,6 +77,9 @@ class Applier:
         self.failed_dns_file = failed_dns_file
         self.progress = progress
         self._ids: dict[str, str] = {}  # normalized DN -> SCIM id, for pending references
+        # the keys with a failure stored (read once by run()): only those need clearing; None
+        # (one row applied on its own, as realtime does) clears each applied row's key
+        self._failed: set[str] | None = None
         self._lock = threading.Lock()
         # (resource type, SCIM id) -> entry key: a 409 must not adopt a resource that another
         # entry owns (linked, or created earlier in this run), or two entries share one target
@@ -92,54 +94,29 @@ class Applier:
     def run(self) -> ApplyResult:
         result = ApplyResult()
         self.store.delete_links(self.plan.pipe, [link.entry_uuid for link in self.plan.stale_links])
+        self._failed = {failure.key for failure in self.store.failures(self.plan.pipe)}
         todo = [r for r in self.plan.rows if r.requests or r.situation == ADOPT]
         bar = _progress_bar(len(todo), self.progress)
-        # a row waits for the rows that create what it refers to (by normalized DN)
-        blockers = {id(r): {normalize_dn(dn) for dn in _pending_dns(r)} for r in todo}
-        waiters: dict[str, list[Row]] = {}
-        for row in todo:
-            for ndn in blockers[id(row)]:
-                waiters.setdefault(ndn, []).append(row)
-        ready = deque(r for r in todo if not blockers[id(r)])
-        waiting = len(todo) - len(ready)
-        fatal: BaseException | None = None
-        cycle: list[Row] = []
-        with ThreadPoolExecutor(self.workers, thread_name_prefix="scimsync-apply") as pool:
-            running: dict[Future, Row] = {}
-            while (ready or running or waiting) and fatal is None:
-                while ready and len(running) < self.workers * 2:
-                    row = ready.popleft()
-                    running[pool.submit(self.apply_row, row)] = row
-                if not running:  # a reference cycle: send what can be named, fix the rest next run
-                    # once each: a row waiting on several DNs sits in several waiter lists
-                    stuck = {id(r): r for rows in waiters.values() for r in rows if blockers[id(r)]}
-                    ready.extend(stuck.values())
-                    cycle.extend(stuck.values())
-                    for row in ready:
-                        blockers[id(row)].clear()
-                    waiters.clear()
-                    waiting = 0
-                    continue
-                done, _ = wait(running, return_when=FIRST_COMPLETED)
-                for future in done:
-                    row = running.pop(future)
-                    try:
-                        self._count(future.result(), result)
-                    except FatalError as exc:
-                        fatal = exc
-                    bar.update(1)
-                    # created or failed, its id is now as known as it will be: release its waiters
-                    for waiter in waiters.pop(normalize_dn(row.dn), []):
-                        left = blockers[id(waiter)]
-                        left.discard(normalize_dn(row.dn))
-                        if not left:
-                            ready.append(waiter)
-                            waiting -= 1
-            for future in running:  # let in-flight requests finish before stopping
-                try:
-                    self._count(future.result(), result)
-                except FatalError:
-                    pass
+        schedule = _Schedule(todo, result, self._count, bar)
+        threads = [
+            threading.Thread(
+                target=schedule.work, args=(self.apply_row,), name=f"scimsync-apply_{i}"
+            )
+            for i in range(min(self.workers, len(todo)))
+        ]
+        for thread in threads:
+            thread.start()
+        try:
+            for thread in threads:
+                thread.join()
+        except BaseException as exc:  # interrupted: no new row; let those in flight finish
+            schedule.stop(exc)
+            for thread in threads:
+                thread.join()
+            raise
+        if schedule.error is not None:  # not an error of the tree: a bug, raised as it is
+            raise schedule.error
+        fatal, cycle = schedule.fatal, schedule.cycle
         bar.close()
         if fatal is None:
             self._complete_references(cycle, result)
@@ -189,7 +166,8 @@ class Applier:
             with self._lock:
                 return self._ids.get(key)
 
-        return replace_refs(value, PENDING, lookup)
+        # most bodies and forms name nothing pending: then replace_refs would only copy them
+        return value if _settled(value) else replace_refs(value, PENDING, lookup)
 
     # --- one row -------------------------------------------------------------------------------
 
@@ -213,8 +191,11 @@ class Applier:
                 class_name=row.class_name,
                 operation=row.situation,
             )
+            if self._failed is not None:
+                self._failed.add(row.entry_uuid)
             return Outcome(row, False, str(exc), kind, exc=exc)
-        self.store.clear_failure(self.plan.pipe, row.entry_uuid)
+        if self._failed is None or row.entry_uuid in self._failed:
+            self.store.clear_failure(self.plan.pipe, row.entry_uuid)
         return Outcome(row, True, scim_id=scim_id)
 
     def _send(self, row: Row) -> str | None:
@@ -349,6 +330,24 @@ def _pending_operations(request: Request, resolve: Any) -> list[dict[str, Any]]:
     return ops
 
 
+def _settled(value: Any) -> bool:
+    """True when replace_refs would return `value` unchanged (a copy equal to it): no pending
+    reference, no None (dropped anywhere) and no {} as a dict's value (dropped). It walks
+    the value as replace_refs does, without building the copy: a third of the cost."""
+    if isinstance(value, str):
+        return not value.startswith(PENDING)
+    if isinstance(value, dict):
+        for item in value.values():
+            if item is None or item == {} or not _settled(item):
+                return False
+        return True
+    if isinstance(value, list):
+        for item in value:
+            if item is None or not _settled(item):
+                return False
+    return True
+
+
 def _pending_dns(row: Row) -> list[str]:
     found: list[str] = []
 
@@ -366,6 +365,100 @@ def _pending_dns(row: Row) -> list[str]:
         if request.body and has_pending(request.body):
             walk(request.body)
     return [dn for dn in found if normalize_dn(dn) != normalize_dn(row.dn)]
+
+
+class _Schedule:
+    """Which row to send next, shared by the worker threads (under one lock).
+
+    Rows run in waves: a row waits for the rows that create what it refers to (by
+    normalized DN); when nothing runs and rows still wait, they wait for each other (a
+    reference cycle) and are sent with what can be named. After a fatal error no new row is
+    sent; the rows in flight finish and are counted. Each worker takes its next row and
+    records the outcome itself: no thread is woken per row to do that bookkeeping (with a
+    server on the same cores, that wake-up cost the server CPU)."""
+
+    def __init__(
+        self, todo: list[Row], result: ApplyResult, count: Callable[..., None], bar: Any
+    ) -> None:
+        self._result, self._count, self._bar = result, count, bar
+        self._blockers = {id(r): {normalize_dn(dn) for dn in _pending_dns(r)} for r in todo}
+        self._waiters: dict[str, list[Row]] = {}
+        for row in todo:
+            for ndn in self._blockers[id(row)]:
+                self._waiters.setdefault(ndn, []).append(row)
+        self._ready = deque(r for r in todo if not self._blockers[id(r)])
+        self._waiting = len(todo) - len(self._ready)
+        self._running = 0
+        self._changed = threading.Condition(threading.Lock())
+        self.fatal: BaseException | None = None
+        self.error: BaseException | None = None  # not a FatalError: raised as it is
+        self.cycle: list[Row] = []
+
+    def work(self, apply: Callable[[Row], Outcome]) -> None:
+        while (row := self._next()) is not None:
+            try:
+                outcome, exc = apply(row), None
+            except BaseException as error:  # recorded for run(), as a Future would
+                outcome, exc = None, error
+            self._done(row, outcome, exc)
+
+    def stop(self, exc: BaseException) -> None:
+        with self._changed:
+            if self.error is None:
+                self.error = exc
+            self._changed.notify_all()
+
+    def _next(self) -> Row | None:
+        with self._changed:
+            while True:
+                if self.fatal is not None or self.error is not None:
+                    return None
+                if self._ready:
+                    self._running += 1
+                    return self._ready.popleft()
+                if not self._waiting:
+                    return None  # all sent
+                if not self._running:  # a cycle: send what can be named, fix the rest later
+                    self._release_cycle()
+                    continue
+                self._changed.wait()  # until a running row releases its waiters
+
+    def _release_cycle(self) -> None:
+        # once each: a row waiting on several DNs sits in several waiter lists
+        blockers = self._blockers
+        stuck = {id(r): r for rows in self._waiters.values() for r in rows if blockers[id(r)]}
+        self._ready.extend(stuck.values())
+        self.cycle.extend(stuck.values())
+        for row in self._ready:
+            blockers[id(row)].clear()
+        self._waiters.clear()
+        self._waiting = 0
+
+    def _done(self, row: Row, outcome: Outcome | None, exc: BaseException | None) -> None:
+        with self._changed:
+            self._running -= 1
+            stopped = self.fatal is not None or self.error is not None
+            if isinstance(exc, FatalError):
+                if not stopped:
+                    self.fatal = exc
+            elif exc is not None:
+                if self.error is None:
+                    self.error = exc
+            else:
+                self._count(outcome, self._result)
+            if not stopped:
+                self._bar.update(1)
+            if self._waiters:  # created or failed, its id is now as known as it will be
+                key = normalize_dn(row.dn)
+                for waiter in self._waiters.pop(key, []):
+                    left = self._blockers[id(waiter)]
+                    left.discard(key)
+                    if not left:
+                        self._ready.append(waiter)
+                        self._waiting -= 1
+                self._changed.notify_all()
+            elif not self._running:
+                self._changed.notify_all()  # a worker may wait for a cycle to be released
 
 
 class _NoBar:

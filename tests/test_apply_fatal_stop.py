@@ -1,0 +1,64 @@
+"""A fatal error in the middle of applying (a 401 on one create, by the fault proxy in front
+of scim2-server): the Applier sends no new row, lets the rows in flight finish and records
+them, and raises the error; every resource the server created is linked."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import replace
+
+import pytest
+from faults import FaultProxy, Seen
+from test_plan_support import make_env, uid_of
+
+from toolkit.errors import FatalError
+from toolkit.scim import ScimClient
+from toolkit.sync.apply import Applier
+from toolkit.sync.batch import RunOptions, make_plan, open_session
+
+
+@pytest.fixture
+def env(slapd, scim_server, tmp_path):
+    env = make_env(slapd, scim_server, tmp_path / "pipe", users=12, groups=2)
+    yield env
+    env.close()
+
+
+@pytest.fixture
+def proxy(scim_server):
+    p = FaultProxy("127.0.0.1", scim_server.port).start()
+    yield p
+    p.stop()
+
+
+def _creates(user_name: str):
+    def accepts(seen: Seen) -> bool:
+        return (
+            seen.method == "POST"
+            and bool(seen.body)
+            and json.loads(seen.body).get("userName") == user_name
+        )
+
+    return accepts
+
+
+def test_a_fatal_error_stops_sending_and_keeps_what_was_done(env, proxy):
+    name = uid_of(env.people()[3])
+    options = RunOptions(progress=False)
+    with open_session(env.config(), options) as session:
+        plan = make_plan(session, options)
+        assert plan.totals()["create"] == env.users + env.groups
+        endpoint = replace(session.client.endpoint, url=proxy.url())
+        with ScimClient(endpoint) as client:
+            proxy.inject("401", 1, when=_creates(name))
+            with pytest.raises(FatalError, match="401"):
+                Applier(plan, client, session.store, workers=2).run()
+        links = session.store.links(plan.pipe)
+
+    posts = [s for s in proxy.seen if s.method == "POST"]
+    assert [s.fault for s in posts if _creates(name)(s)] == ["401"]
+    assert len(posts) < env.users + env.groups  # stopped: no new row after the fatal one
+    users = env.scim_users()
+    assert len(users) == len(posts) - 1  # all but the refused one were created...
+    linked = {lk.scim_id for lk in links.values()}
+    assert {u["id"] for u in users.values()} <= linked  # ...and each is linked
