@@ -9,23 +9,10 @@ from dataclasses import replace
 from pathlib import Path
 
 import pytest
+from test_state_deferred import FORM, LINK, PIPE
 
-from toolkit.plan.model import Link
 from toolkit.sync.state import StateStore
 
-PIPE = "p"
-FORM = {"userName": "jdoe", "title": "Old"}
-LINK = Link(
-    "UUID-1",
-    "uid=jdoe,ou=people,dc=example,dc=com",
-    "users",
-    "User",
-    "id-1",
-    'W/"1"',
-    "h1",
-    True,
-    FORM,
-)
 # deferred writes: new ETag, hash and form; the same form (hash h1, no form); created False
 UPDATES = [
     replace(LINK, etag='W/"2"', hash="h2", form={**FORM, "title": "New"}, created=False),

@@ -1,6 +1,11 @@
-"""A create the server applied but answered with a 5xx: the client retries the POST (5xx are
+"""Applying through the loopback fault proxy in front of scim2-server.
+
+A create the server applied but answered with a 5xx: the client retries the POST (5xx are
 retriable), the retry meets the resource with 409, and the Applier's adopt path links it:
-one resource, linked, no failure. Faults by the loopback proxy in front of scim2-server."""
+one resource, linked, no failure. A fatal error in the middle (a 401 on one create): the
+Applier sends no new row, lets the rows in flight finish and records them, and raises the
+error; every resource the server created is linked.
+"""
 
 from __future__ import annotations
 
@@ -11,6 +16,7 @@ import pytest
 from faults import FaultProxy, Seen
 from test_plan_support import make_env, totals, uid_of
 
+from toolkit.errors import FatalError
 from toolkit.scim import ScimClient
 from toolkit.sync.apply import Applier
 from toolkit.sync.batch import RunOptions, make_plan, open_session
@@ -62,3 +68,25 @@ def test_a_create_applied_then_answered_5xx_is_retried_and_adopted(env, proxy, s
     assert link is not None and link.scim_id == users[name]["id"]
     assert link.created is False  # linked by the adopt path (the client cannot tell it created)
     assert env.cli_json("dry-run")["totals"] == totals(unchanged=env.users + env.groups)
+
+
+def test_a_fatal_error_stops_sending_and_keeps_what_was_done(env, proxy):
+    name = uid_of(env.people()[3])
+    options = RunOptions(progress=False)
+    with open_session(env.config(), options) as session:
+        plan = make_plan(session, options)
+        assert plan.totals()["create"] == env.users + env.groups
+        endpoint = replace(session.client.endpoint, url=proxy.url())
+        with ScimClient(endpoint) as client:
+            proxy.inject("401", 1, when=_creates(name))
+            with pytest.raises(FatalError, match="401"):
+                Applier(plan, client, session.store, workers=2).run()
+        links = session.store.links(plan.pipe)
+
+    posts = [s for s in proxy.seen if s.method == "POST"]
+    assert [s.fault for s in posts if _creates(name)(s)] == ["401"]
+    assert len(posts) < env.users + env.groups  # stopped: no new row after the fatal one
+    users = env.scim_users()
+    assert len(users) == len(posts) - 1  # all but the refused one were created...
+    linked = {lk.scim_id for lk in links.values()}
+    assert {u["id"] for u in users.values()} <= linked  # ...and each is linked
