@@ -15,6 +15,7 @@ from pathlib import Path
 
 import httpx
 import ldap3
+import pandas as pd
 import pytest
 from test_plan_engine import _group, _inputs, _link, _stored, _user
 from test_plan_support import ENTERPRISE, PEOPLE, dn_of, make_env, totals, uid_of
@@ -23,8 +24,11 @@ from toolkit.ldap.search import ReadEntry, paged_search
 from toolkit.mapping import DictResolver, ResourceMapping, load_mapping, normalize_dn
 from toolkit.plan.engine import build
 from toolkit.plan.model import Link
+from toolkit.plan.plan import Plan
 from toolkit.plan.verified import QuickCheck, Verdict
+from toolkit.sync.batch import RunOptions, dry_run
 from toolkit.sync.state import StateStore
+from toolkit.widgets.plan_explorer import records_frame
 
 
 @pytest.fixture(scope="module")
@@ -91,9 +95,11 @@ def test_a_plan_with_keys_maps_nothing_unchanged_and_equals_one_without(mappings
     assert mapped == [] and quick.verified == {}  # nothing mapped, nothing new to remember
     full = build(inputs)
     assert _rows(quick) == _rows(full)
+    views = {read.mapping.name: read.mapping.mapped_view for read in inputs.classes}
+    fast_plan, slow_plan = Plan("p", quick.rows, views=views), Plan("p", full.rows)
     for fast, slow in zip(quick.rows, full.rows, strict=True):
-        assert fast.desired == slow.desired and fast.target is slow.target
-        assert fast.etag == slow.etag
+        assert fast.desired is None and fast.target is slow.target and fast.etag == slow.etag
+        assert fast_plan.desired(fast) == slow_plan.desired(slow) == slow.desired
 
 
 def _edit_entry(inputs):
@@ -251,6 +257,18 @@ def test_dry_runs_skip_what_was_found_unchanged_and_find_every_edit(env, mapped)
     full = env.cli_json("dry-run", "--full-compare")
     assert full == plan and len(mapped) == 3 + 33  # --full-compare maps every object
     store.close()
+
+    # the exploring frames show the same records either way
+    config = env.config()
+    quick_plan = dry_run(config, RunOptions())
+    full_plan = dry_run(config, RunOptions(full_compare=True))
+    assert quick_plan.skipped == 30 and full_plan.skipped == 0
+    pd.testing.assert_frame_equal(quick_plan.side_by_side(), full_plan.side_by_side())
+    fast = next(r for r in quick_plan.rows if r.situation == "unchanged")
+    slow = next(r for r in full_plan.rows if r.dn == fast.dn)
+    pd.testing.assert_frame_equal(  # the plan explorer's records of one object
+        records_frame(fast, quick_plan.desired(fast)), records_frame(slow, full_plan.desired(slow))
+    )
 
 
 def test_the_state_store_keeps_keys_per_pipe_and_drops_them_with_the_link(tmp_path):

@@ -408,8 +408,7 @@ def _quick_row(
         scim_id=draft.target_id,
         reason="; ".join(f"unresolved {u}" for u in unresolved),
         source=draft.entry,
-        desired=mapping.mapped_view(target),
-        target=target,
+        target=target,  # Plan.desired() gives the mapped side from it, when asked
         etag=(target.get("meta") or {}).get("version"),
     )
 

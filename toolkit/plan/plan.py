@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import time
 from collections import Counter
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -16,7 +17,7 @@ from typing import Any
 import pandas as pd
 
 from toolkit.plan.guards import GuardVerdict
-from toolkit.plan.model import SITUATIONS, Link, Request, Row
+from toolkit.plan.model import SITUATIONS, UNCHANGED, Link, Request, Row
 
 COLUMNS = [
     "class",
@@ -47,6 +48,11 @@ class Plan:
     guard: GuardVerdict = field(default_factory=lambda: GuardVerdict((), True))
     partial: bool = False
     skipped: int = 0  # unchanged objects the quick check did not map (toolkit.plan.verified)
+    # resource type -> its mapping's mapped_view: the desired resource of an object the
+    # quick check did not map (its target's mapped attributes, known equal to the entry's)
+    views: dict[str, Callable[[Mapping[str, Any]], dict[str, Any]]] = field(
+        default_factory=dict, repr=False, compare=False
+    )
     created_at: float = field(default_factory=time.time)
     _frame: pd.DataFrame | None = field(default=None, repr=False)
 
@@ -96,9 +102,9 @@ class Plan:
                 for r in self.rows
             ]
         )
-        desired = pd.json_normalize([_strip(r.desired) for r in self.rows], sep=".").add_prefix(
-            "ldap."
-        )
+        desired = pd.json_normalize(
+            [_strip(self.desired(r)) for r in self.rows], sep="."
+        ).add_prefix("ldap.")
         target = pd.json_normalize([_strip(r.target) for r in self.rows], sep=".").add_prefix(
             "scim."
         )
@@ -108,6 +114,14 @@ class Plan:
         )
         ordered = [c for a in attrs for c in (f"ldap.{a}", f"scim.{a}") if c in frame.columns]
         return frame[["class", "situation", "dn", "scim_id", *ordered]]
+
+    def desired(self, row: Row) -> dict[str, Any] | None:
+        """The SCIM resource the row's entry should become (for an unchanged object the
+        quick check did not map: its target's mapped attributes)."""
+        if row.desired is not None or row.target is None or row.situation != UNCHANGED:
+            return row.desired
+        view = self.views.get(row.resource_type)
+        return view(row.target) if view is not None else None
 
     def changes(self) -> pd.DataFrame:
         """One row per changed attribute: what a modify would change, value by value."""

@@ -250,6 +250,7 @@ def make_plan(session: Session, options: RunOptions) -> Plan:
         guard=verdict,
         partial=partial,
         skipped=result.skipped,
+        views={read.mapping.name: read.mapping.mapped_view for read in classes},
     )
     session.timings.plan = time.perf_counter() - started
     session.timings.plan_cpu = time.process_time() - cpu

@@ -16,8 +16,9 @@ LIST_COLUMNS = ["class", "situation", "dn", "scim_id", "method", "path", "reason
 DIFF_COLUMNS = ["attribute", "old", "new", "add", "remove"]
 
 
-def records_frame(row: Row) -> pd.DataFrame:
-    """One object's attributes: as the entry maps (`ldap`) beside what the server has (`scim`)."""
+def records_frame(row: Row, desired: dict | None = None) -> pd.DataFrame:
+    """One object's attributes: as the entry maps (`ldap`: `desired`, else the row's) beside
+    what the server has (`scim`)."""
 
     def flat(resource: dict | None) -> dict:
         if not resource:
@@ -25,7 +26,7 @@ def records_frame(row: Row) -> pd.DataFrame:
         kept = {k: v for k, v in resource.items() if k not in ("schemas", "meta")}
         return pd.json_normalize(kept, sep=".").iloc[0].to_dict() if kept else {}
 
-    desired, target = flat(row.desired), flat(row.target)
+    desired, target = flat(desired if desired is not None else row.desired), flat(row.target)
     names = sorted(set(desired) | set(target))
     return pd.DataFrame(
         {"ldap": [desired.get(n) for n in names], "scim": [target.get(n) for n in names]},
@@ -153,5 +154,5 @@ class PlanExplorer(View):
             if row.requests
             else "<p><i>no request: applying the plan leaves this object as it is</i></p>"
         )
-        self.records.value = table_html(records_frame(row), 1000)
+        self.records.value = table_html(records_frame(row, self.plan.desired(row)), 1000)
         self.entry.value = table_html(entry_frame(row), 1000)
