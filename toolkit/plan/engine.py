@@ -225,13 +225,23 @@ class _Resolver:
         self.ids: dict[str, str] | None = None  # DN as known -> id or pending reference
 
     def resolve(self, dn: str) -> tuple[str, str] | tuple[()] | None:
-        known = dn if dn in self.dns.kind else self.dns.known(dn)
+        known = self.dns.known(dn)
         if known is None:
             return None
         if self.ids is None:
             return self.dns.kind[known], _TOKEN + known
         scim_id = self.ids.get(known)
         return (self.dns.kind[known], scim_id) if scim_id is not None else ()
+
+
+class _Unresolved(list[str]):
+    """The references a mapping could not resolve (its `on_unresolved`), and the row's note."""
+
+    def __call__(self, path: str, dn: str) -> None:
+        self.append(f"{path}: {dn}")
+
+    def note(self) -> str:
+        return "; ".join(f"unresolved {u}" for u in self)
 
 
 class _TargetIndex:
@@ -309,12 +319,12 @@ def _build(inputs: PlanInputs) -> PlanResult:
 
     def mapped(draft: _Draft) -> None:
         """The desired resource (references as tokens) and a note; None if a value is refused."""
-        unresolved: list[str] = []
+        unresolved = _Unresolved()
         try:
             draft.desired = draft.read.mapping.to_scim(
-                draft.entry, resolver, on_unresolved=lambda p, dn: unresolved.append(f"{p}: {dn}")
+                draft.entry, resolver, on_unresolved=unresolved
             )
-            draft.note = "; ".join(f"unresolved {u}" for u in unresolved)
+            draft.note = unresolved.note()
             draft.tokens = resolver.ids is None
         except MappingValueError as exc:
             draft.desired, draft.note = None, str(exc)
@@ -393,10 +403,8 @@ def _quick_row(
     read, mapping, target = draft.read, draft.read.mapping, draft.target
     if target is None or read.sync_class.is_exclusion:
         return None
-    unresolved: list[str] = []
-    references = mapping.references(
-        draft.entry, resolver, on_unresolved=lambda p, dn: unresolved.append(f"{p}: {dn}")
-    )
+    unresolved = _Unresolved()
+    references = mapping.references(draft.entry, resolver, on_unresolved=unresolved)
     if not quick.known(draft.key, _verdict(draft, contexts, references)):
         return None
     return Row(
@@ -406,7 +414,7 @@ def _quick_row(
         entry_uuid=draft.key,
         resource_type=mapping.name,
         scim_id=draft.target_id,
-        reason="; ".join(f"unresolved {u}" for u in unresolved),
+        reason=unresolved.note(),
         source=draft.entry,
         target=target,  # Plan.desired() gives the mapped side from it, when asked
         etag=(target.get("meta") or {}).get("version"),
