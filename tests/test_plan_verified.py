@@ -25,7 +25,7 @@ from toolkit.mapping import DictResolver, ResourceMapping, load_mapping, normali
 from toolkit.plan.engine import build
 from toolkit.plan.model import Link
 from toolkit.plan.plan import Plan
-from toolkit.plan.verified import QuickCheck, Verdict
+from toolkit.plan.verified import QuickCheck
 from toolkit.sync.batch import RunOptions, dry_run
 from toolkit.sync.state import StateStore
 from toolkit.widgets.plan_explorer import records_frame
@@ -167,7 +167,7 @@ def _verdict_key(mappings, entry) -> bytes:
     read = _world(mappings).classes[0]
     target = {"id": "s-1", "meta": {"version": 'W/"1"'}}
     context = QuickCheck.context(read.sync_class, mappings["User"])
-    key = QuickCheck.key(Verdict(context, entry, target, [{"value": "s-0"}]))
+    key = QuickCheck.key(context, entry, target, '["User", "s-0"]')
     assert key is not None
     return key
 
@@ -294,25 +294,25 @@ def test_a_target_spelling_its_references_in_another_key_order_is_still_skipped(
     assert _rows(quick) == _rows(build(inputs))
 
 
-def test_reference_texts_are_equal_exactly_for_equal_values():
-    from toolkit.plan.verified import _references_text as text
+def test_the_resolvers_outcome_tells_every_answer_apart():
+    from toolkit.plan.engine import _Dns, _Resolver
 
-    members = [{"value": "a", "type": "User"}, {"value": "b", "type": "Group"}]
-    reordered = [{"type": m["type"], "value": m["value"]} for m in members]
-    assert text([members]) == text([reordered])
-    assert text([{"value": "x", "display": "X"}]) == text([{"display": "X", "value": "x"}])
-    different = [
-        [None],
-        [{"value": "a"}],
-        ["a"],
-        [[{"value": "a"}]],
-        [{"value": "a", "type": "User"}],
-        [{"value": "a", "display": "User"}],
-        [{"value": "a'b"}],
-        [{"value": "a"}, {"value": "b"}],
-        [{"value": "a,b"}],
-        [[{"value": "a", "type": "User"}, {"value": "b", "type": "User"}]],
-        [[{"value": "a", "type": "User"}], [{"value": "b", "type": "User"}]],
+    dns = _Dns()
+    for dn, kind in (("uid=a,o=x", "User"), ("uid=b,o=x", "User"), ("cn=g,o=x", "Group")):
+        dns.add(dn, kind)
+    resolver = _Resolver(dns)
+    resolver.ids = {"uid=a,o=x": "1", "uid=b,o=x": "2", "cn=g,o=x": "1"}
+    outcome = resolver.outcome
+    assert outcome(["UID=A, O=X"]) == outcome(["uid=a,o=x"])  # another spelling, one DN
+    assert outcome(["uid=zz,o=x"]) is None  # unknown: the mapping reports it
+    texts = [
+        outcome([]),
+        outcome(["uid=a,o=x"]),
+        outcome(["uid=b,o=x"]),
+        outcome(["cn=g,o=x"]),  # the same id, another resource type
+        outcome(["uid=a,o=x", "uid=b,o=x"]),
+        outcome(["uid=b,o=x", "uid=a,o=x"]),
     ]
-    texts = [text(value) for value in different]
+    resolver.ids = {"uid=a,o=x": "1,2", "cn=g,o=x": "1"}  # an id with a separator in it
+    texts += [outcome(["uid=a,o=x"]), outcome(["uid=b,o=x"])]  # b known, but without an id
     assert len(set(texts)) == len(texts)

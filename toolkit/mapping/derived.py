@@ -93,6 +93,28 @@ class DerivedContext:
 DerivedFunction = Callable[[Mapping[str, Any], DerivedContext], Any]
 
 
+def referenced_dns(kind: DerivationKind, entry: Mapping[str, Any]) -> list[str]:
+    """The DNs a derivation resolves for an entry (lower-cased names), in order: its value is
+    a function of the entry and of what the resolver answers for these alone."""
+    if kind == "manager":
+        values = entry.get("manager")
+        if not values:
+            return []
+        # as the reader gives it (a list of text) without copying; else through _values
+        first = values[0] if type(values) is list else None
+        return [first if type(first) is str else _values(entry, "manager")[0]]
+    if kind == "members":
+        raw = [*_values(entry, "member"), *_values(entry, "uniquemember")]
+        return [strip_unique_member_uid(dn) if "#" in dn else dn for dn in raw]
+    return [*_values(entry, "ismemberof"), *_values(entry, "memberof")]
+
+
+def unresolvable(kind: DerivationKind, entry: Mapping[str, Any]) -> list[str]:
+    """Values a derivation reports unresolved whatever the resolver knows: a dynamic group's
+    memberURL needs an LDAP search per URL, which a pure mapping cannot do."""
+    return _values(entry, "memberurl") if kind == "members" else []
+
+
 def derived_function(
     kind: DerivationKind, path: str, canonical_types: Iterable[str] = ()
 ) -> DerivedFunction:
@@ -102,46 +124,27 @@ def derived_function(
     if kind == "manager":
 
         def manager(entry: Mapping[str, Any], ctx: DerivedContext) -> Any:
-            values = entry.get("manager")
-            if not values:
-                return None
-            # as the reader gives it (a list of text) without copying; else through _values
-            first = values[0] if type(values) is list else None
-            dn = first if type(first) is str else _values(entry, "manager")[0]
-            ref = ctx.resolve(path, dn)
+            dns = referenced_dns("manager", entry)
+            ref = ctx.resolve(path, dns[0]) if dns else None
             return {"value": ref[1]} if ref else None
 
         return manager
 
-    if kind == "members":
-
-        def members(entry: Mapping[str, Any], ctx: DerivedContext) -> Any:
-            out: list[dict[str, str]] = []
-            seen: set[str] = set()
-            dns = [*_values(entry, "member"), *_values(entry, "uniquemember")]
-            for raw in dns:
-                ref = ctx.resolve(path, strip_unique_member_uid(raw))
-                if not ref or ref[1] in seen:
-                    continue
-                seen.add(ref[1])
-                out.append({"value": ref[1], "type": canonical.get(ref[0].lower(), ref[0])})
-            # Dynamic groups need an LDAP search per URL, which a pure mapping cannot do.
-            for url in _values(entry, "memberurl"):
-                if ctx.on_unresolved is not None:
-                    ctx.on_unresolved(path, url)
-            return out or None
-
-        return members
-
-    def groups(entry: Mapping[str, Any], ctx: DerivedContext) -> Any:
+    def references(entry: Mapping[str, Any], ctx: DerivedContext) -> Any:
         out: list[dict[str, str]] = []
         seen: set[str] = set()
-        for dn in [*_values(entry, "ismemberof"), *_values(entry, "memberof")]:
+        for dn in referenced_dns(kind, entry):
             ref = ctx.resolve(path, dn)
             if not ref or ref[1] in seen:
                 continue
             seen.add(ref[1])
-            out.append({"value": ref[1]})
+            if kind == "members":
+                out.append({"value": ref[1], "type": canonical.get(ref[0].lower(), ref[0])})
+            else:
+                out.append({"value": ref[1]})
+        for url in unresolvable(kind, entry):
+            if ctx.on_unresolved is not None:
+                ctx.on_unresolved(path, url)
         return out or None
 
-    return groups
+    return references

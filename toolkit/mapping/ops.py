@@ -114,6 +114,17 @@ def _scim_function(attribute: AttributeDef, path: str) -> ScimFunction:
 
 
 def _simple(key: str, convert: ToScim) -> ScimFunction:
+    if convert is as_text:  # most attributes: text as the reader gives it, no call
+
+        def text(entry: LowerEntry, ctx: DerivedContext) -> Any:
+            values = entry.get(key)
+            if not values:
+                return None
+            value = values[0] if type(values) is list else _first(values)
+            return value if type(value) is str else as_text(value)
+
+        return text
+
     def simple(entry: LowerEntry, ctx: DerivedContext) -> Any:
         values = entry.get(key)
         if not values:
@@ -129,7 +140,8 @@ def _complex(subs: list[tuple[str, str, ToScim]]) -> ScimFunction:
         for name, key, convert in subs:
             values = entry.get(key)
             if values:
-                out[name] = convert(values[0] if type(values) is list else _first(values))
+                value = values[0] if type(values) is list else _first(values)
+                out[name] = value if convert is as_text and type(value) is str else convert(value)
         return out or None
 
     return complex_
@@ -204,7 +216,9 @@ def _complex_multi_valued(attribute: AttributeDef) -> ScimFunction:
             for sub_name, key, convert in subs:
                 values = entry.get(key)
                 if values:
-                    item[sub_name] = convert(values[0] if type(values) is list else _first(values))
+                    value = values[0] if type(values) is list else _first(values)
+                    text = convert is as_text and type(value) is str
+                    item[sub_name] = value if text else convert(value)
             if item:
                 item["type"] = type_name
                 out.append(item)

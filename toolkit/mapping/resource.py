@@ -16,9 +16,16 @@ from typing import Any
 
 from toolkit.errors import SkippableError
 from toolkit.mapping import ops as compiler
-from toolkit.mapping.derived import LDAP_ATTRIBUTES, DerivedContext, OnUnresolved, Resolver
+from toolkit.mapping.derived import (
+    LDAP_ATTRIBUTES,
+    DerivedContext,
+    OnUnresolved,
+    Resolver,
+    referenced_dns,
+    unresolvable,
+)
 from toolkit.mapping.dn import normalize_dn
-from toolkit.mapping.model import AddTemplate, AttributeDef, SearchParams
+from toolkit.mapping.model import AddTemplate, AttributeDef, DerivationKind, SearchParams
 from toolkit.mapping.transformations import Normalize, TransformationError, as_text
 
 #: An LDAP entry: attribute name (any case) -> values, plus "dn".
@@ -276,22 +283,27 @@ class ResourceMapping:
             ]
         return found
 
-    def references(
-        self, entry: Entry, resolver: Resolver, *, on_unresolved: OnUnresolved | None = None
-    ) -> list[Any]:
-        """The values `to_scim` gives the derived attributes (manager, members, groups), alone:
-        what other objects' links decide for this entry."""
+    def referenced_dns(self, entry: Entry) -> list[str] | None:
+        """Every DN `to_scim` resolves for this entry, in order: what other objects' links
+        decide for it (the rest is the entry's own). None when the entry also holds references
+        no resolver answers (a dynamic group's memberURL)."""
         lowered = entry if entry.keys() <= self._lower_names else self._lowered(entry)
-        ctx = DerivedContext(resolver, on_unresolved)
-        return [function(lowered, ctx) for _, _, _, function in self._derived_ops()]
+        dns: list[str] = []
+        for kind in self._derivations():
+            if unresolvable(kind, lowered):
+                return None
+            dns += referenced_dns(kind, lowered)
+        return dns
 
-    def reference_values(self, resource: Mapping[str, Any]) -> list[Any]:
-        """`references()` as read from a resource `to_scim` made."""
-        out = []
-        for container, name in self.reference_attributes():
-            holder = resource if container is None else resource.get(container)
-            out.append(holder.get(name) if isinstance(holder, Mapping) else None)
-        return out
+    def _derivations(self) -> list[DerivationKind]:
+        found = self._cache.get("derivations")
+        if found is None:
+            found = self._cache["derivations"] = [
+                attribute.derivation.kind
+                for attribute in self._selected(False, False)
+                if attribute.derivation is not None
+            ]
+        return found
 
     def mapped_view(self, resource: Mapping[str, Any]) -> dict[str, Any]:
         """`resource`'s schemas and mapped attributes as spelled by `to_scim`: the entry's

@@ -31,7 +31,7 @@ from toolkit.plan.model import (
     Row,
     pending_ref,
 )
-from toolkit.plan.verified import QuickCheck, Verdict
+from toolkit.plan.verified import QuickCheck
 from toolkit.scim.patch import member_patches
 from toolkit.scim.validate import Validator
 
@@ -176,7 +176,8 @@ class _Draft:
     read: ClassRead
     entry: Entry
     key: str
-    desired: dict[str, Any] | None
+    dn: str
+    desired: dict[str, Any] | None = None
     target_id: str | None = None  # linked, or the one unlinked match (adopt)
     target: dict[str, Any] | None = None  # the linked target, once found
     linked: bool = False
@@ -233,6 +234,21 @@ class _Resolver:
         scim_id = self.ids.get(known)
         return (self.dns.kind[known], scim_id) if scim_id is not None else ()
 
+    def outcome(self, dns: list[str]) -> str | None:
+        """What `resolve` answers now for each of these DNs, as exact text (a repr); None if
+        one is unknown (the mapping reports those, so only a full comparison will do)."""
+        kind, ids = self.dns.kind, self.ids
+        assert ids is not None, "outcome() needs the ids (after correlation)"
+        answers: list[str | None] = []
+        for dn in dns:
+            if dn not in kind:  # rare: another spelling, or unknown
+                known = self.dns.known(dn)
+                if known is None:
+                    return None
+                dn = known
+            answers += (kind[dn], ids.get(dn))
+        return repr(answers)
+
 
 class _Unresolved(list[str]):
     """The references a mapping could not resolve (its `on_unresolved`), and the row's note."""
@@ -241,7 +257,7 @@ class _Unresolved(list[str]):
         self.append(f"{path}: {dn}")
 
     def note(self) -> str:
-        return "; ".join(f"unresolved {u}" for u in self)
+        return "; ".join(f"unresolved {u}" for u in self) if self else ""
 
 
 class _TargetIndex:
@@ -255,7 +271,8 @@ class _TargetIndex:
         self._by_key: dict[tuple[str, tuple[str, ...]], dict[tuple[str, ...], list[str]]] = {}
 
     def get(self, kind: str, scim_id: str) -> dict[str, Any] | None:
-        return self.by_id.get(kind, {}).get(scim_id)
+        found = self.by_id.get(kind)
+        return found.get(scim_id) if found is not None else None
 
     def matches(self, kind: str, attrs: tuple[str, ...], key: tuple[str, ...]) -> list[str]:
         index = self._by_key.get((kind, attrs))
@@ -268,15 +285,7 @@ class _TargetIndex:
         return index.get(key, [])
 
 
-@dataclass(slots=True)
-class _Assigned:
-    read: ClassRead
-    entry: Entry
-    key: str
-    dn: str
-
-
-def _assign(classes: list[ClassRead]) -> list[_Assigned]:
+def _assign(classes: list[ClassRead]) -> list[_Draft]:
     """Each entry goes to the first class (by evaluation order) that read it."""
     seen: set[str] = set()
     out = []
@@ -285,7 +294,7 @@ def _assign(classes: list[ClassRead]) -> list[_Assigned]:
             key = entry_key(entry)
             if key not in seen:
                 seen.add(key)
-                out.append(_Assigned(read, entry, key, entry_dn(entry)))
+                out.append(_Draft(read, entry, key, entry_dn(entry)))
     return out
 
 
@@ -303,18 +312,18 @@ def build(inputs: PlanInputs) -> PlanResult:
 
 
 def _build(inputs: PlanInputs) -> PlanResult:
-    assigned = _assign(inputs.classes)
+    drafts = _assign(inputs.classes)
     # Only a partial read (realtime, filters) needs the links to name entries it did not read.
     # In a full read, a DN that no class read is gone (deleted, renamed, moved out): references
     # to it dangle and are dropped, rather than pointing at a resource this plan deletes.
     dns = _Dns()
-    for a in assigned:
-        dns.kind[a.dn] = a.read.mapping.name  # entries have distinct DNs
+    for draft in drafts:
+        dns.kind[draft.dn] = draft.read.mapping.name  # entries have distinct DNs
     for link in inputs.links.values() if inputs.partial else ():
         dns.add(link.dn, link.resource_type)
     resolver = _Resolver(dns)
     index = _TargetIndex(inputs.targets)
-    present = {a.key for a in assigned}
+    present = {draft.key for draft in drafts}
     linked_ids = {(lk.resource_type, lk.scim_id): key for key, lk in inputs.links.items()}
 
     def mapped(draft: _Draft) -> None:
@@ -330,20 +339,17 @@ def _build(inputs: PlanInputs) -> PlanResult:
             draft.desired, draft.note = None, str(exc)
 
     # 1. correlate every entry; decide which id each DN will have
-    drafts: list[_Draft] = []
     id_of_dn: dict[str, str] = {}
-    for a in assigned:
-        draft = _Draft(a.read, a.entry, a.key, None)
-        drafts.append(draft)
+    for draft in drafts:
         if not _follow_link(draft, inputs, index):
             mapped(draft)  # correlation attributes come from the mapped resource
             if draft.desired is None:
                 continue
             _correlate(draft, inputs, index, present, linked_ids)
         if draft.target_id:
-            id_of_dn[a.dn] = draft.target_id
-        elif not draft.conflict and a.read.sync_class.synchronize_creates:
-            id_of_dn[a.dn] = pending_ref(a.dn)
+            id_of_dn[draft.dn] = draft.target_id
+        elif not draft.conflict and draft.read.sync_class.synchronize_creates:
+            id_of_dn[draft.dn] = pending_ref(draft.dn)
     for link in inputs.links.values() if inputs.partial else ():
         # a partial read (realtime, filters) holds only some targets: trust the link then
         id_of_dn.setdefault(dns.known(link.dn) or link.dn, link.scim_id)
@@ -358,18 +364,18 @@ def _build(inputs: PlanInputs) -> PlanResult:
     }
     rows = []
     for draft in drafts:
+        key = None  # of the unchanged verdict on this draft's inputs now
+        if quick is not None and draft.linked and not draft.read.sync_class.is_exclusion:
+            key = _verdict_key(draft, contexts, resolver)
+            if quick.known(draft.key, key):
+                rows.append(_quick_row(draft))
+                quick.skipped += 1
+                continue
         if draft.linked:
-            if quick is not None and draft.key in quick.verified:
-                row = _quick_row(draft, quick, contexts, resolver)
-                if row is not None:
-                    rows.append(row)
-                    quick.skipped += 1
-                    continue
             mapped(draft)
         row = _row(draft, inputs, index, id_of_dn)
-        if quick is not None and draft.linked and row.situation == UNCHANGED:
-            references = draft.read.mapping.reference_values(row.desired or {})
-            quick.remember(draft.key, _verdict(draft, contexts, references))
+        if key is not None and row.situation == UNCHANGED and not row.reason:
+            quick.remember(draft.key, key)  # type: ignore[union-attr]
         rows.append(row)
         draft.desired = None  # the row holds it with ids
     stale: list[Link] = []
@@ -384,39 +390,36 @@ def _build(inputs: PlanInputs) -> PlanResult:
     return PlanResult(
         rows=rows,
         stale_links=stale,
-        source_count=len(assigned),
+        source_count=len(drafts),
         verified=quick.found if quick is not None else {},
         skipped=quick.skipped if quick is not None else 0,
     )
 
 
-def _verdict(draft: _Draft, contexts: dict[int, bytes], references: list[Any]) -> Verdict:
-    """What an unchanged verdict on this linked draft depends on (toolkit.plan.verified)."""
-    return Verdict(contexts[id(draft.read)], draft.entry, draft.target or {}, references)
+def _verdict_key(draft: _Draft, contexts: dict[int, bytes], resolver: _Resolver) -> bytes | None:
+    """The key of an unchanged verdict on this linked draft's inputs now (toolkit.plan.verified);
+    None if it can have none (a reference the mapping reports, a target without version)."""
+    dns = draft.read.mapping.referenced_dns(draft.entry)
+    references = resolver.outcome(dns) if dns is not None else None
+    if references is None or draft.target is None:
+        return None
+    return QuickCheck.key(contexts[id(draft.read)], draft.entry, draft.target, references)
 
 
-def _quick_row(
-    draft: _Draft, quick: QuickCheck, contexts: dict[int, bytes], resolver: _Resolver
-) -> Row | None:
-    """The unchanged row of a linked draft an earlier plan found unchanged on the same inputs,
-    or None (map and compare it). References are resolved now: other links decide them."""
-    read, mapping, target = draft.read, draft.read.mapping, draft.target
-    if target is None or read.sync_class.is_exclusion:
-        return None
-    unresolved = _Unresolved()
-    references = mapping.references(draft.entry, resolver, on_unresolved=unresolved)
-    if not quick.known(draft.key, _verdict(draft, contexts, references)):
-        return None
+def _quick_row(draft: _Draft) -> Row:
+    """The unchanged row of a linked draft an earlier plan found unchanged on the same inputs
+    (its target is as mapped: Plan.desired() gives the mapped side from it, when asked)."""
+    read, target = draft.read, draft.target
+    assert target is not None
     return Row(
         class_name=read.sync_class.name,
         situation=UNCHANGED,
-        dn=entry_dn(draft.entry),
+        dn=draft.dn,
         entry_uuid=draft.key,
-        resource_type=mapping.name,
+        resource_type=read.mapping.name,
         scim_id=draft.target_id,
-        reason=unresolved.note(),
         source=draft.entry,
-        target=target,  # Plan.desired() gives the mapped side from it, when asked
+        target=target,
         etag=(target.get("meta") or {}).get("version"),
     )
 
@@ -480,7 +483,7 @@ def _row(draft: _Draft, inputs: PlanInputs, index: _TargetIndex, id_of_dn: dict[
     kind = mapping.name
     base = {
         "class_name": sync_class.name,
-        "dn": entry_dn(draft.entry),
+        "dn": draft.dn,
         "entry_uuid": draft.key,
         "resource_type": kind,
         "source": draft.entry,
@@ -511,9 +514,7 @@ def _row(draft: _Draft, inputs: PlanInputs, index: _TargetIndex, id_of_dn: dict[
     endpoint = inputs.endpoints.get(kind, f"/{mapping.endpoint.strip('/')}")
     if target is None:
         situation, changes = CREATE, _changes({}, form)
-        requests = _create_requests(
-            endpoint, entry_dn(draft.entry), desired, inputs.member_chunk_size
-        )
+        requests = _create_requests(endpoint, draft.dn, desired, inputs.member_chunk_size)
     else:
         changes = _changes(mapping.normalize(target, like=(desired, form)), form)
         requests = (

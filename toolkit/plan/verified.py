@@ -3,9 +3,9 @@ its verdict depends on has changed (rsync's quick check, made exact).
 
 A key digests every input of that verdict: the code and the mapping definition, the sync
 class, the entry as read (every attribute value, in order), the target's id and version
-(RFC 7643 §3.1: a resource's version changes whenever the resource does), and the references
-resolved for the entry now (manager, members: ids that other objects' links decide). Equal
-keys mean equal inputs, so the full comparison would find the object unchanged again. A
+(RFC 7643 §3.1: a resource's version changes whenever the resource does), and what the
+references of the entry resolve to now (the DNs of manager and members: their resource types
+and ids, which other objects' links decide). Equal keys mean equal inputs, so the full comparison would find the object unchanged again. A
 target without a version gets no key and is always compared; `--full-compare` compares all.
 """
 
@@ -15,7 +15,6 @@ import hashlib
 import io
 import pickle
 from collections.abc import Mapping
-from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -53,46 +52,6 @@ def _dumps(value: Any) -> bytes:
     return out.getvalue()
 
 
-def _references_text(references: list[Any]) -> str:
-    """The references as text, equal for equal values: self-delimiting pieces, the shapes
-    derived attributes produce (a manager {"value": id}, members {"value": id, "type": t})
-    written quickly and without regard to key order."""
-    return ",".join(_text(value) for value in references)
-
-
-def _text(value: Any) -> str:
-    if value is None:
-        return "-"
-    if type(value) is list:
-        return "L[" + ",".join(map(_text, value)) + "]"
-    if type(value) is dict and "value" in value:
-        if len(value) == 1:
-            return "v" + repr(value["value"])
-        if len(value) == 2 and "type" in value:
-            return "m" + repr(value["value"]) + repr(value["type"])
-    return "r" + repr(_canonical(value))
-
-
-def _canonical(value: Any) -> Any:
-    """Equal values, equal repr, whatever the order of dict keys."""
-    kind = type(value)
-    if kind is dict:
-        return sorted([(k, v if type(v) is str else _canonical(v)) for k, v in value.items()])
-    if kind is list:
-        return [v if type(v) is str else _canonical(v) for v in value]
-    return value
-
-
-@dataclass(frozen=True, slots=True)
-class Verdict:
-    """The inputs of an unchanged verdict on one linked object."""
-
-    context: bytes  # QuickCheck.context(): the code, the mapping and the sync class
-    entry: Mapping[str, Any]
-    target: Mapping[str, Any]
-    references: list[Any]  # the values to_scim gives the derived attributes now
-
-
 class QuickCheck:
     """Keys of objects found unchanged by earlier plans (entry key -> key), and new ones."""
 
@@ -108,31 +67,31 @@ class QuickCheck:
         return code_digest(mapping) + hashlib.sha256(definition.encode()).digest()
 
     @staticmethod
-    def key(verdict: Verdict) -> bytes | None:
-        """The key of an unchanged verdict on these inputs; None without a target version."""
-        target = verdict.target
+    def key(
+        context: bytes, entry: Mapping[str, Any], target: Mapping[str, Any], references: str
+    ) -> bytes | None:
+        """The key of an unchanged verdict on these inputs; None without a target version.
+        `context` is context()'s; `references` says what the resolver answers now for each
+        DN the entry references (the engine's _Resolver.outcome)."""
         version = (target.get("meta") or {}).get("version")
         if not isinstance(version, str) or not version:
             return None
-        entry = verdict.entry
         data = b"".join(
             (
-                verdict.context,
+                context,
                 f"{target.get('id')}\0{version}\0".encode(),
                 # the LDAP reader's digest of the entry's bytes, else the entry's values
                 getattr(entry, "digest", None) or _dumps(entry),
-                _references_text(verdict.references).encode(),
+                references.encode(),
             )
         )
         return hashlib.blake2b(data, digest_size=16).digest()
 
-    def known(self, entry_key: str, verdict: Verdict) -> bool:
-        """True when an earlier plan found this object unchanged on the same inputs."""
-        key = self.verified.get(entry_key)
-        return key is not None and key == self.key(verdict)
+    def known(self, entry_key: str, key: bytes | None) -> bool:
+        """True when an earlier plan found this object unchanged on the inputs of `key`."""
+        return key is not None and self.verified.get(entry_key) == key
 
-    def remember(self, entry_key: str, verdict: Verdict) -> None:
-        """This plan found the object unchanged: its key, for the plans after it."""
-        key = self.key(verdict)
+    def remember(self, entry_key: str, key: bytes | None) -> None:
+        """This plan found the object unchanged on the inputs of `key`: for the plans after."""
         if key is not None and self.verified.get(entry_key) != key:
             self.found[entry_key] = key
