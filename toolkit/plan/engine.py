@@ -8,8 +8,6 @@ larger job. Nothing here talks to a server.
 from __future__ import annotations
 
 import gc
-import hashlib
-import json
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -94,15 +92,6 @@ def entry_dn(entry: Entry) -> str:
     dn = entry["dn"]
     dn = dn[0] if isinstance(dn, list | tuple) else dn
     return dn.decode() if isinstance(dn, bytes) else str(dn)
-
-
-#: json.dumps with these options, without building an encoder per call
-_SORTED_JSON = json.JSONEncoder(sort_keys=True, ensure_ascii=False, default=str).encode
-
-
-def form_hash(form: Mapping[str, Any]) -> str:
-    """A stable hash of a comparable form (saved plans and links compare these)."""
-    return hashlib.sha256(_SORTED_JSON(form).encode()).hexdigest()[:32]
 
 
 def lookup_path(resource: Mapping[str, Any], path: str) -> Any:
@@ -536,7 +525,6 @@ def _row(draft: _Draft, inputs: PlanInputs, index: _TargetIndex, id_of_dn: dict[
         reason=reason,
         desired=desired,
         target=target,
-        hash=form_hash(form),
         form=form,
         etag=((target or {}).get("meta") or {}).get("version"),
         **base,

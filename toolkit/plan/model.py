@@ -8,6 +8,9 @@ class does not synchronize this kind of operation).
 
 from __future__ import annotations
 
+import hashlib
+import json
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -27,6 +30,15 @@ PENDING = "urn:scimsync:pending:"
 
 def pending_ref(dn: str) -> str:
     return PENDING + dn
+
+
+#: json.dumps with these options, without building an encoder per call
+_SORTED_JSON = json.JSONEncoder(sort_keys=True, ensure_ascii=False, default=str).encode
+
+
+def form_hash(form: Mapping[str, Any]) -> str:
+    """A stable hash of a comparable form (saved plans and links compare these)."""
+    return hashlib.sha256(_SORTED_JSON(form).encode()).hexdigest()[:32]
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,8 +86,15 @@ class Row:
     source: dict[str, Any] | None = None  # the LDAP entry
     desired: dict[str, Any] | None = None  # the SCIM resource the entry should become
     target: dict[str, Any] | None = None  # the SCIM resource as the server has it
-    hash: str | None = None  # of the desired comparable form
+    hash: str | None = None  # of the desired comparable form: read it by content_hash()
     form: dict[str, Any] | None = field(default=None, repr=False)  # the desired comparable form
     etag: str | None = None  # of the target when read
     # why the server's schema refuses a request (toolkit.scim.validate): never sent
     problems: list[str] = field(default_factory=list)
+
+    def content_hash(self) -> str | None:
+        """The hash of the desired comparable form, computed when first asked: only saved
+        plans and links need it, not a dry run that is only looked at."""
+        if self.hash is None and self.form is not None:
+            self.hash = form_hash(self.form)
+        return self.hash

@@ -188,7 +188,7 @@ def _flat(row: Row) -> dict[str, Any]:
         "body": first.body if first else None,
         "requests": [r.as_dict() for r in row.requests],
         "reason": row.reason,
-        "hash": row.hash,
+        "hash": row.content_hash(),
         "etag": row.etag,
         "problems": row.problems,
     }

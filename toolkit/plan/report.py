@@ -59,6 +59,7 @@ def _to_json(plan: Plan) -> dict[str, Any]:
 
 def _row_json(row: Row) -> dict[str, Any]:
     data = asdict(row)
+    data["hash"] = row.content_hash()
     data["requests"] = [r.as_dict() for r in row.requests]
     data["source"] = {
         k: [_text(v) for v in vs] if isinstance(vs, list) else _text(vs)

@@ -287,7 +287,7 @@ class Applier:
                     resource_type=row.resource_type,
                     scim_id=scim_id,
                     etag=self.client.etag(row.resource_type, scim_id),
-                    hash=row.hash,
+                    hash=row.content_hash(),
                     form=self._resolve(row.form) if row.form else None,  # ids, not pending refs
                     created=created,
                 )

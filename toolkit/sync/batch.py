@@ -301,7 +301,7 @@ def _check_saved_plan(saved: Plan, fresh: Plan) -> None:
             current is not None
             and current.situation == row.situation
             and current.etag == row.etag
-            and current.hash == row.hash
+            and current.content_hash() == row.hash
             and [r.as_dict() for r in current.requests] == [r.as_dict() for r in row.requests]
         )
         if not same:

@@ -24,11 +24,10 @@ from toolkit.plan.engine import (
     PlanInputs,
     build,
     entry_key,
-    form_hash,
     has_pending,
     lookup_path,
 )
-from toolkit.plan.model import CONFLICT, OUT_OF_SCOPE, UNCHANGED, Link, Row
+from toolkit.plan.model import CONFLICT, OUT_OF_SCOPE, UNCHANGED, Link, Row, form_hash
 from toolkit.plan.plan import Plan
 from toolkit.scim.client import ScimClient
 from toolkit.scim.errors import NotFound, PreconditionFailed
@@ -306,7 +305,7 @@ class Reconciler:
         remembers), or None when it cannot stand for the target (references unresolved)."""
         if "unresolved" in (row.reason or ""):
             return None
-        form, digest = row.form, row.hash
+        form, digest = row.form, row.content_hash()
         if form is None:  # the engine's shortcut for a target already as mapped
             resource = self.resources.get(row.class_name)
             if resource is None or row.desired is None:
