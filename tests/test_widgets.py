@@ -190,7 +190,7 @@ def test_plan_explorer_filters_rows_and_shows_one_object(ro_plan):
     assert explorer.class_filter.value == "(all)"
     for change in user.changes:
         assert change["attribute"] in explorer.diff.value
-    assert user.desired["userName"] in explorer.records.value
+    assert ro_plan.desired(user)["userName"] in explorer.records.value
     assert user.source["uid"][0] in explorer.entry.value
     with pytest.raises(KeyError, match="uid=nobody"):
         explorer.select("uid=nobody,ou=people,dc=example,dc=com")

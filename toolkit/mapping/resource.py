@@ -366,31 +366,19 @@ class ResourceMapping:
         name (`UserName`, the core URN as a container) answers False, never a wrong True; the
         caller then compares the normalized forms.
         """
-        return self.shared_values(a, b) is not None
-
-    def shared_values(self, a: Mapping[str, Any], b: Mapping[str, Any]) -> dict[str, Any] | None:
-        """`a` holding `b`'s value objects for its core attributes when `same_values(a, b)`,
-        else None: an unchanged object then keeps one copy of its values in memory, not two."""
         names, lowered, subs = self._spellings()
-        if a.items() <= b.items():  # every value of `a` in `b` (compared in C): the usual case
-            if self._only_unmapped(b.keys() - a.keys(), b):
-                return {key: b[key] for key in a}
-            return None
-        shared = {}
-        for key, value in a.items():
-            if key in names:
-                theirs = b.get(key)
-                if value != theirs:
-                    return None
-                value = theirs
-            elif key in subs:
-                theirs = b.get(key)
-                if value != theirs and not _same_extension(value, theirs, subs[key]):
-                    return None
-            elif key not in _UNMAPPED and key.lower() in lowered:
-                return None  # another spelling of a mapped name
-            shared[key] = value
-        return shared if self._only_unmapped(b.keys() - a.keys(), b) else None
+        if not a.items() <= b.items():  # every value of `a` in `b` (in C): the usual case
+            for key, value in a.items():
+                if key in names:
+                    if value != b.get(key):
+                        return False
+                elif key in subs:
+                    theirs = b.get(key)
+                    if value != theirs and not _same_extension(value, theirs, subs[key]):
+                        return False
+                elif key not in _UNMAPPED and key.lower() in lowered:
+                    return False  # another spelling of a mapped name
+        return self._only_unmapped(b.keys() - a.keys(), b)
 
     def _only_unmapped(self, keys: Iterable[str], resource: Mapping[str, Any]) -> bool:
         """True when these keys of `resource` hold no mapped value (what one side alone has)."""

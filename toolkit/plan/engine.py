@@ -363,8 +363,8 @@ def _build(inputs: PlanInputs) -> PlanResult:
         if draft.linked:
             mapped(draft)
         row = _row(draft, inputs, index, id_of_dn)
-        if key is not None and row.situation == UNCHANGED and not row.reason:
-            quick.remember(draft.key, key)  # type: ignore[union-attr]
+        if quick is not None and row.situation == UNCHANGED and not row.reason:
+            quick.remember(draft.key, key)
         rows.append(row)
         draft.desired = None  # the row holds it with ids
     stale: list[Link] = []
@@ -483,18 +483,18 @@ def _row(draft: _Draft, inputs: PlanInputs, index: _TargetIndex, id_of_dn: dict[
     if draft.conflict:
         return Row(situation=CONFLICT, scim_id=None, reason=draft.conflict, desired=desired, **base)
     target = draft.target or (index.get(kind, draft.target_id) if draft.target_id else None)
-    shared = (
-        mapping.shared_values(desired, target)
-        if target is not None and draft.linked and not sync_class.is_exclusion
-        else None
-    )
-    if shared is not None:
-        # already as mapped, value for value: no comparable forms needed (the common case)
+    if (
+        target is not None
+        and draft.linked
+        and not sync_class.is_exclusion
+        and mapping.same_values(desired, target)
+    ):
+        # already as mapped, value for value: no comparable forms needed (the common case).
+        # The row keeps no mapped copy: Plan.desired() gives it from the target when asked.
         return Row(
             situation=UNCHANGED,
             scim_id=draft.target_id,
             reason=draft.note,
-            desired=shared,
             target=target,
             etag=(target.get("meta") or {}).get("version"),
             **base,

@@ -308,9 +308,9 @@ class Reconciler:
         form, digest = row.form, row.content_hash()
         if form is None:  # the engine's shortcut for a target already as mapped
             resource = self.resources.get(row.class_name)
-            if resource is None or row.desired is None:
+            if resource is None or row.target is None:
                 return None
-            form = resource.normalize(row.desired)
+            form = resource.normalize(row.target)
             digest = form_hash(form)
         if has_pending(form) or digest is None:
             return None
