@@ -20,7 +20,8 @@ Run: .venv/bin/python bench/bench_plan.py [--users 100000] [--groups 50] [--modi
    against the same server in the same state, in this one run. Every PATCH is an idempotent
    `replace title`, so each loop asks the server for the same work; --rounds rounds of the
    three, in rotating order, medians reported (later Applier rounds send the same rows again).
-4. The same three again through a loopback proxy that delays each request by --latency-ms:
+4. The same three again through a loopback proxy (a process of its own) that delays each
+   request by --latency-ms:
    a SCIM service that far away, as hosted ones are. On loopback the server's CPU, which the
    2 cores share with the client, limits what concurrency can buy.
 """
@@ -393,6 +394,42 @@ def print_rates(times, n: int, n_naive: int, workers: int, where: str) -> None:
     )
 
 
+class ProxyProcess:
+    """A LatencyProxy in a process of its own, as the network would be: in the bench's
+    process its event loop would take the GIL from the client's threads, slowing a client
+    that does more Python per request (the Applier) more than the bare loop."""
+
+    def __init__(self, target_port: int, delay: float):
+        self.args = [sys.executable, __file__, "--proxy", str(target_port), str(delay)]
+        self.port = 0
+
+    def __enter__(self) -> ProxyProcess:
+        self.process = subprocess.Popen(
+            self.args, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
+        )
+        line = self.process.stdout.readline() if self.process.stdout else ""
+        if not line.strip().isdigit():
+            self.process.kill()
+            raise SystemExit(f"the latency proxy did not start: {line!r}")
+        self.port = int(line)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self.process.stdin:
+            self.process.stdin.close()  # the proxy's signal to stop
+        try:
+            self.process.wait(10)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+
+
+def serve_proxy(target_port: int, delay: float) -> None:
+    """The child side of ProxyProcess: its port on stdout, then serve until stdin closes."""
+    with LatencyProxy(target_port, delay) as proxy:
+        print(proxy.port, flush=True)
+        sys.stdin.read()
+
+
 # --- the run -------------------------------------------------------------------------------------
 
 
@@ -475,7 +512,11 @@ def main() -> None:
         "--save-inputs", type=Path, help="pickle the dry run's build() inputs to this file"
     )
     parser.add_argument("--child", nargs=2, metavar=("CONFIG", "ROWS"), help=argparse.SUPPRESS)
+    parser.add_argument("--proxy", nargs=2, metavar=("PORT", "DELAY"), help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.proxy:
+        serve_proxy(int(args.proxy[0]), float(args.proxy[1]))
+        return
     if args.child:
         child_dry_run(
             Path(args.child[0]),
@@ -547,7 +588,7 @@ def main() -> None:
             )
             print_rates(times, n, n_naive, args.workers, "on loopback")
             if args.latency_ms:
-                with LatencyProxy(scim.port, args.latency_ms / 1000) as proxy:
+                with ProxyProcess(scim.port, args.latency_ms / 1000) as proxy:
                     url = base_url.replace(f":{scim.port}", f":{proxy.port}", 1)
                     times, n, n_naive = apply_rounds(
                         session, rows, url, args.workers, args.rounds, naive_n

@@ -84,7 +84,9 @@ class Row:
     requests: list[Request] = field(default_factory=list)
     reason: str = ""
     source: dict[str, Any] | None = None  # the LDAP entry
-    desired: dict[str, Any] | None = None  # the SCIM resource the entry should become
+    # the SCIM resource the entry should become; None on an unchanged row whose target holds
+    # it already (Plan.desired() gives it from the target)
+    desired: dict[str, Any] | None = None
     target: dict[str, Any] | None = None  # the SCIM resource as the server has it
     hash: str | None = None  # of the desired comparable form: read it by content_hash()
     form: dict[str, Any] | None = field(default=None, repr=False)  # the desired comparable form
