@@ -57,12 +57,18 @@ def test_flush_updates_what_changed_and_ends_as_the_upsert_does(tmp_path, count)
     assert by_flush.link(PIPE, "uuid-1").created  # created stays set
 
 
-def test_a_link_deleted_by_another_process_meanwhile_is_upserted_back(tmp_path):
+def _deferred_and_another_process(tmp_path) -> tuple[StateStore, StateStore]:
+    """A store holding LINK with its first update deferred, and a second store on the same
+    file (another process)."""
     path = tmp_path / "state.db"
     store = StateStore(path)
     store.save_links(PIPE, [LINK])
     store.save_links(PIPE, [UPDATES[0]], defer=True)
-    other = StateStore(path)
+    return store, StateStore(path)
+
+
+def test_a_link_deleted_by_another_process_meanwhile_is_upserted_back(tmp_path):
+    store, other = _deferred_and_another_process(tmp_path)
     other.delete_links(PIPE, ["uuid-1"])
     store.flush()
     got = other.link(PIPE, "uuid-1")
@@ -71,11 +77,7 @@ def test_a_link_deleted_by_another_process_meanwhile_is_upserted_back(tmp_path):
 
 
 def test_a_link_moved_by_another_process_meanwhile_gets_the_upsert(tmp_path):
-    path = tmp_path / "state.db"
-    store = StateStore(path)
-    store.save_links(PIPE, [LINK])
-    store.save_links(PIPE, [UPDATES[0]], defer=True)
-    other = StateStore(path)
+    store, other = _deferred_and_another_process(tmp_path)
     other.save_links(PIPE, [replace(LINK, dn="uid=moved,dc=example,dc=com")])
     statements = traced(store)
     store.flush()

@@ -48,8 +48,8 @@ class Plan:
     guard: GuardVerdict = field(default_factory=lambda: GuardVerdict((), True))
     partial: bool = False
     skipped: int = 0  # unchanged objects the quick check did not map (toolkit.plan.verified)
-    # resource type -> its mapping's mapped_view: the desired resource of an object the
-    # quick check did not map (its target's mapped attributes, known equal to the entry's)
+    # resource type -> its mapping's mapped_view: the desired resource of an unchanged object
+    # whose row keeps no mapped copy (its target's mapped attributes, known equal to it)
     views: dict[str, Callable[[Mapping[str, Any]], dict[str, Any]]] = field(
         default_factory=dict, repr=False, compare=False
     )
@@ -116,8 +116,8 @@ class Plan:
         return frame[["class", "situation", "dn", "scim_id", *ordered]]
 
     def desired(self, row: Row) -> dict[str, Any] | None:
-        """The SCIM resource the row's entry should become (for an unchanged object the
-        quick check did not map: its target's mapped attributes)."""
+        """The SCIM resource the row's entry should become (for an unchanged object whose
+        row keeps no mapped copy: its target's mapped attributes)."""
         if row.desired is not None or row.target is None or row.situation != UNCHANGED:
             return row.desired
         view = self.views.get(row.resource_type)

@@ -5,8 +5,9 @@ A key digests every input of that verdict: the code and the mapping definition, 
 class, the entry as read (every attribute value, in order), the target's id and version
 (RFC 7643 §3.1: a resource's version changes whenever the resource does), and what the
 references of the entry resolve to now (the DNs of manager and members: their resource types
-and ids, which other objects' links decide). Equal keys mean equal inputs, so the full comparison would find the object unchanged again. A
-target without a version gets no key and is always compared; `--full-compare` compares all.
+and ids, which other objects' links decide). Equal keys mean equal inputs, so the full
+comparison would find the object unchanged again. A target without a version gets no key
+and is always compared; `--full-compare` compares all.
 """
 
 from __future__ import annotations

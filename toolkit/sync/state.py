@@ -41,6 +41,14 @@ _UPSERT_LINK = (
     " form=CASE WHEN excluded.hash IS links.hash THEN COALESCE(excluded.form, links.form)"
     " ELSE excluded.form END"
 )
+# A deferred write with the upsert's parameters: a link still as the deferral found it (same
+# DN, class, resource type, id; created at least as set) gets what the upsert would give it.
+_UPDATE_DEFERRED_LINK = (
+    "UPDATE links SET etag=?7, hash=?8, updated_at=?10,"
+    " form=CASE WHEN ?8 IS hash THEN COALESCE(?11, form) ELSE ?11 END"
+    " WHERE pipe=?1 AND entry_uuid=?2 AND dn=?3 AND class_name=?4 AND resource_type=?5"
+    " AND scim_id=?6 AND created>=?9"
+)
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS links (
@@ -272,21 +280,13 @@ class StateStore:
         entry rewritten); should any link no longer be stored as it was when its write was
         deferred (another process changed or deleted it), all are upserted after all, which
         ends in the same state as the upsert alone."""
-        # the upsert's parameters; a link as the deferral found it (same DN, class, resource
-        # type, id; created at least as set) gets what the upsert would give it
-        update = (
-            "UPDATE links SET etag=?7, hash=?8, updated_at=?10,"
-            " form=CASE WHEN ?8 IS hash THEN COALESCE(?11, form) ELSE ?11 END"
-            " WHERE pipe=?1 AND entry_uuid=?2 AND dn=?3 AND class_name=?4 AND resource_type=?5"
-            " AND scim_id=?6 AND created>=?9"
-        )
         with self._lock:
             if not self._pending:
                 return
             pending, self._pending = self._pending, []  # not for transaction() to upsert
             try:
                 with self.transaction() as db:
-                    updated = db.executemany(update, pending).rowcount
+                    updated = db.executemany(_UPDATE_DEFERRED_LINK, pending).rowcount
                     if updated != len(pending):
                         db.executemany(_UPSERT_LINK, pending)
             except BaseException:
