@@ -318,15 +318,29 @@ class LatencyProxy:
             up_writer.close()
 
     async def _pump(self, src: asyncio.StreamReader, dst: asyncio.StreamWriter, delay: float):
-        try:
-            while data := await src.read(1 << 16):
-                if delay:  # each chunk `delay` after it arrived (not delays added up)
-                    arrived = self.loop.time()
-                    await asyncio.sleep(max(0.0, arrived + delay - self.loop.time()))
+        """Each chunk reaches `dst` `delay` after it arrived, as over a network link. The
+        reader never waits for the writer: a chunk read only after an earlier one's delay
+        would take both delays (a request whose headers and body came in two writes, the
+        second a moment late, would travel 10 ms instead of 5)."""
+        chunks: asyncio.Queue[tuple[float, bytes]] = asyncio.Queue()
+
+        async def deliver() -> None:
+            while True:
+                arrived, data = await chunks.get()
+                if not data:
+                    return
+                await asyncio.sleep(max(0.0, arrived + delay - self.loop.time()))
                 dst.write(data)
                 await dst.drain()
+
+        writer = asyncio.ensure_future(deliver())
+        try:
+            while data := await src.read(1 << 16):
+                chunks.put_nowait((self.loop.time(), data))
+            chunks.put_nowait((0.0, b""))
+            await writer
         except (ConnectionError, asyncio.CancelledError):
-            pass
+            writer.cancel()
         finally:
             dst.close()
 
