@@ -86,6 +86,18 @@ def test_a_read_of_a_waiting_link_sees_the_last_write(tmp_path):
     assert store.link(PIPE, "UUID-1").etag == 'W/"3"'
     assert store.link(PIPE, "uuid-1").form == FORM
     assert store.links_by_dns(PIPE, [LINK.dn.upper()])["uuid-1"].etag == 'W/"3"'
+    assert store.links_by_keys(PIPE, ["UUID-1"])["uuid-1"].etag == 'W/"3"'
+
+
+def test_links_by_keys_reads_any_number_in_queries_of_500(tmp_path):
+    store = StateStore(tmp_path / "state.db")
+    links = [replace(LINK, entry_uuid=f"U{i}", dn=f"uid=u{i},dc=x") for i in range(1200)]
+    store.save_links(PIPE, links)
+    traced = writes(store)
+    got = store.links_by_keys(PIPE, [lk.entry_uuid for lk in links] + ["U7", "missing"])
+    assert sorted(got) == sorted(lk.entry_uuid.lower() for lk in links)
+    assert got["u7"] == replace(links[7], entry_uuid="u7")
+    assert len([s for s in traced if s.startswith("SELECT")]) == 3
 
 
 def test_a_moved_or_reassigned_link_is_never_deferred(tmp_path):

@@ -100,3 +100,21 @@ def test_a_flush_that_fails_keeps_what_waits_for_the_next(tmp_path):
     blocker.close()
     assert store.link(PIPE, "uuid-1").etag == 'W/"2"'  # still waiting, read back, committed
     assert StateStore(path).link(PIPE, "uuid-1").etag == 'W/"2"'
+
+
+def test_a_link_read_before_another_process_moved_it_still_ends_as_the_upsert(tmp_path):
+    """The Applier decides deferral against the links it read when the run began: one moved
+    by another process since is deferred on stale knowledge, and the flush upserts it."""
+    path = tmp_path / "state.db"
+    store = StateStore(path)
+    store.save_links(PIPE, [LINK])
+    read = store.links_by_keys(PIPE, ["UUID-1"])
+    moved = replace(LINK, dn="uid=moved,dc=example,dc=com", scim_id="id-9")
+    StateStore(path).save_links(PIPE, [moved])  # another process
+    store.save_links(PIPE, [UPDATES[0]], defer=True, stored=read)
+    store.flush()
+    upserted = StateStore(tmp_path / "upserted.db")  # the same writes, UPDATES[0] not deferred
+    upserted.save_links(PIPE, [moved])
+    upserted.save_links(PIPE, [UPDATES[0]])
+    assert stored(path) == stored(tmp_path / "upserted.db")
+    assert stored(path)[0][2:6] == (LINK.dn, "users", "User", "id-1")

@@ -69,9 +69,11 @@ class Applier:
         self.plan = plan
         self.client = client
         self.store = store
-        # the links as stored when the plan was made, by entry key, when the caller read them
-        # with their forms and nothing else writes them meanwhile (realtime's one entry): a
-        # link write is then decided without reading the stored link again
+        # the rows' links as stored, by entry key (lower case): whether a link write may wait
+        # for the next flush is decided against them, not by reading each link again. Given
+        # by realtime (read with its entries); run() reads them for its rows, in one query
+        # per 500. Should another process change one meanwhile, the flush finds it changed
+        # and writes the link whole (StateStore.flush).
         self.links = links
         self.workers = max(1, workers)
         self.failed_dns_file = failed_dns_file
@@ -96,6 +98,8 @@ class Applier:
         self.store.delete_links(self.plan.pipe, [link.entry_uuid for link in self.plan.stale_links])
         self._failed = {failure.key for failure in self.store.failures(self.plan.pipe)}
         todo = [r for r in self.plan.rows if r.requests or r.situation == ADOPT]
+        if self.links is None:  # no worker then reads its row's link to save the next one
+            self.links = self.store.links_by_keys(self.plan.pipe, (r.entry_uuid for r in todo))
         bar = _progress_bar(len(todo), self.progress)
         schedule = _Schedule(todo, result, self._count, bar)
         threads = [

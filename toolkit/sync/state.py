@@ -213,7 +213,14 @@ class StateStore:
 
     def links_by_dns(self, pipe: str, dns: Iterable[str]) -> dict[str, Link]:
         """The links of these DNs (any case), by entryUUID; for resolving references."""
-        wanted = list(dict.fromkeys(dns))
+        return self._links_where(pipe, "dn COLLATE NOCASE", dns)
+
+    def links_by_keys(self, pipe: str, entry_uuids: Iterable[str]) -> dict[str, Link]:
+        """The links of these entries (without their forms), by entryUUID (lower case)."""
+        return self._links_where(pipe, "entry_uuid", (key.lower() for key in entry_uuids))
+
+    def _links_where(self, pipe: str, column: str, values: Iterable[str]) -> dict[str, Link]:
+        wanted = list(dict.fromkeys(values))
         found: dict[str, Link] = {}
         for start in range(0, len(wanted), 500):
             part = wanted[start : start + 500]
@@ -221,7 +228,7 @@ class StateStore:
             rows = self._link_rows(
                 pipe,
                 "SELECT entry_uuid, dn, class_name, resource_type, scim_id, etag, hash, created"
-                f" FROM links WHERE pipe = ? AND dn COLLATE NOCASE IN ({marks})",
+                f" FROM links WHERE pipe = ? AND {column} IN ({marks})",
                 (pipe, *part),
             )
             found.update({r[0]: Link(*r[:7], created=bool(r[7])) for r in rows})
@@ -237,8 +244,8 @@ class StateStore:
         """Create or update links. With `defer`, a link already stored with the same DN,
         class, resource type and id (only its ETag, hash and form are new) waits for the next
         flush; any other is written at once. `stored`: links the caller read from this store
-        (by entryUUID, lower case) and knows unchanged since; a link found there is compared
-        with it rather than read again."""
+        (by entryUUID, lower case); a link found there is compared with it rather than read
+        again. Should it have changed since, the flush finds so and writes the link whole."""
         now = time.time()
         rows = [_link_row(pipe, lk, now) for lk in links]
         with self._lock:
