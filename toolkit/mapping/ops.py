@@ -1,13 +1,16 @@
 """Compiling attribute definitions into plain functions (the fast path of a mapping).
 
-`scim_op` builds the LDAP -> SCIM function of one attribute; `normalize_op` builds the function
-that turns that attribute's value in any SCIM resource into its canonical comparable form.
+`resource_function` builds the LDAP -> SCIM function of a whole resource; `normalize_op` builds
+the function that turns one attribute's value in any SCIM resource into its canonical
+comparable form.
 Entries arrive with lower-cased attribute names; values are lists of str or bytes.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+import linecache
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from toolkit.mapping.derived import DerivedContext, derived_function
@@ -15,14 +18,17 @@ from toolkit.mapping.model import AttributeDef, LdapMapping
 from toolkit.mapping.transformations import (
     Normalize,
     ToScim,
+    TransformationError,
     as_text,
     normalize_string,
 )
 
 LowerEntry = Mapping[str, Any]
 ScimFunction = Callable[[LowerEntry, DerivedContext], Any]
-#: (path for messages, extension URN or None for core, SCIM name, function)
-ScimOp = tuple[str, str | None, str, ScimFunction]
+#: a whole entry -> its resource (resource_function)
+ResourceFunction = Callable[[LowerEntry, DerivedContext], dict[str, Any]]
+#: (entry, SCIM attribute path, the transformation's error) -> the error to raise
+Refuse = Callable[[LowerEntry, str, TransformationError], Exception]
 #: (extension URN or None, lower-cased SCIM name, SCIM name, function)
 NormalizeOp = tuple[str | None, str, str, Normalize]
 
@@ -88,63 +94,166 @@ def _sub_type(attribute: AttributeDef, sub_name: str) -> str:
     return sub.data_type if sub else "string"
 
 
-def scim_op(attribute: AttributeDef, core_schema: str) -> ScimOp:
-    container = None if attribute.schema == core_schema else attribute.schema
-    path = attribute.name if container is None else f"{attribute.schema}:{attribute.name}"
-    return path, container, attribute.name, _scim_function(attribute, path)
+def resource_function(
+    attributes: Iterable[AttributeDef], core_schema: str, refuse: Refuse
+) -> ResourceFunction:
+    """The function mapping a lower-cased entry to its whole resource (`schemas` first, then
+    each attribute in order, an extension's under its URN once it has a value).
+
+    Its source is generated once per mapping: simple and complex attributes are written out
+    as straight-line code, so that mapping an entry does not pay a call, a tuple and a loop
+    turn per attribute (most attributes are one text value: the overhead was most of their
+    cost); multi-valued and derived ones call their function. A value a transformation
+    rejects raises `refuse(entry, path, error)`.
+    """
+    code = _Source()
+    extensions: dict[str, str] = {}  # URN -> the local holding its values
+    for attribute in attributes:
+        urn = None if attribute.schema == core_schema else attribute.schema
+        if urn is not None:
+            extensions.setdefault(urn, f"x{len(extensions)}")
+        path = attribute.name if urn is None else f"{urn}:{attribute.name}"
+        code.line(f"path = {path!r}")
+        store = _Store(code, "out", attribute.name, urn and (extensions[urn], urn))
+        _emit_attribute(code, attribute, path, store)
+    if not code.lines:
+        code.line("pass")
+    head = ["def resource(entry, ctx):", f"    out = {{'schemas': [{core_schema!r}]}}"]
+    head += [f"    {local} = None" for local in extensions.values()]
+    head += ["    try:"]
+    tail = [
+        "    except TransformationError as exc:",
+        "        raise refuse(entry, path, exc) from exc",
+    ]
+    for urn, local in extensions.items():
+        tail += [f"    if {local} is not None:", f"        out['schemas'].append({urn!r})"]
+    tail += ["    return out"]
+    source = "\n".join([*head, *code.lines, *tail]) + "\n"
+    return code.compile(source, {"refuse": refuse}, f"<resource {core_schema}>")["resource"]
+
+
+class _Source:
+    """Lines of generated code (in the body of a try: 8 spaces in), and the objects they name."""
+
+    def __init__(self) -> None:
+        self.lines: list[str] = []
+        self.names: dict[str, Any] = {
+            "_first": _first,
+            "as_text": as_text,
+            "TransformationError": TransformationError,
+        }
+        self.depth = 2
+
+    def line(self, text: str) -> None:
+        self.lines.append("    " * self.depth + text)
+
+    def name(self, value: Any) -> str:
+        """A name the generated code knows `value` by (a converter, a function)."""
+        for name, known in self.names.items():
+            if known is value:
+                return name
+        name = f"f{len(self.names)}"
+        self.names[name] = value
+        return name
+
+    def compile(self, source: str, names: dict[str, Any], filename: str) -> dict[str, Any]:
+        namespace = {**self.names, **names}
+        # registered so that a traceback through it shows its lines
+        linecache.cache[filename] = (len(source), None, source.splitlines(True), filename)
+        exec(compile(source, filename, "exec"), namespace)
+        return namespace
+
+
+@dataclass
+class _Store:
+    """Where an attribute's value goes: `holder[name]`, its holder created on first use when it
+    is an extension's (local, URN)."""
+
+    code: _Source
+    holder: str
+    name: str
+    extension: tuple[str, str] | None = None
+
+    def put(self, expression: str) -> None:
+        if self.extension is None:
+            self.code.line(f"{self.holder}[{self.name!r}] = {expression}")
+            return
+        local, urn = self.extension
+        self.code.line(f"if {local} is None:")
+        self.code.line(f"    {local} = out[{urn!r}] = {{}}")
+        self.code.line(f"{local}[{self.name!r}] = {expression}")
+
+
+def _emit_attribute(code: _Source, attribute: AttributeDef, path: str, store: _Store) -> None:
+    if attribute.derivation is None and attribute.kind == "simple":
+        assert attribute.mapping is not None
+        key, convert = _converter(attribute.mapping, attribute.data_type or "string")
+        code.line(f"v = entry.get({key!r})")
+        code.line("if v:")
+        code.depth += 1
+        code.line("v = v[0] if type(v) is list else _first(v)")
+        if convert is as_text:  # most attributes: text as the reader gives it, no call
+            store.put("v if type(v) is str else as_text(v)")
+        else:
+            code.line(f"v = {code.name(convert)}(v)")
+            code.line("if v is not None:")
+            code.depth += 1
+            store.put("v")
+            code.depth -= 1
+        code.depth -= 1
+    elif attribute.derivation is None and attribute.kind == "complex":
+        subs = [(sub.name, sub.mapping, sub.data_type) for sub in attribute.sub_attributes]
+        code.line("item = {}")
+        _emit_item(code, [(name, *_converter(m, t)) for name, m, t in subs if m])
+        code.line("if item:")
+        code.depth += 1
+        store.put("item")
+        code.depth -= 1
+    elif attribute.derivation is None and attribute.kind == "complexMultiValued":
+        # One item per canonical type, from the first value of each sub-mapped LDAP attribute.
+        code.line("items = []")
+        for canonical in attribute.canonical_values:
+            if not canonical.sub_mappings:
+                continue
+            code.line("item = {}")
+            subs = [
+                (sub_name, *_converter(mapping, _sub_type(attribute, sub_name)))
+                for sub_name, mapping in canonical.sub_mappings
+            ]
+            _emit_item(code, subs)
+            code.line("if item:")
+            code.line(f"    item['type'] = {canonical.name!r}")
+            code.line("    items.append(item)")
+        code.line("if items:")
+        code.depth += 1
+        store.put("items")
+        code.depth -= 1
+    else:
+        code.line(f"v = {code.name(_scim_function(attribute, path))}(entry, ctx)")
+        code.line("if v is not None:")
+        code.depth += 1
+        store.put("v")
+        code.depth -= 1
+
+
+def _emit_item(code: _Source, subs: list[tuple[str, str, ToScim]]) -> None:
+    """`item[name]` = the first value of each sub-attribute's LDAP attribute, converted."""
+    for name, key, convert in subs:
+        code.line(f"v = entry.get({key!r})")
+        code.line("if v:")
+        code.line("    v = v[0] if type(v) is list else _first(v)")
+        if convert is as_text:
+            code.line(f"    item[{name!r}] = v if type(v) is str else as_text(v)")
+        else:
+            code.line(f"    item[{name!r}] = {code.name(convert)}(v)")
 
 
 def _scim_function(attribute: AttributeDef, path: str) -> ScimFunction:
+    """The function of an attribute whose values are not written out: derived, or a list."""
     if attribute.derivation is not None:
         canonical = [cv.name for cv in attribute.canonical_values]
         return derived_function(attribute.derivation.kind, path, canonical)
-    if attribute.kind == "simple":
-        assert attribute.mapping is not None
-        return _simple(*_converter(attribute.mapping, attribute.data_type or "string"))
-    if attribute.kind == "complex":
-        subs = [
-            (sub.name, *_converter(sub.mapping, sub.data_type))
-            for sub in attribute.sub_attributes
-            if sub.mapping
-        ]
-        return _complex(subs)
-    if attribute.kind == "simpleMultiValued":
-        return _simple_multi_valued(attribute)
-    return _complex_multi_valued(attribute)
-
-
-def _simple(key: str, convert: ToScim) -> ScimFunction:
-    if convert is as_text:  # most attributes: text as the reader gives it, no call
-
-        def text(entry: LowerEntry, ctx: DerivedContext) -> Any:
-            values = entry.get(key)
-            if not values:
-                return None
-            value = values[0] if type(values) is list else _first(values)
-            return value if type(value) is str else as_text(value)
-
-        return text
-
-    def simple(entry: LowerEntry, ctx: DerivedContext) -> Any:
-        values = entry.get(key)
-        if not values:
-            return None
-        return convert(values[0] if type(values) is list else _first(values))
-
-    return simple
-
-
-def _complex(subs: list[tuple[str, str, ToScim]]) -> ScimFunction:
-    def complex_(entry: LowerEntry, ctx: DerivedContext) -> Any:
-        out = {}
-        for name, key, convert in subs:
-            values = entry.get(key)
-            if values:
-                value = values[0] if type(values) is list else _first(values)
-                out[name] = value if convert is as_text and type(value) is str else convert(value)
-        return out or None
-
-    return complex_
+    return _simple_multi_valued(attribute)
 
 
 def _simple_multi_valued(attribute: AttributeDef) -> ScimFunction:
@@ -193,38 +302,6 @@ def _simple_multi_valued(attribute: AttributeDef) -> ScimFunction:
         return out or None
 
     return simple_multi_valued
-
-
-def _complex_multi_valued(attribute: AttributeDef) -> ScimFunction:
-    # One item per canonical type, from the first value of each sub-mapped LDAP attribute.
-    groups = [
-        (
-            canonical.name,
-            [
-                (sub_name, *_converter(mapping, _sub_type(attribute, sub_name)))
-                for sub_name, mapping in canonical.sub_mappings
-            ],
-        )
-        for canonical in attribute.canonical_values
-        if canonical.sub_mappings
-    ]
-
-    def complex_multi_valued(entry: LowerEntry, ctx: DerivedContext) -> Any:
-        out = []
-        for type_name, subs in groups:
-            item = {}
-            for sub_name, key, convert in subs:
-                values = entry.get(key)
-                if values:
-                    value = values[0] if type(values) is list else _first(values)
-                    text = convert is as_text and type(value) is str
-                    item[sub_name] = value if text else convert(value)
-            if item:
-                item["type"] = type_name
-                out.append(item)
-        return out or None
-
-    return complex_multi_valued
 
 
 # --- comparable form --------------------------------------------------------------------------

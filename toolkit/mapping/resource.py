@@ -26,6 +26,7 @@ from toolkit.mapping.derived import (
 )
 from toolkit.mapping.dn import normalize_dn
 from toolkit.mapping.model import AddTemplate, AttributeDef, DerivationKind, SearchParams
+from toolkit.mapping.ops import ResourceFunction
 from toolkit.mapping.transformations import Normalize, TransformationError, as_text
 
 #: An LDAP entry: attribute name (any case) -> values, plus "dn".
@@ -70,6 +71,10 @@ def entry_dn(entry: Entry) -> str | None:
 
 class MappingValueError(SkippableError):
     """One entry cannot be mapped (a value its transformation rejects); names DN and attribute."""
+
+
+def _refused(entry: Entry, path: str, exc: TransformationError) -> MappingValueError:
+    return MappingValueError(f"{entry_dn(entry) or 'entry'}: SCIM attribute {path}: {exc}")
 
 
 @dataclass(eq=False)
@@ -177,13 +182,14 @@ class ResourceMapping:
                 return as_text(value)
         return None
 
-    def _ops(self, include_read_only: bool, include_write_only: bool) -> list[compiler.ScimOp]:
+    def _function(self, include_read_only: bool, include_write_only: bool) -> ResourceFunction:
         key = ("to_scim", include_read_only, include_write_only)
-        ops = self._cache.get(key)
-        if ops is None:
+        function = self._cache.get(key)
+        if function is None:
             selected = self._selected(include_read_only, include_write_only)
-            ops = self._cache[key] = [compiler.scim_op(a, self.schema) for a in selected]
-        return ops
+            function = compiler.resource_function(selected, self.schema, _refused)
+            self._cache[key] = function
+        return function
 
     def to_scim(
         self,
@@ -203,27 +209,8 @@ class ResourceMapping:
         """
         # entries read by the toolkit already have lower-case names: check, don't copy
         lowered = entry if entry.keys() <= self._lower_names else self._lowered(entry)
-        ctx = DerivedContext(resolver, on_unresolved)
-        out: dict[str, Any] = {"schemas": [self.schema]}
-        for path, container, name, function in self._ops(include_read_only, include_write_only):
-            try:
-                value = function(lowered, ctx)
-            except TransformationError as exc:
-                dn = entry_dn(entry) or "entry"
-                raise MappingValueError(f"{dn}: SCIM attribute {path}: {exc}") from exc
-            if value is None:
-                continue
-            if container is None:
-                out[name] = value
-            else:
-                extension = out.get(container)
-                if extension is None:
-                    extension = out[container] = {}
-                extension[name] = value
-        for urn in self.extensions:
-            if urn in out:
-                out["schemas"].append(urn)
-        return out
+        function = self._function(include_read_only, include_write_only)
+        return function(lowered, DerivedContext(resolver, on_unresolved))
 
     def _lowered(self, entry: Entry) -> Entry:
         """`entry` if its names are lower case (learning them: names repeat from entry to
@@ -270,18 +257,6 @@ class ResourceMapping:
                 target.append((key, name, function))
             ops = self._cache["normalize"] = (core, list(extensions.items()))
         return ops
-
-    def _derived_ops(self) -> list[compiler.ScimOp]:
-        found = self._cache.get("derived")
-        if found is None:
-            found = self._cache["derived"] = [
-                op
-                for op, attribute in zip(
-                    self._ops(False, False), self._selected(False, False), strict=True
-                )
-                if attribute.derivation is not None
-            ]
-        return found
 
     def referenced_dns(self, entry: Entry) -> list[str] | None:
         """Every DN `to_scim` resolves for this entry, in order: what other objects' links
@@ -339,7 +314,9 @@ class ResourceMapping:
         found = self._cache.get("references")
         if found is None:
             found = self._cache["references"] = [
-                (container, name) for _, container, name, _ in self._derived_ops()
+                (None if a.schema == self.schema else a.schema, a.name)
+                for a in self._selected(include_read_only=False, include_write_only=False)
+                if a.derivation is not None
             ]
         return found
 
