@@ -212,21 +212,42 @@ class _Resolver:
 
     def __init__(self, dns: _Dns):
         self.dns = dns
-        self.ids: dict[str, str] | None = None  # DN as known -> id or pending reference
+        self._ids: dict[str, str] | None = None
+        self._answers: dict[str, str] = {}  # DN -> outcome([DN]), once the ids are decided
+
+    @property
+    def ids(self) -> dict[str, str] | None:
+        """DN as known -> id or pending reference; None until the ids are decided."""
+        return self._ids
+
+    @ids.setter
+    def ids(self, ids: dict[str, str] | None) -> None:
+        self._ids, self._answers = ids, {}
 
     def resolve(self, dn: str) -> tuple[str, str] | tuple[()] | None:
         known = self.dns.known(dn)
         if known is None:
             return None
-        if self.ids is None:
+        if self._ids is None:
             return self.dns.kind[known], _TOKEN + known
-        scim_id = self.ids.get(known)
+        scim_id = self._ids.get(known)
         return (self.dns.kind[known], scim_id) if scim_id is not None else ()
 
     def outcome(self, dns: list[str]) -> str | None:
         """What `resolve` answers now for each of these DNs, as exact text (a repr); None if
         one is unknown (the mapping reports those, so only a full comparison will do)."""
-        kind, ids = self.dns.kind, self.ids
+        if len(dns) == 1:
+            # A manager: remembered, as the same few DNs recur (a few thousand managers head
+            # 100,000 users) and a small table answers faster than two tables of every DN.
+            # (A group's members are many and mostly distinct: not worth remembering.)
+            answer = self._answers.get(dns[0])
+            if answer is None:
+                answer = self._answers[dns[0]] = self._outcome(dns) or ""
+            return answer or None
+        return self._outcome(dns)
+
+    def _outcome(self, dns: list[str]) -> str | None:
+        kind, ids = self.dns.kind, self._ids
         assert ids is not None, "outcome() needs the ids (after correlation)"
         answers: list[str | None] = []
         for dn in dns:
@@ -250,14 +271,23 @@ class _Unresolved(list[str]):
 
 
 class _TargetIndex:
-    """Target resources by id and, lazily, by correlation attribute values."""
+    """Target resources by id and, lazily, by correlation attribute values and by the entry
+    linked to them (only entries without a working link need those: none, usually)."""
 
-    def __init__(self, targets: dict[str, list[dict[str, Any]]]):
+    def __init__(self, targets: dict[str, list[dict[str, Any]]], links: dict[str, Link]):
         self.by_id = {
             kind: {r["id"]: r for r in resources if "id" in r}
             for kind, resources in targets.items()
         }
         self._by_key: dict[tuple[str, tuple[str, ...]], dict[tuple[str, ...], list[str]]] = {}
+        self._links = links
+        self._owners: dict[tuple[str, str], str] | None = None
+
+    def owner(self, kind: str, scim_id: str) -> str | None:
+        """The key of the entry linked to this target, if any."""
+        if self._owners is None:
+            self._owners = {(lk.resource_type, lk.scim_id): k for k, lk in self._links.items()}
+        return self._owners.get((kind, scim_id))
 
     def get(self, kind: str, scim_id: str) -> dict[str, Any] | None:
         found = self.by_id.get(kind)
@@ -311,9 +341,8 @@ def _build(inputs: PlanInputs) -> PlanResult:
     for link in inputs.links.values() if inputs.partial else ():
         dns.add(link.dn, link.resource_type)
     resolver = _Resolver(dns)
-    index = _TargetIndex(inputs.targets)
+    index = _TargetIndex(inputs.targets, inputs.links)
     present = {draft.key for draft in drafts}
-    linked_ids = {(lk.resource_type, lk.scim_id): key for key, lk in inputs.links.items()}
 
     def mapped(draft: _Draft) -> None:
         """The desired resource (references as tokens) and a note; None if a value is refused."""
@@ -334,7 +363,7 @@ def _build(inputs: PlanInputs) -> PlanResult:
             mapped(draft)  # correlation attributes come from the mapped resource
             if draft.desired is None:
                 continue
-            _correlate(draft, inputs, index, present, linked_ids)
+            _correlate(draft, inputs, index, present)
         if draft.target_id:
             id_of_dn[draft.dn] = draft.target_id
         elif not draft.conflict and draft.read.sync_class.synchronize_creates:
@@ -429,7 +458,6 @@ def _correlate(
     inputs: PlanInputs,
     index: _TargetIndex,
     present: set[str],
-    linked_ids: dict[tuple[str, str], str],
 ) -> _Draft:
     """Each correlation attribute list in order (for entries whose link did not decide)."""
     read, kind = draft.read, draft.read.mapping.name
@@ -445,7 +473,7 @@ def _correlate(
             matches = index.matches(kind, tuple(attrs), k) if k is not None else []
         if not matches:
             continue
-        owners = {linked_ids.get((kind, m)) for m in matches} - {None, draft.key}
+        owners = {index.owner(kind, m) for m in matches} - {None, draft.key}
         if len(matches) > 1 or owners & present:
             what = (
                 "targets match" if len(matches) > 1 else "target, linked to another entry, matches"
