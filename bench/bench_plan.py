@@ -76,6 +76,29 @@ def peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
+def cpu_reference(users: int = 2000, repeats: int = 5) -> float:
+    """Seconds of a fixed CPU workload (the default mapping maps and normalizes the same
+    2,000 sample users; median of `repeats`), timed beside the plan step: the same work in
+    every run, so a machine in a slow window shows here too."""
+    from toolkit.mapping import load_mapping
+
+    mapping = load_mapping()["User"]
+    entries = [
+        {k.lower(): v for k, v in e.items()}
+        for e in sampledata.generate(users, groups=0, seed=1)
+        if "person" in e["objectClass"]
+    ]
+    for entry in entries:
+        entry["dn"] = entry["dn"][0]
+    times = []
+    for _ in range(repeats):
+        started = time.process_time()
+        for entry in entries:
+            mapping.normalize(mapping.to_scim(entry))
+        times.append(time.process_time() - started)
+    return sorted(times)[len(times) // 2]
+
+
 def child_dry_run(
     config_path: Path,
     rows_out: Path,
@@ -112,6 +135,7 @@ def child_dry_run(
 
     batch.build, batch.read_classes, batch.read_targets = build, read_classes, read_targets
     options = batch.RunOptions(progress=False)
+    reference = [cpu_reference()]
     started = time.perf_counter()
     with batch.open_session(load_config(config_path), options) as session:
         if page_size:
@@ -122,6 +146,7 @@ def child_dry_run(
         timings = session.timings
         page = session.client.page_size_for()
     rss["after plan"] = current_rss_mb()
+    reference.append(cpu_reference())
     started = time.perf_counter()
     summary = plan.summary()
     summary_seconds = time.perf_counter() - started
@@ -142,6 +167,7 @@ def child_dry_run(
                 "scim_read": timings.scim_read,
                 "plan": timings.plan,
                 "plan_cpu": timings.plan_cpu,
+                "reference": reference,
                 "state_write": timings.state_write,
                 "skipped": skipped,
                 "total": total,
@@ -485,6 +511,12 @@ def report_dry_run(title: str, dry: dict) -> None:
         print(f"  {label:<33}{seconds:8.2f} s  {seconds / total:6.1%}")
     print(f"  total (make_plan)                {dry['total']:8.2f} s")
     print(f"  CPU time of the plan step        {dry['plan_cpu']:8.2f} s (wall above)")
+    before, after = dry["reference"]
+    print(
+        f"  CPU reference (fixed work)       {before * 1000:8.0f} ms before, {after * 1000:.0f} ms"
+        f" after the dry run: plan CPU = {dry['plan_cpu'] / statistics.mean(dry['reference']):.0f}"
+        " x the reference"
+    )
     print(f"  keys saved (state, not in total) {dry['state_write']:8.2f} s")
     print(f"  summary frame (not in total)     {dry['summary']:8.2f} s")
     print(
