@@ -514,7 +514,7 @@ def report_dry_run(title: str, dry: dict) -> None:
     before, after = dry["reference"]
     print(
         f"  CPU reference (fixed work)       {before * 1000:8.0f} ms before, {after * 1000:.0f} ms"
-        f" after the dry run: plan CPU = {dry['plan_cpu'] / statistics.mean(dry['reference']):.0f}"
+        f" after the dry run: plan CPU = {dry['plan_cpu'] / statistics.mean(dry['reference']):.1f}"
         " x the reference"
     )
     print(f"  keys saved (state, not in total) {dry['state_write']:8.2f} s")
