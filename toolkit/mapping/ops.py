@@ -9,7 +9,8 @@ Entries arrive with lower-cased attribute names; values are lists of str or byte
 from __future__ import annotations
 
 import linecache
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -114,7 +115,7 @@ def resource_function(
             extensions.setdefault(urn, f"x{len(extensions)}")
         path = attribute.name if urn is None else f"{urn}:{attribute.name}"
         code.line(f"path = {path!r}")
-        store = _Store(code, "out", attribute.name, urn and (extensions[urn], urn))
+        store = _Store(code, attribute.name, (extensions[urn], urn) if urn else None)
         _emit_attribute(code, attribute, path, store)
     if not code.lines:
         code.line("pass")
@@ -147,6 +148,14 @@ class _Source:
     def line(self, text: str) -> None:
         self.lines.append("    " * self.depth + text)
 
+    @contextmanager
+    def block(self, header: str) -> Iterator[None]:
+        """`header` (an `if`), and the lines written inside the `with` indented under it."""
+        self.line(header)
+        self.depth += 1
+        yield
+        self.depth -= 1
+
     def name(self, value: Any) -> str:
         """A name the generated code knows `value` by (a converter, a function)."""
         for name, known in self.names.items():
@@ -166,21 +175,20 @@ class _Source:
 
 @dataclass
 class _Store:
-    """Where an attribute's value goes: `holder[name]`, its holder created on first use when it
-    is an extension's (local, URN)."""
+    """Where an attribute's value goes: `out[name]`, or for an extension's attribute (local,
+    URN) `local[name]`, the local created as `out[URN]` on first use."""
 
     code: _Source
-    holder: str
     name: str
     extension: tuple[str, str] | None = None
 
     def put(self, expression: str) -> None:
         if self.extension is None:
-            self.code.line(f"{self.holder}[{self.name!r}] = {expression}")
+            self.code.line(f"out[{self.name!r}] = {expression}")
             return
         local, urn = self.extension
-        self.code.line(f"if {local} is None:")
-        self.code.line(f"    {local} = out[{urn!r}] = {{}}")
+        with self.code.block(f"if {local} is None:"):
+            self.code.line(f"{local} = out[{urn!r}] = {{}}")
         self.code.line(f"{local}[{self.name!r}] = {expression}")
 
 
@@ -189,26 +197,20 @@ def _emit_attribute(code: _Source, attribute: AttributeDef, path: str, store: _S
         assert attribute.mapping is not None
         key, convert = _converter(attribute.mapping, attribute.data_type or "string")
         code.line(f"v = entry.get({key!r})")
-        code.line("if v:")
-        code.depth += 1
-        code.line("v = v[0] if type(v) is list else _first(v)")
-        if convert is as_text:  # most attributes: text as the reader gives it, no call
-            store.put("v if type(v) is str else as_text(v)")
-        else:
-            code.line(f"v = {code.name(convert)}(v)")
-            code.line("if v is not None:")
-            code.depth += 1
-            store.put("v")
-            code.depth -= 1
-        code.depth -= 1
+        with code.block("if v:"):
+            code.line("v = v[0] if type(v) is list else _first(v)")
+            if convert is as_text:  # most attributes: text as the reader gives it, no call
+                store.put("v if type(v) is str else as_text(v)")
+            else:
+                code.line(f"v = {code.name(convert)}(v)")
+                with code.block("if v is not None:"):
+                    store.put("v")
     elif attribute.derivation is None and attribute.kind == "complex":
         subs = [(sub.name, sub.mapping, sub.data_type) for sub in attribute.sub_attributes]
         code.line("item = {}")
         _emit_item(code, [(name, *_converter(m, t)) for name, m, t in subs if m])
-        code.line("if item:")
-        code.depth += 1
-        store.put("item")
-        code.depth -= 1
+        with code.block("if item:"):
+            store.put("item")
     elif attribute.derivation is None and attribute.kind == "complexMultiValued":
         # One item per canonical type, from the first value of each sub-mapped LDAP attribute.
         code.line("items = []")
@@ -221,31 +223,27 @@ def _emit_attribute(code: _Source, attribute: AttributeDef, path: str, store: _S
                 for sub_name, mapping in canonical.sub_mappings
             ]
             _emit_item(code, subs)
-            code.line("if item:")
-            code.line(f"    item['type'] = {canonical.name!r}")
-            code.line("    items.append(item)")
-        code.line("if items:")
-        code.depth += 1
-        store.put("items")
-        code.depth -= 1
+            with code.block("if item:"):
+                code.line(f"item['type'] = {canonical.name!r}")
+                code.line("items.append(item)")
+        with code.block("if items:"):
+            store.put("items")
     else:
         code.line(f"v = {code.name(_scim_function(attribute, path))}(entry, ctx)")
-        code.line("if v is not None:")
-        code.depth += 1
-        store.put("v")
-        code.depth -= 1
+        with code.block("if v is not None:"):
+            store.put("v")
 
 
 def _emit_item(code: _Source, subs: list[tuple[str, str, ToScim]]) -> None:
     """`item[name]` = the first value of each sub-attribute's LDAP attribute, converted."""
     for name, key, convert in subs:
         code.line(f"v = entry.get({key!r})")
-        code.line("if v:")
-        code.line("    v = v[0] if type(v) is list else _first(v)")
-        if convert is as_text:
-            code.line(f"    item[{name!r}] = v if type(v) is str else as_text(v)")
-        else:
-            code.line(f"    item[{name!r}] = {code.name(convert)}(v)")
+        with code.block("if v:"):
+            code.line("v = v[0] if type(v) is list else _first(v)")
+            if convert is as_text:
+                code.line(f"item[{name!r}] = v if type(v) is str else as_text(v)")
+            else:
+                code.line(f"item[{name!r}] = {code.name(convert)}(v)")
 
 
 def _scim_function(attribute: AttributeDef, path: str) -> ScimFunction:

@@ -103,13 +103,6 @@ class ResourceMapping:
                 found.append(attribute.schema)
         return tuple(found)
 
-    @property
-    def extensions(self) -> tuple[str, ...]:
-        found = self._cache.get("extensions")
-        if found is None:
-            found = self._cache["extensions"] = self.schemas[1:]
-        return found
-
     def attribute(self, name: str) -> AttributeDef | None:
         """An attribute by name, or by `URN:name` for an extension attribute."""
         lowered = name.lower()

@@ -69,7 +69,8 @@ class PlanInputs:
 @dataclass
 class PlanResult:
     rows: list[Row]
-    stale_links: list[Link] = field(default_factory=list)  # their target is gone already
+    # links to drop: their target is gone already, or an entry read has it now (adopt)
+    stale_links: list[Link] = field(default_factory=list)
     source_count: int = 0
     verified: dict[str, bytes] = field(default_factory=dict)  # keys found unchanged anew
     skipped: int = 0  # objects the quick check found unchanged without mapping them
@@ -398,7 +399,7 @@ def _build(inputs: PlanInputs) -> PlanResult:
         draft.desired = None  # the row holds it with ids
     stale: list[Link] = []
     if not inputs.partial:
-        rows += _deletes(inputs, index, present, stale)
+        rows += _deletes(inputs, index, present, drafts, stale)
     if inputs.validator is not None:
         for row in rows:
             for request in row.requests:
@@ -707,16 +708,25 @@ def _put_value(body: dict[str, Any], desired: Mapping[str, Any], attr: str) -> N
 
 
 def _deletes(
-    inputs: PlanInputs, index: _TargetIndex, present: set[str], stale: list[Link]
+    inputs: PlanInputs,
+    index: _TargetIndex,
+    present: set[str],
+    drafts: list[_Draft],
+    stale: list[Link],
 ) -> list[Row]:
-    """Linked resources whose entry left every class: only what this pipe manages."""
+    """Linked resources whose entry left every class: only what this pipe manages, and never
+    one an entry read links to or adopts (an entry read again under a new entryUUID, or a new
+    entry with the userName of one that left): its old link is dropped instead."""
     classes = {read.sync_class.name: read.sync_class for read in inputs.classes}
+    claimed: set[tuple[str, str]] | None = None  # (type, id) of targets entries read have
     rows = []
     for key, link in inputs.links.items():
         if key in present:
             continue
         target = index.get(link.resource_type, link.scim_id)
-        if target is None:
+        if target is not None and claimed is None:  # the first delete candidate
+            claimed = {(d.read.mapping.name, d.target_id) for d in drafts if d.target_id}
+        if target is None or (link.resource_type, link.scim_id) in (claimed or ()):
             stale.append(link)
             continue
         sync_class = classes.get(link.class_name)
