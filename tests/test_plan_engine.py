@@ -144,9 +144,7 @@ def test_a_match_linked_to_another_entry_is_a_conflict_until_that_entry_left(map
     # Once ann's entry is gone from the read, her resource is the newcomer's to adopt, and
     # not also a delete: applying both would delete what the newcomer just took over.
     plan = build(_inputs(mappings, [newcomer], targets, links))
-    assert [(r.entry_uuid, r.situation, r.scim_id) for r in plan.rows] == [
-        ("u-9", "adopt", "s-2")
-    ]
+    assert [(r.entry_uuid, r.situation, r.scim_id) for r in plan.rows] == [("u-9", "adopt", "s-2")]
     assert plan.stale_links == links  # dropped when applied; the adopt links s-2 to u-9
 
 
