@@ -1,8 +1,8 @@
 """A resource mapping: LDAP entry -> SCIM 2.0 resource, and any SCIM resource -> comparable form.
 
-The definitions from the XML are compiled once into lists of plain Python functions (one per
-SCIM attribute), so that mapping an entry costs a few dict look-ups and calls per attribute
-and no lxml work at all.
+The definitions from the XML are compiled once into plain Python: one generated function per
+resource for LDAP -> SCIM, one normalizer per SCIM attribute for the comparable form, so that
+mapping an entry costs a few dict look-ups per attribute and no lxml work at all.
 """
 
 from __future__ import annotations
