@@ -724,9 +724,12 @@ def _deletes(
         if key in present:
             continue
         target = index.get(link.resource_type, link.scim_id)
-        if target is not None and claimed is None:  # the first delete candidate
+        if target is None:
+            stale.append(link)
+            continue
+        if claimed is None:  # the first delete candidate
             claimed = {(d.read.mapping.name, d.target_id) for d in drafts if d.target_id}
-        if target is None or (link.resource_type, link.scim_id) in (claimed or ()):
+        if (link.resource_type, link.scim_id) in claimed:
             stale.append(link)
             continue
         sync_class = classes.get(link.class_name)
