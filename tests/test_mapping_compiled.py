@@ -66,6 +66,23 @@ XML = f"""<?xml version="1.0" encoding="UTF-8"?>
         </canonicalValue>
       </simpleMultiValued>
     </attribute>
+    <attribute name="ims" schema="{CORE}">
+      <description>ims</description>
+      <simpleMultiValued childName="im" dataType="string">
+        <canonicalValue name="aim">
+          <subMapping name="value" ldapAttribute="aimId"/>
+          <subMapping name="primary" ldapAttribute="aimPrimary"/>
+        </canonicalValue>
+        <canonicalValue name="xmpp"><subMapping name="primary" ldapAttribute="xmppPrimary"/>
+        </canonicalValue>
+      </simpleMultiValued>
+    </attribute>
+    <attribute name="rooms" schema="{HR}">
+      <description>rooms</description>
+      <simpleMultiValued childName="room" dataType="integer">
+        <mapping ldapAttribute="roomNumber"/>
+      </simpleMultiValued>
+    </attribute>
     <attribute name="manager" schema="{HR}">
       <description>manager</description>
       <derivation javaClass="com.unboundid.scim.ldap.ManagerDerivedAttribute">
@@ -130,6 +147,30 @@ def test_every_shape_maps_in_attribute_order_with_extensions_listed_once(users):
     assert list(resource) == ["schemas", "userName", HR, "name", BADGES, "emails"]
 
 
+def test_simple_multi_valued_gives_an_item_per_value_with_its_group_s_other_values(users):
+    entry = {
+        "dn": "uid=kim,ou=people,o=acme",
+        "uid": ["kim"],
+        "aimid": ["kim1", b"kim2"],
+        "aimprimary": ["TRUE"],
+        "xmppprimary": "FALSE",  # a group without `value`: one item of the others
+        "roomnumber": ("12", "7"),  # untyped
+    }
+    resource = users.to_scim(entry)
+    assert resource["ims"] == [
+        {"value": "kim1", "primary": True, "type": "aim"},
+        {"value": "kim2", "primary": True, "type": "aim"},
+        {"primary": False, "type": "xmpp"},
+    ]
+    assert resource[HR] == {"rooms": [{"value": 12}, {"value": 7}]}
+    assert list(resource) == ["schemas", "userName", "ims", HR]
+
+
+def test_a_group_s_other_values_alone_make_no_item_without_values(users):
+    entry = {"dn": "uid=kim,ou=people,o=acme", "uid": ["kim"], "aimprimary": ["TRUE"]}
+    assert users.to_scim(entry) == {"schemas": [CORE], "userName": "kim"}
+
+
 def test_absent_and_empty_values_leave_attributes_and_extensions_out(users):
     entry = {"dn": "uid=kim,ou=people,o=acme", "uid": ["kim"], "sn": [], "doorlabel": []}
     assert users.to_scim(entry) == {"schemas": [CORE], "userName": "kim"}
@@ -151,6 +192,7 @@ def test_an_unresolved_manager_is_reported_and_left_out(users):
         ("hrLevel", "seven", f"{HR}:level"),
         ("doorBadge", "ten", f"{BADGES}:badges"),
         ("carBadge", "x", f"{BADGES}:badges"),
+        ("roomNumber", "x", f"{HR}:rooms"),
     ],
 )
 def test_a_rejected_value_names_the_entry_and_the_attribute(users, attribute, value, path):

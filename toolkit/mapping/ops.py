@@ -25,7 +25,6 @@ from toolkit.mapping.transformations import (
 )
 
 LowerEntry = Mapping[str, Any]
-ScimFunction = Callable[[LowerEntry, DerivedContext], Any]
 #: a whole entry -> its resource (resource_function)
 ResourceFunction = Callable[[LowerEntry, DerivedContext], dict[str, Any]]
 #: (entry, SCIM attribute path, the transformation's error) -> the error to raise
@@ -101,11 +100,11 @@ def resource_function(
     """The function mapping a lower-cased entry to its whole resource (`schemas` first, then
     each attribute in order, an extension's under its URN once it has a value).
 
-    Its source is generated once per mapping: simple and complex attributes are written out
-    as straight-line code, so that mapping an entry does not pay a call, a tuple and a loop
-    turn per attribute (most attributes are one text value: the overhead was most of their
-    cost); multi-valued and derived ones call their function. A value a transformation
-    rejects raises `refuse(entry, path, error)`.
+    Its source is generated once per mapping: every attribute but the derived ones is written
+    out as straight-line code, so that mapping an entry does not pay a call, a tuple and a
+    loop turn per attribute (most attributes are one text value: the overhead was most of
+    their cost); derived ones call their function. A value a transformation rejects raises
+    `refuse(entry, path, error)`.
     """
     code = _Source()
     extensions: dict[str, str] = {}  # URN -> the local holding its values
@@ -140,6 +139,7 @@ class _Source:
         self.lines: list[str] = []
         self.names: dict[str, Any] = {
             "_first": _first,
+            "_all": _all,
             "as_text": as_text,
             "TransformationError": TransformationError,
         }
@@ -228,8 +228,12 @@ def _emit_attribute(code: _Source, attribute: AttributeDef, path: str, store: _S
                 code.line("items.append(item)")
         with code.block("if items:"):
             store.put("items")
+    elif attribute.derivation is None:
+        _emit_simple_multi_valued(code, attribute, store)
     else:
-        code.line(f"v = {code.name(_scim_function(attribute, path))}(entry, ctx)")
+        canonical = [cv.name for cv in attribute.canonical_values]
+        function = derived_function(attribute.derivation.kind, path, canonical)
+        code.line(f"v = {code.name(function)}(entry, ctx)")
         with code.block("if v is not None:"):
             store.put("v")
 
@@ -246,60 +250,64 @@ def _emit_item(code: _Source, subs: list[tuple[str, str, ToScim]]) -> None:
                 code.line(f"item[{name!r}] = {code.name(convert)}(v)")
 
 
-def _scim_function(attribute: AttributeDef, path: str) -> ScimFunction:
-    """The function of an attribute whose values are not written out: derived, or a list."""
-    if attribute.derivation is not None:
-        canonical = [cv.name for cv in attribute.canonical_values]
-        return derived_function(attribute.derivation.kind, path, canonical)
-    return _simple_multi_valued(attribute)
-
-
-def _simple_multi_valued(attribute: AttributeDef) -> ScimFunction:
-    # Per group: (type or None, key of `value`, its converter, [(other sub, key, converter)]).
-    # Every LDAP value of the `value` attribute becomes one item (pingdatasync.md 5.2); the
-    # SDK itself keeps only the first value of a canonical type, silently dropping the rest.
-    groups: list[tuple[str | None, str | None, ToScim | None, list[tuple[str, str, ToScim]]]] = []
+def _emit_simple_multi_valued(code: _Source, attribute: AttributeDef, store: _Store) -> None:
+    """One item per LDAP value of each group's `value` attribute (pingdatasync.md 5.2; the
+    SDK itself keeps only the first value of a canonical type, silently dropping the rest),
+    with the first value of its other sub-attributes and the group's canonical type. A group
+    with no `value` mapping gives one item of those others, if any has a value."""
+    # Per group: (type or None, key and converter of `value` or None, [(other sub, key, conv.)])
+    groups: list[tuple[str | None, tuple[str, ToScim] | None, list[tuple[str, str, ToScim]]]]
+    groups = []
     if attribute.mapping is not None:
-        groups.append((None, *_converter(attribute.mapping, attribute.data_type or "string"), []))
+        groups.append((None, _converter(attribute.mapping, attribute.data_type or "string"), []))
     for canonical in attribute.canonical_values:
-        if not canonical.sub_mappings:
-            continue
-        key: str | None = None
-        convert: ToScim | None = None
+        value: tuple[str, ToScim] | None = None
         extras = []
         for sub_name, mapping in canonical.sub_mappings:
-            sub_key, sub_convert = _converter(mapping, _sub_type(attribute, sub_name))
+            converter = _converter(mapping, _sub_type(attribute, sub_name))
             if sub_name == "value":
-                key, convert = sub_key, sub_convert
+                value = converter
             else:
-                extras.append((sub_name, sub_key, sub_convert))
-        groups.append((canonical.name, key, convert, extras))
+                extras.append((sub_name, *converter))
+        if canonical.sub_mappings:
+            groups.append((canonical.name, value, extras))
+    code.line("items = []")
+    for type_name, value, extras in groups:
+        if extras:
+            code.line("extra = {}")
+            for sub_name, key, convert in extras:
+                code.line(f"v = entry.get({key!r})")
+                with code.block("if v:"):
+                    code.line("v = v[0] if type(v) is list else _first(v)")
+                    code.line(f"extra[{sub_name!r}] = {_converted(code, convert)}")
+        if value is None:  # its other sub-attributes make one item
+            if extras:
+                with code.block("if extra:"):
+                    typed = f"{{**extra, 'type': {type_name!r}}}" if type_name else "extra"
+                    code.line(f"items.append({typed})")
+            continue
+        key, convert = value
+        typed = f", 'type': {type_name!r}" if type_name is not None else ""
+        code.line(f"v = entry.get({key!r})")
+        with code.block("if v:"), code.block("for v in (v if type(v) is list else _all(v)):"):
+            if not extras:  # the usual case: one literal
+                code.line(f"items.append({{'value': {_converted(code, convert)}{typed}}})")
+            else:
+                code.line(f"item = {{'value': {_converted(code, convert)}}}")
+                with code.block("if extra:"):
+                    code.line("item.update(extra)")
+                if typed:
+                    code.line(f"item['type'] = {type_name!r}")
+                code.line("items.append(item)")
+    with code.block("if items:"):
+        store.put("items")
 
-    def simple_multi_valued(entry: LowerEntry, ctx: DerivedContext) -> Any:
-        out = []
-        for type_name, key, convert, extras in groups:
-            extra = {}
-            for sub_name, sub_key, sub_convert in extras:
-                values = entry.get(sub_key)
-                if values:
-                    extra[sub_name] = sub_convert(_first(values))
-            if key is None:
-                if extra:
-                    out.append({**extra, "type": type_name} if type_name else extra)
-                continue
-            values = entry.get(key)
-            if not values:
-                continue
-            for value in _all(values):
-                item = {"value": convert(value)}  # type: ignore[misc]
-                if extra:
-                    item.update(extra)
-                if type_name is not None:
-                    item["type"] = type_name
-                out.append(item)
-        return out or None
 
-    return simple_multi_valued
+def _converted(code: _Source, convert: ToScim) -> str:
+    """The expression converting the LDAP value `v` (text as the reader gives it: no call)."""
+    return (
+        "v if type(v) is str else as_text(v)" if convert is as_text else f"{code.name(convert)}(v)"
+    )
 
 
 # --- comparable form --------------------------------------------------------------------------
