@@ -238,16 +238,13 @@ def _emit_attribute(code: _Source, attribute: AttributeDef, path: str, store: _S
             store.put("v")
 
 
-def _emit_item(code: _Source, subs: list[tuple[str, str, ToScim]]) -> None:
+def _emit_item(code: _Source, subs: list[tuple[str, str, ToScim]], item: str = "item") -> None:
     """`item[name]` = the first value of each sub-attribute's LDAP attribute, converted."""
     for name, key, convert in subs:
         code.line(f"v = entry.get({key!r})")
         with code.block("if v:"):
             code.line("v = v[0] if type(v) is list else _first(v)")
-            if convert is as_text:
-                code.line(f"item[{name!r}] = v if type(v) is str else as_text(v)")
-            else:
-                code.line(f"item[{name!r}] = {code.name(convert)}(v)")
+            code.line(f"{item}[{name!r}] = {_converted(code, convert)}")
 
 
 def _emit_simple_multi_valued(code: _Source, attribute: AttributeDef, store: _Store) -> None:
@@ -275,11 +272,7 @@ def _emit_simple_multi_valued(code: _Source, attribute: AttributeDef, store: _St
     for type_name, value, extras in groups:
         if extras:
             code.line("extra = {}")
-            for sub_name, key, convert in extras:
-                code.line(f"v = entry.get({key!r})")
-                with code.block("if v:"):
-                    code.line("v = v[0] if type(v) is list else _first(v)")
-                    code.line(f"extra[{sub_name!r}] = {_converted(code, convert)}")
+            _emit_item(code, extras, "extra")
         if value is None:  # its other sub-attributes make one item
             if extras:
                 with code.block("if extra:"):
