@@ -150,7 +150,7 @@ class _Source:
 
     @contextmanager
     def block(self, header: str) -> Iterator[None]:
-        """`header` (an `if`), and the lines written inside the `with` indented under it."""
+        """`header` (an `if`, a `for`), and the lines written inside the `with` under it."""
         self.line(header)
         self.depth += 1
         yield
@@ -200,7 +200,7 @@ def _emit_attribute(code: _Source, attribute: AttributeDef, path: str, store: _S
         with code.block("if v:"):
             code.line("v = v[0] if type(v) is list else _first(v)")
             if convert is as_text:  # most attributes: text as the reader gives it, no call
-                store.put("v if type(v) is str else as_text(v)")
+                store.put(_converted(code, convert))
             else:
                 code.line(f"v = {code.name(convert)}(v)")
                 with code.block("if v is not None:"):
@@ -276,8 +276,8 @@ def _emit_simple_multi_valued(code: _Source, attribute: AttributeDef, store: _St
         if value is None:  # its other sub-attributes make one item
             if extras:
                 with code.block("if extra:"):
-                    typed = f"{{**extra, 'type': {type_name!r}}}" if type_name else "extra"
-                    code.line(f"items.append({typed})")
+                    item = f"{{**extra, 'type': {type_name!r}}}" if type_name else "extra"
+                    code.line(f"items.append({item})")
             continue
         key, convert = value
         typed = f", 'type': {type_name!r}" if type_name is not None else ""
