@@ -129,18 +129,25 @@ def test_a_changed_value_and_a_changed_manager_are_patched(mappings):
     assert row.content_hash() and row.form  # rows with requests carry their comparable form
 
 
-def test_a_match_linked_to_another_entry_is_a_conflict_until_that_entry_left(mappings):
+def test_a_match_linked_to_another_entry_is_a_conflict_until_that_entry_lets_it_go(mappings):
     ann = _user("ann", "u-2", "Engineer")
-    ann_now = _user("ann.lee", "u-2", "Engineer")  # renamed: her resource keeps "ann"
     newcomer = _user("ann", "u-9", "Intern")  # a new entry taking the userName "ann"
     targets = [_stored(mappings, ann, "s-2", {})]
     targets[0]["externalId"] = "elsewhere"  # so that userName decides
     links = [_link(ann, "s-2")]
-    plan = build(_inputs(mappings, [newcomer, ann_now], targets, links))
+    plan = build(_inputs(mappings, [newcomer, ann], targets, links))
     rows = {r.entry_uuid: r for r in plan.rows}
     assert rows["u-9"].situation == "conflict"
     assert rows["u-9"].reason == "1 target, linked to another entry, matches on userName: s-2"
-    assert rows["u-2"].situation == "modify"
+    assert "userName" not in {c["attribute"] for c in rows["u-2"].changes}
+    # ann renamed: her resource will not match "ann" once applied, so the newcomer is a
+    # create (the Applier sends it after ann's rename; tests/test_resync_names.py)
+    ann_now = _user("ann.lee", "u-2", "Engineer")
+    plan = build(_inputs(mappings, [newcomer, ann_now], targets, links))
+    rows = {r.entry_uuid: r for r in plan.rows}
+    assert (rows["u-9"].situation, rows["u-9"].scim_id) == ("create", None)
+    assert (rows["u-2"].situation, rows["u-2"].scim_id) == ("modify", "s-2")
+    assert "userName" in {c["attribute"] for c in rows["u-2"].changes}
     # Once ann's entry is gone from the read, her resource is the newcomer's to adopt, and
     # not also a delete: applying both would delete what the newcomer just took over.
     plan = build(_inputs(mappings, [newcomer], targets, links))

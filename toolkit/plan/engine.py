@@ -29,6 +29,7 @@ from toolkit.plan.model import (
     Row,
     pending_ref,
 )
+from toolkit.plan.names import note_name_takers
 from toolkit.plan.verified import QuickCheck
 from toolkit.scim.patch import member_patches
 from toolkit.scim.validate import Validator
@@ -343,7 +344,7 @@ def _build(inputs: PlanInputs) -> PlanResult:
         dns.add(link.dn, link.resource_type)
     resolver = _Resolver(dns)
     index = _TargetIndex(inputs.targets, inputs.links)
-    present = {draft.key for draft in drafts}
+    present = {draft.key: draft for draft in drafts}
 
     def mapped(draft: _Draft) -> None:
         """The desired resource (references as tokens) and a note; None if a value is refused."""
@@ -364,7 +365,7 @@ def _build(inputs: PlanInputs) -> PlanResult:
             mapped(draft)  # correlation attributes come from the mapped resource
             if draft.desired is None:
                 continue
-            _correlate(draft, inputs, index, present)
+            _correlate(draft, inputs, index, present, mapped)
         if draft.target_id:
             id_of_dn[draft.dn] = draft.target_id
         elif not draft.conflict and draft.read.sync_class.synchronize_creates:
@@ -400,6 +401,7 @@ def _build(inputs: PlanInputs) -> PlanResult:
     stale: list[Link] = []
     if not inputs.partial:
         rows += _deletes(inputs, index, present, drafts, stale)
+    note_name_takers(rows)
     if inputs.validator is not None:
         for row in rows:
             for request in row.requests:
@@ -458,7 +460,8 @@ def _correlate(
     draft: _Draft,
     inputs: PlanInputs,
     index: _TargetIndex,
-    present: set[str],
+    present: Mapping[str, _Draft],
+    mapped: Callable[[_Draft], None],
 ) -> _Draft:
     """Each correlation attribute list in order (for entries whose link did not decide)."""
     read, kind = draft.read, draft.read.mapping.name
@@ -469,13 +472,17 @@ def _correlate(
             # Ping's shortcut: the resourceIDMapping value is the destination id
             rid = read.mapping.resource_id(draft.entry)
             matches = [rid] if rid and index.get(kind, rid) is not None else []
+            k = None  # an id, not a name another entry can give up
         else:
             k = _correlation_key(lookup_path(draft.desired, a) for a in attrs)
             matches = index.matches(kind, tuple(attrs), k) if k is not None else []
         if not matches:
             continue
         owners = {index.owner(kind, m) for m in matches} - {None, draft.key}
-        if len(matches) > 1 or owners & present:
+        owner = present.get(next(iter(owners))) if len(matches) == 1 and owners else None
+        if owner is not None and _gives_up(owner, attrs, k, mapped):
+            continue  # its entry renames it: this entry's create takes the name (Applier)
+        if len(matches) > 1 or owners & present.keys():
             what = (
                 "targets match" if len(matches) > 1 else "target, linked to another entry, matches"
             )
@@ -484,6 +491,25 @@ def _correlate(
             draft.target_id = matches[0]
         return draft
     return draft
+
+
+def _gives_up(
+    owner: _Draft,
+    attrs: list[str],
+    key: tuple[str, ...] | None,
+    mapped: Callable[[_Draft], None],
+) -> bool:
+    """True when the entry linked to a matching target is read and maps to other values of
+    the correlation attributes: the target will not match once that entry is applied (a
+    leaver renamed to `jsmith.old` while a new hire is `jsmith`). Mapped now (once, rarely:
+    a linked entry is otherwise mapped only in the diff) to know."""
+    if key is None:
+        return False
+    if owner.desired is None:
+        mapped(owner)
+    if owner.desired is None:  # a value its mapping refuses: it keeps what it has
+        return False
+    return _correlation_key(lookup_path(owner.desired, a) for a in attrs) != key
 
 
 def _situation_allowed(sync_class: SyncClass, situation: str) -> bool:
@@ -710,7 +736,7 @@ def _put_value(body: dict[str, Any], desired: Mapping[str, Any], attr: str) -> N
 def _deletes(
     inputs: PlanInputs,
     index: _TargetIndex,
-    present: set[str],
+    present: Mapping[str, _Draft],
     drafts: list[_Draft],
     stale: list[Link],
 ) -> list[Row]:

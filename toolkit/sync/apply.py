@@ -6,6 +6,10 @@ committed to the state store as it happens (new links, failures); the new ETag a
 a resource already linked are committed in groups (DEFER_LIMIT rows, and at the end of the
 run), so a killed run loses nothing it reported done, at worst a later If-Match answering
 412, and the next run reconciles against the target's current state.
+
+A row refused with 409 on a unique name (userName, a group's displayName) that another row
+of the run still holds waits until the other rows are applied, then is sent again in name
+order: a rename chain or a swap is applied in one run (toolkit.plan.names).
 """
 
 from __future__ import annotations
@@ -22,14 +26,22 @@ from toolkit.errors import FatalError, RetriableError, ScimsyncError, SkippableE
 from toolkit.mapping.dn import normalize_dn
 from toolkit.plan.engine import has_pending, replace_refs
 from toolkit.plan.model import ADOPT, CREATE, DELETE, PENDING, Link, Request, Row
+from toolkit.plan.names import (
+    current_name,
+    name_order,
+    takes_a_name,
+    temporary_name,
+    unique_attribute,
+)
 from toolkit.plan.plan import Plan
 from toolkit.scim.client import ScimClient
 from toolkit.scim.errors import Conflict
 from toolkit.scim.filters import eq
 from toolkit.sync.state import StateStore
 
-#: The attribute that makes each resource type unique on the server, for adopting after a 409.
-UNIQUE_ATTRIBUTE = {"User": "userName", "Group": "displayName"}
+#: An outcome's kind while its row waits to be sent again (a 409 on a name another row of
+#: the run may still hold): neither applied nor failed yet.
+WAITING = "waiting"
 
 
 class InvalidRequest(SkippableError):
@@ -82,6 +94,8 @@ class Applier:
         # the keys with a failure stored (read once by run()): only those need clearing; None
         # (one row applied on its own, as realtime does) clears each applied row's key
         self._failed: set[str] | None = None
+        # rows refused with 409 on a unique name, sent again after the others (run() only)
+        self._waiting: list[Row] | None = None
         self._lock = threading.Lock()
         # (resource type, SCIM id) -> entry key: a 409 must not adopt a resource that another
         # entry owns (linked, or created earlier in this run), or two entries share one target
@@ -101,6 +115,7 @@ class Applier:
         if self.links is None:  # no worker then reads its row's link to save the next one
             self.links = self.store.links_by_keys(self.plan.pipe, (r.entry_uuid for r in todo))
         bar = _progress_bar(len(todo), self.progress)
+        self._waiting = []
         schedule = _Schedule(todo, result, self._count, bar)
         threads = [
             threading.Thread(
@@ -122,6 +137,8 @@ class Applier:
             raise schedule.error
         fatal, cycle = schedule.fatal, schedule.cycle
         bar.close()
+        if fatal is None:
+            fatal = self._settle_names(result)
         if fatal is None:
             self._complete_references(cycle, result)
         self.store.flush()  # the links deferred by the last rows: the run is done when they are
@@ -155,8 +172,59 @@ class Applier:
                 continue
             self._save_link(row, scim_id, created=False)  # the form now holds the references
 
+    def _settle_names(self, result: ApplyResult) -> FatalError | None:
+        """Send the rows refused with 409 on a unique name again, one at a time, now that the
+        others are applied: each row after the row of this run that held its name, and a
+        swap's first row moved aside to a temporary name (toolkit.plan.names). A 409 now is
+        a failure: the name is held outside this run."""
+        waiting, self._waiting = self._waiting or [], None
+        order, aside = name_order(waiting)
+        moved = set()
+        try:
+            for row in aside:
+                try:
+                    self._rename(row, temporary_name(row), if_match=row.etag or None)
+                    moved.add(id(row))
+                except FatalError:
+                    raise
+                except ScimsyncError:
+                    pass  # not moved: the row that takes its name fails with 409, as it would
+            for row in order:
+                if id(row) not in moved:
+                    self._count(self.apply_row(row), result)
+                    continue
+                row = replace(row, etag=None)  # its ETag: the one the move aside returned
+                outcome = self.apply_row(row)
+                self._count(outcome if outcome.ok else self._move_back(row, outcome), result)
+        except FatalError as exc:
+            return exc
+        return None
+
+    def _rename(self, row: Row, name: Any, if_match: str | None) -> None:
+        assert row.scim_id, f"{row.dn}: a rename without a SCIM id"
+        attr = unique_attribute(row.resource_type)
+        if row.requests[0].method == "PUT":  # no PATCH on this server: the resource whole
+            body = {**(row.target or {}), attr: name}
+            self.client.replace(row.resource_type, row.scim_id, body, if_match=if_match)
+        else:
+            operations = [{"op": "replace", "path": attr, "value": name}]
+            self.client.patch(row.resource_type, row.scim_id, operations, if_match=if_match)
+
+    def _move_back(self, row: Row, outcome: Outcome) -> Outcome:
+        """A row moved aside whose own update failed: give it its name back if it can."""
+        try:
+            self._rename(row, current_name(row), if_match=None)
+            return outcome
+        except FatalError:
+            raise
+        except ScimsyncError as exc:
+            note = f"; left with the temporary name {temporary_name(row)!r}: {exc}"
+            return replace(outcome, error=outcome.error + note)
+
     def _count(self, outcome: Outcome, result: ApplyResult) -> None:
-        if outcome.ok:
+        if outcome.kind == WAITING:
+            self._waiting.append(outcome.row)  # type: ignore[union-attr]  # run() only
+        elif outcome.ok:
             result.applied += 1
         else:
             result.failed += 1
@@ -184,6 +252,8 @@ class Applier:
         except FatalError:
             raise
         except ScimsyncError as exc:  # retriable ones have had their retries in the client
+            if isinstance(exc, Conflict) and self._waiting is not None and takes_a_name(row):
+                return Outcome(row, False, str(exc), WAITING, exc=exc)
             kind = "retriable" if isinstance(exc, RetriableError) else "skippable"
             self.store.put_failure(
                 self.plan.pipe,
@@ -248,7 +318,7 @@ class Applier:
 
     def _adopt_after_conflict(self, row: Row, body: dict[str, Any]) -> str:
         """A 409 on create: the resource exists already; find it, make it right, link it."""
-        attr = UNIQUE_ATTRIBUTE.get(row.resource_type, "userName")
+        attr = unique_attribute(row.resource_type)
         value = body.get(attr)
         found = self.client.find(row.resource_type, str(eq(attr, value))) if value else []
         if len(found) != 1:
@@ -452,7 +522,11 @@ class _Schedule:
                 self._count(outcome, self._result)
             if not stopped:
                 self._bar.update(1)
-            if self._waiters:  # created or failed, its id is now as known as it will be
+            # created or failed, its id is now as known as it will be; a create waiting to be
+            # sent again keeps its waiters: released as a cycle, they get their references
+            # once it is created (Applier._complete_references)
+            waits = outcome is not None and outcome.kind == WAITING
+            if self._waiters and not waits:
                 key = normalize_dn(row.dn)
                 for waiter in self._waiters.pop(key, []):
                     left = self._blockers[id(waiter)]
