@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 
+import ldap3
 import pytest
 from faults import FaultProxy, Seen
 from test_plan_support import PEOPLE, make_env, totals, uid_of
@@ -82,6 +83,8 @@ def test_a_new_user_takes_the_name_a_renamed_user_gives_up(env):
     _rename(env, name, f"{name}.old")
     newcomer = f"cn=New Hire,{PEOPLE}"
     env.ldap.add(newcomer, ["inetOrgPerson"], {"cn": "New Hire", "sn": "Hire", "uid": name})
+    team = env.sample_groups()[0]
+    env.ldap.modify(team["dn"][0], {"member": [(ldap3.MODIFY_ADD, [newcomer])]})
 
     options = RunOptions(progress=False)
     with open_session(env.config(), options) as session:
@@ -89,7 +92,8 @@ def test_a_new_user_takes_the_name_a_renamed_user_gives_up(env):
         situations = {r.dn: r.situation for r in plan.rows}
         assert situations[newcomer] == CREATE
         assert situations[f"uid={name}.old,{PEOPLE}"] == MODIFY
-        # the create first, on one worker: the server still has the name on the leaver
+        # the create first, on one worker: the server still has the name on the leaver; the
+        # group that gains the new hire waits for its create, and gets it once it is created
         plan.rows.sort(key=lambda r: r.situation != CREATE)
         result = Applier(plan, session.client, session.store, workers=1).run()
         link = session.store.link(plan.pipe, env.entry_uuid(newcomer))
@@ -100,6 +104,8 @@ def test_a_new_user_takes_the_name_a_renamed_user_gives_up(env):
     assert users[f"{name}.old"]["id"] == leaver_id
     assert users[name]["id"] != leaver_id and users[name]["name"]["formatted"] == "New Hire"
     assert link is not None and link.created and link.scim_id == users[name]["id"]
+    members = env.scim_groups()[team["cn"][0]]["members"]
+    assert users[name]["id"] in {m["value"] for m in members}
     assert env.cli_json("dry-run")["totals"] == totals(unchanged=env.users + env.groups + 1)
 
 
