@@ -10,7 +10,7 @@ from dataclasses import replace
 import ldap3
 import pytest
 from faults import FaultProxy, Seen
-from test_plan_support import PEOPLE, make_env, totals, uid_of
+from test_plan_support import PEOPLE, make_env, recording, totals, uid_of
 
 from toolkit.plan.model import CREATE, MODIFY, Row
 from toolkit.plan.names import TEMPORARY_PREFIX, name_order, note_name_takers
@@ -44,8 +44,13 @@ def _no_temporary_names(env) -> None:
     assert not [n for n in env.scim_users() if n.startswith(TEMPORARY_PREFIX)]
 
 
-@pytest.mark.parametrize("size", [2, 3])
-def test_entries_rotating_usernames_are_applied_in_one_run(env, size):
+@pytest.mark.parametrize(("size", "update_method"), [(2, "patch"), (3, "patch"), (2, "put")])
+def test_entries_rotating_usernames_are_applied_in_one_run(env, monkeypatch, size, update_method):
+    if update_method == "put":
+        text = env.config_path.read_text().replace(
+            "    server: [test-scim]\n", "    server: [test-scim]\n    update-method: put\n"
+        )
+        env.config_path.write_text(text)
     assert env.cli_json("resync")["failed"] == 0
     uids = [uid_of(p) for p in env.people()[1 : 1 + size]]
     ids = {uid: user["id"] for uid, user in env.scim_users().items()}
@@ -64,7 +69,10 @@ def test_entries_rotating_usernames_are_applied_in_one_run(env, size):
             "one resource of it holds scimsync-swap.<name> first" in reasons[f"uid={uid},{PEOPLE}"]
         )
 
-    result = env.cli_json("resync")
+    with recording(monkeypatch) as rec:
+        result = env.cli_json("resync")
+    moves = [m for m, _, body in rec.writes() if TEMPORARY_PREFIX in str(body)]
+    assert moves == [update_method.upper()]  # one resource of the cycle moved aside, once
     assert result["totals"]["modify"] >= size  # groups follow their members' new DNs
     assert (result["applied"], result["failed"]) == (result["totals"]["modify"], 0)
     users = env.scim_users()

@@ -203,8 +203,8 @@ class Applier:
     def _rename(self, row: Row, name: Any, if_match: str | None) -> None:
         assert row.scim_id, f"{row.dn}: a rename without a SCIM id"
         attr = unique_attribute(row.resource_type)
-        if row.requests[0].method == "PUT":  # no PATCH on this server: the resource whole
-            body = {**(row.target or {}), attr: name}
+        if row.requests[0].method == "PUT":  # updates replace the resource: as the row does
+            body = {**self._resolve(row.requests[0].body), attr: name}
             self.client.replace(row.resource_type, row.scim_id, body, if_match=if_match)
         else:
             operations = [{"op": "replace", "path": attr, "value": name}]
