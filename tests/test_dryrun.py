@@ -189,3 +189,23 @@ def test_a_saved_plan_whose_objects_changed_is_refused(env):
     env.cli("dry-run", "--output", str(csv))
     not_json = env.cli("resync", "--plan", str(csv))
     assert not_json.code == 2 and "only .json plans can be applied" in not_json.err
+
+
+def test_a_terminal_shows_the_reads_and_the_apply_progressing(env, capsys):
+    """Each read counts what it has read so far (on stderr, never stdout), and applying
+    shows a bar out of the objects to change; without a terminal, nothing is drawn."""
+    from toolkit.sync.batch import resync
+
+    dry_run(env.config(), RunOptions(progress=False))
+    assert capsys.readouterr().err == ""
+
+    resync(env.config(), RunOptions(progress=True, allow_deletes=True))
+    out, err = capsys.readouterr()
+    assert out == ""
+    lines = err.replace("\r", "\n")
+    users = env.users  # 40 read, one deleted and one added since the first resync
+    assert f"reading LDAP (users): {users} entries [" in lines
+    assert f"reading LDAP (groups): {env.groups} entries [" in lines
+    assert f"reading SCIM (User): {users} resources [" in lines
+    assert f"reading SCIM (Group): {env.groups} resources [" in lines
+    assert "applying: 100%" in lines and "4/4" in lines

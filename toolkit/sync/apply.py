@@ -14,7 +14,6 @@ order: a rename chain or a swap is applied in one run (toolkit.plan.names).
 
 from __future__ import annotations
 
-import sys
 import threading
 from collections import deque
 from collections.abc import Callable, Mapping
@@ -37,6 +36,7 @@ from toolkit.plan.plan import Plan
 from toolkit.scim.client import ScimClient
 from toolkit.scim.errors import Conflict
 from toolkit.scim.filters import eq
+from toolkit.sync.progress import progress_bar
 from toolkit.sync.state import StateStore
 
 #: An outcome's kind while its row waits to be sent again (a 409 on a name another row of
@@ -114,7 +114,7 @@ class Applier:
         todo = [r for r in self.plan.rows if r.requests or r.situation == ADOPT]
         if self.links is None:  # no worker then reads its row's link to save the next one
             self.links = self.store.links_by_keys(self.plan.pipe, (r.entry_uuid for r in todo))
-        bar = _progress_bar(len(todo), self.progress)
+        bar = progress_bar(self.progress, "applying", "obj", total=len(todo))
         self._waiting = []
         schedule = _Schedule(todo, result, self._count, bar)
         threads = [
@@ -537,20 +537,3 @@ class _Schedule:
                 self._changed.notify_all()
             elif not self._running:
                 self._changed.notify_all()  # a worker may wait for a cycle to be released
-
-
-class _NoBar:
-    def update(self, n: int) -> None:
-        pass
-
-    def close(self) -> None:
-        pass
-
-
-def _progress_bar(total: int, enabled: bool | None) -> Any:
-    """A tqdm bar on a terminal (or when asked for), nothing otherwise."""
-    if enabled is False or (enabled is None and not sys.stderr.isatty()) or not total:
-        return _NoBar()
-    from tqdm import tqdm
-
-    return tqdm(total=total, unit="obj", desc="applying", file=sys.stderr)

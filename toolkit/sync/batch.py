@@ -27,6 +27,7 @@ from toolkit.scim.client import ScimClient
 from toolkit.scim.fromconfig import destination_endpoint
 from toolkit.scim.validate import Validator
 from toolkit.sync.apply import Applier, ApplyResult
+from toolkit.sync.progress import counted
 from toolkit.sync.state import StateStore
 
 
@@ -157,25 +158,29 @@ def read_classes(session: Session, options: RunOptions) -> list[ClassRead]:
         flt = _class_filter(sync_class, options.source_search_filter)
         bases = list(sync_class.include_base_dn) or source_bases
         entries: list[dict[str, Any]] = []
+        desc = f"reading LDAP ({sync_class.name})"
         if dns is None:
             for base in bases:
-                entries.extend(session.source.iter_entries(base, flt, attributes))
+                found = session.source.iter_entries(base, flt, attributes)
+                entries.extend(counted(found, options.progress, desc, "entries"))
         else:
-            for dn in dns:
+            for dn in counted(dns, options.progress, desc, "DNs"):
                 if any(is_within(dn, b) for b in bases):
-                    found = session.source.get_entry(dn, attributes)
-                    if found is not None and matches(found, flt):
-                        entries.append(found)
+                    entry = session.source.get_entry(dn, attributes)
+                    if entry is not None and matches(entry, flt):
+                        entries.append(entry)
         reads.append(ClassRead(sync_class, resource, entries))
     return reads
 
 
 def read_targets(
-    session: Session, resources: Iterable[ResourceMapping]
+    session: Session, resources: Iterable[ResourceMapping], progress: bool | None = False
 ) -> dict[str, list[dict[str, Any]]]:
     targets = {}
     for resource in {r.name: r for r in resources}.values():
-        targets[resource.name] = [_compact(r) for r in session.client.iter_resources(resource.name)]
+        found = session.client.iter_resources(resource.name)
+        desc = f"reading SCIM ({resource.name})"
+        targets[resource.name] = [_compact(r) for r in counted(found, progress, desc, "resources")]
     return targets
 
 
@@ -202,7 +207,7 @@ def make_plan(session: Session, options: RunOptions) -> Plan:
     classes = read_classes(session, options)
     session.timings.ldap_read = time.perf_counter() - started
     started = time.perf_counter()
-    targets = read_targets(session, [c.mapping for c in classes])
+    targets = read_targets(session, [c.mapping for c in classes], options.progress)
     endpoints = {name: session.client.endpoint_path(name) for name in targets}
     session.timings.scim_read = time.perf_counter() - started
     started, cpu = time.perf_counter(), time.process_time()
