@@ -36,12 +36,15 @@ def progress_bar(asked: bool | None, desc: str, unit: str, total: int | None = N
     return tqdm(total=total, unit=unit, desc=desc, file=sys.stderr)
 
 
-def counted(items: Iterable[T], asked: bool | None, desc: str, unit: str) -> Iterator[T]:
-    """`items`, counted on a bar as they come (a read whose length is known at the end)."""
+def counted(items: Iterable[T], asked: bool | None, desc: str, unit: str) -> Iterable[T]:
+    """`items`, counted on a bar as they come (a read whose length is known at the end);
+    `items` itself when no bar is drawn."""
     if not enabled(asked):
-        yield from items
-        return
-    bar = progress_bar(asked, desc, unit)
+        return items
+    return _counting(items, progress_bar(asked, desc, unit))
+
+
+def _counting(items: Iterable[T], bar: Any) -> Iterator[T]:
     try:
         for item in items:
             bar.update(1)
