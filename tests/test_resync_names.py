@@ -83,6 +83,20 @@ def test_entries_rotating_usernames_are_applied_in_one_run(env, monkeypatch, siz
     assert env.cli_json("dry-run")["totals"] == totals(unchanged=env.users + env.groups)
 
 
+def test_a_saved_plan_with_a_swap_is_applied_in_one_run(env):
+    assert env.cli_json("resync")["failed"] == 0
+    a, b = uid_of(env.loner()), uid_of(env.loner(skip=1))
+    ids = {uid: user["id"] for uid, user in env.scim_users().items()}
+    _rotate(env, [a, b])
+    plan_file = env.folder / "swap.json"
+    assert env.cli("dry-run", "--output", str(plan_file)).code == 0
+    result = env.cli_json("resync", "--plan", str(plan_file))
+    assert (result["totals"]["modify"], result["applied"], result["failed"]) == (2, 2, 0)
+    users = env.scim_users()
+    assert (users[a]["id"], users[b]["id"]) == (ids[b], ids[a])
+    _no_temporary_names(env)
+
+
 def test_a_new_user_takes_the_name_a_renamed_user_gives_up(env):
     assert env.cli_json("resync")["failed"] == 0
     leaver = env.people()[4]
