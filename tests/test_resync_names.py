@@ -32,8 +32,8 @@ def _rename(env, old_uid: str, new_uid: str) -> None:
 
 
 def _rotate(env, uids: list[str]) -> None:
-    """Each entry takes the next one's uid (the last takes the first's): LDAP needs a free
-    name for one step, SCIM gets the whole rotation in one run."""
+    """Each entry takes the uid of the one before it (the first takes the last's): LDAP
+    needs a free name for one step, SCIM gets the whole rotation in one run."""
     _rename(env, uids[0], "rotating")
     for i in range(1, len(uids)):
         _rename(env, uids[i], uids[i - 1])
