@@ -131,15 +131,18 @@ def test_a_new_user_takes_the_name_a_renamed_user_gives_up(env):
     assert env.cli_json("dry-run")["totals"] == totals(unchanged=env.users + env.groups + 1)
 
 
-def test_a_name_held_outside_the_run_fails_with_409_and_renames_nothing(env):
+def test_a_name_held_outside_the_run_fails_with_409_and_renames_nothing(env, monkeypatch):
     assert env.cli_json("resync")["failed"] == 0
     outsider = env.post_user({"userName": "held.elsewhere"})
     person = env.loner()
     _rename(env, uid_of(person), "held.elsewhere")
 
     failed_file = env.folder / "failed.txt"
-    run = env.cli("resync", "--json", "--failed-dns-file", str(failed_file))
+    with recording(monkeypatch) as rec:
+        run = env.cli("resync", "--json", "--failed-dns-file", str(failed_file))
     assert run.code == 1, run.err
+    # no row of the run gives that name up: the 409 fails at once, the request is not resent
+    assert [m for m, _, body in rec.writes() if "held.elsewhere" in str(body)] == ["PATCH"]
     assert (run.json()["applied"], run.json()["failed"]) == (0, 1)
     assert "409 Conflict" in failed_file.read_text()
     users = env.scim_users()

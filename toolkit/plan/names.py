@@ -12,7 +12,7 @@ each cycle first moved aside to a temporary name. The dry run says so on those r
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from toolkit.plan.model import CREATE, MODIFY, Row
@@ -57,16 +57,22 @@ def temporary_name(row: Row) -> str:
     return f"{TEMPORARY_PREFIX}{current_name(row)}"
 
 
-def note_name_takers(rows: list[Row]) -> None:
-    """Add to the reason of each row that takes a name another row of the plan gives up."""
+def name_takers(rows: Iterable[Row]) -> list[tuple[Row, Row]]:
+    """(row, giver) for each row that takes the unique name another row of `rows` gives up
+    (renames away from): only such a row's 409 may clear once the others are applied."""
     takers = [row for row in rows if takes_a_name(row)]
     holder = _holders(takers)
-    _, aside = name_order(takers)
+    return [(row, giver) for row in takers if (giver := holder(row)) is not None]
+
+
+def note_name_takers(rows: list[Row]) -> None:
+    """Add to the reason of each row that takes a name another row of the plan gives up."""
+    pairs = name_takers(rows)
+    taking = [row for row, _ in pairs]
+    _, aside = name_order(taking)
+    holder = _holders(taking)
     in_cycle = {id(row) for start in aside for row in _cycle(start, holder)}
-    for row in takers:
-        giver = holder(row)
-        if giver is None:
-            continue
+    for row, giver in pairs:
         attr = unique_attribute(row.resource_type)
         note = f"takes {attr} {wanted_name(row)!r} from {giver.dn}, renamed in this run"
         if id(row) in in_cycle:

@@ -8,8 +8,9 @@ run), so a killed run loses nothing it reported done, at worst a later If-Match 
 412, and the next run reconciles against the target's current state.
 
 A row refused with 409 on a unique name (userName, a group's displayName) that another row
-of the run still holds waits until the other rows are applied, then is sent again in name
-order: a rename chain or a swap is applied in one run (toolkit.plan.names).
+of the run gives up waits until the other rows are applied, then is sent again in name
+order: a rename chain or a swap is applied in one run (toolkit.plan.names). A 409 on a name
+no row of the run gives up fails at once.
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ from toolkit.plan.model import ADOPT, CREATE, DELETE, PENDING, Link, Request, Ro
 from toolkit.plan.names import (
     current_name,
     name_order,
-    takes_a_name,
+    name_takers,
     temporary_name,
     unique_attribute,
 )
@@ -94,8 +95,10 @@ class Applier:
         # the keys with a failure stored (read once by run()): only those need clearing; None
         # (one row applied on its own, as realtime does) clears each applied row's key
         self._failed: set[str] | None = None
-        # rows refused with 409 on a unique name, sent again after the others (run() only)
+        # rows refused with 409 on a unique name, sent again after the others (run() only),
+        # and the rows that may wait so: those taking a name another row of the run gives up
         self._waiting: list[Row] | None = None
+        self._may_wait: set[int] = set()
         self._lock = threading.Lock()
         # (resource type, SCIM id) -> entry key: a 409 must not adopt a resource that another
         # entry owns (linked, or created earlier in this run), or two entries share one target
@@ -116,6 +119,7 @@ class Applier:
             self.links = self.store.links_by_keys(self.plan.pipe, (r.entry_uuid for r in todo))
         bar = progress_bar(self.progress, "applying", "obj", total=len(todo))
         self._waiting = []
+        self._may_wait = {id(row) for row, _ in name_takers(todo)}
         schedule = _Schedule(todo, result, self._count, bar)
         threads = [
             threading.Thread(
@@ -176,7 +180,7 @@ class Applier:
         """Send the rows refused with 409 on a unique name again, one at a time, now that the
         others are applied: each row after the row of this run that held its name, and a
         swap's first row moved aside to a temporary name (toolkit.plan.names). A 409 now is
-        a failure: the name is held outside this run."""
+        a failure: the name was not freed (its holder's update failed, or another took it)."""
         waiting, self._waiting = self._waiting or [], None
         order, aside = name_order(waiting)
         moved = set()
@@ -252,7 +256,11 @@ class Applier:
         except FatalError:
             raise
         except ScimsyncError as exc:  # retriable ones have had their retries in the client
-            if isinstance(exc, Conflict) and self._waiting is not None and takes_a_name(row):
+            if (
+                isinstance(exc, Conflict)
+                and self._waiting is not None
+                and id(row) in self._may_wait
+            ):
                 return Outcome(row, False, str(exc), WAITING, exc=exc)
             kind = "retriable" if isinstance(exc, RetriableError) else "skippable"
             self.store.put_failure(
