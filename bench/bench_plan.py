@@ -1,7 +1,7 @@
 """Dry run and resync apply at scale, on a private slapd and scim2-server.
 
 Run: .venv/bin/python bench/bench_plan.py [--users 100000] [--groups 50] [--modify 10000]
-     [--workers 4] [--rounds 3] [--naive N] [--scim-page-size N] [--latency-ms 5]
+     [--workers 4] [--rounds 5] [--naive N] [--scim-page-size N] [--latency-ms 5]
      [--plan-repeats 4] [--profile] [--save-inputs FILE]
 
 1. Loads sampledata (users + groups) into slapd offline (slapadd), fills scim2-server with a
@@ -590,7 +590,7 @@ def main() -> None:
         default=0,
         help="SCIM read page size (0: the client's choice, the server's maximum up to 1000)",
     )
-    parser.add_argument("--rounds", type=int, default=3, help="apply rounds (median reported)")
+    parser.add_argument("--rounds", type=int, default=5, help="apply rounds (median reported)")
     parser.add_argument(
         "--latency-ms",
         type=float,
