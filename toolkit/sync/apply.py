@@ -95,10 +95,10 @@ class Applier:
         # the keys with a failure stored (read once by run()): only those need clearing; None
         # (one row applied on its own, as realtime does) clears each applied row's key
         self._failed: set[str] | None = None
-        # rows refused with 409 on a unique name, sent again after the others (run() only),
-        # and the rows that may wait so: those taking a name another row of the run gives up
-        self._waiting: list[Row] | None = None
+        # the rows that may wait after a 409 (run() sets them: those taking a name another
+        # row of the run gives up), and those waiting, sent again after the others
         self._may_wait: set[int] = set()
+        self._waiting: list[Row] = []
         self._lock = threading.Lock()
         # (resource type, SCIM id) -> entry key: a 409 must not adopt a resource that another
         # entry owns (linked, or created earlier in this run), or two entries share one target
@@ -118,7 +118,6 @@ class Applier:
         if self.links is None:  # no worker then reads its row's link to save the next one
             self.links = self.store.links_by_keys(self.plan.pipe, (r.entry_uuid for r in todo))
         bar = progress_bar(self.progress, "applying", "obj", total=len(todo))
-        self._waiting = []
         self._may_wait = {id(row) for row, _ in name_takers(todo)}
         schedule = _Schedule(todo, result, self._count, bar)
         threads = [
@@ -181,7 +180,7 @@ class Applier:
         others are applied: each row after the row of this run that held its name, and a
         swap's first row moved aside to a temporary name (toolkit.plan.names). A 409 now is
         a failure: the name was not freed (its holder's update failed, or another took it)."""
-        waiting, self._waiting = self._waiting or [], None
+        waiting, self._waiting, self._may_wait = self._waiting, [], set()  # no more waits
         order, aside = name_order(waiting)
         moved = set()
         try:
@@ -227,7 +226,7 @@ class Applier:
 
     def _count(self, outcome: Outcome, result: ApplyResult) -> None:
         if outcome.kind == WAITING:
-            self._waiting.append(outcome.row)  # type: ignore[union-attr]  # run() only
+            self._waiting.append(outcome.row)
         elif outcome.ok:
             result.applied += 1
         else:
@@ -256,11 +255,7 @@ class Applier:
         except FatalError:
             raise
         except ScimsyncError as exc:  # retriable ones have had their retries in the client
-            if (
-                isinstance(exc, Conflict)
-                and self._waiting is not None
-                and id(row) in self._may_wait
-            ):
+            if isinstance(exc, Conflict) and id(row) in self._may_wait:
                 return Outcome(row, False, str(exc), WAITING, exc=exc)
             kind = "retriable" if isinstance(exc, RetriableError) else "skippable"
             self.store.put_failure(
