@@ -39,7 +39,10 @@ def pid_alive(pid: int) -> bool:
 
 def test_detached_start_status_and_stop(feed, scim_server, tmp_path):
     name, server = feed
-    rt = make_rt(name, server, scim_server, tmp_path / "pipe", users=40, groups=3)
+    # the bursts delete many users: the delete guard is tested in test_realtime_delete_guard
+    rt = make_rt(
+        name, server, scim_server, tmp_path / "pipe", users=40, groups=3, max_deletes="100%"
+    )
     pid_file = rt.state_dir / "ldap-to-scim-realtime.pid"
     stopped = rt.cli_json("status")
     assert stopped["started"] is False and stopped["pid"] is None
@@ -102,7 +105,9 @@ def test_detached_start_status_and_stop(feed, scim_server, tmp_path):
 
 def test_burst_of_1000_changes(feed, scim_server, tmp_path):
     name, server = feed
-    rt = make_rt(name, server, scim_server, tmp_path / "pipe", users=200, groups=10)
+    rt = make_rt(
+        name, server, scim_server, tmp_path / "pipe", users=200, groups=10, max_deletes="100%"
+    )
     start = rt.cursor()
     burst = Burst(rt, seed=2)
     burst.write(1000 - burst.written)
@@ -120,7 +125,9 @@ def test_burst_of_1000_changes(feed, scim_server, tmp_path):
 
 def test_kill_9_in_the_middle_of_a_burst_then_restart(feed, scim_server, tmp_path):
     name, server = feed
-    rt = make_rt(name, server, scim_server, tmp_path / "pipe", users=200, groups=10)
+    rt = make_rt(
+        name, server, scim_server, tmp_path / "pipe", users=200, groups=10, max_deletes="100%"
+    )
     start = rt.cursor()
     burst = Burst(rt, seed=3)
     proc = rt.spawn("realtime-sync", "start", "--foreground")

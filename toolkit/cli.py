@@ -376,6 +376,11 @@ def _add_realtime(sub: argparse._SubParsersAction) -> None:
     start.add_argument("--foreground", action="store_true", help="run in this process")
     start.add_argument("--until-idle", action="store_true", help="exit 0 once the feed is drained")
     start.add_argument("--max-changes", type=int, metavar="N", help="stop after N changes")
+    start.add_argument(
+        "--allow-deletes",
+        action="store_true",
+        help="apply deletes past the delete guard, also those it held back before",
+    )
     start.set_defaults(func=_realtime_start)
     stop = verbs.add_parser("stop", help="stop after the in-flight changes finish")
     stop.add_argument("--pipe-name", metavar="P")
@@ -412,12 +417,22 @@ def _realtime_start(args: argparse.Namespace) -> int:
     if not args.foreground:
         if args.until_idle or args.max_changes:
             raise FatalError("--until-idle and --max-changes need --foreground")
-        pid = realtime.start_detached(config, args.pipe_name)
+        pid = realtime.start_detached(config, args.pipe_name, args.allow_deletes)
         print(f"realtime sync of pipe {config.pipe(args.pipe_name).name} started (pid {pid})")
         return 0
-    stats = realtime.run_foreground(config, args.pipe_name, args.until_idle, args.max_changes)
+    stats = realtime.run_foreground(
+        config, args.pipe_name, args.until_idle, args.max_changes, args.allow_deletes
+    )
     done = ", ".join(f"{k} {v}" for k, v in sorted(stats.completed.items())) or "no changes"
     print(f"realtime sync stopped after {stats.changes} changes ({done}); {stats.detector}")
+    if stats.held_deletes:
+        print(
+            f"scimsync: {stats.held_deletes} deletes held back by the delete guard (see "
+            "`scimsync status`): check the directory, then `scimsync realtime-sync start "
+            "--allow-deletes` to apply them",
+            file=sys.stderr,
+        )
+        return 1
     return 0
 
 

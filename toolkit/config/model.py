@@ -120,6 +120,7 @@ class SyncPipe:
     max_failed_op_background_retries: int
     failed_op_background_retry_delay: float
     max_deletes: DeleteLimit
+    delete_guard_window: float  # realtime's max-deletes counts the deletes of this window
     delete_policy: str  # delete | deactivate
     member_chunk_size: int
     sync_classes: dict[str, SyncClass] = field(default_factory=dict, hash=False)

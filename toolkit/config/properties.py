@@ -164,6 +164,7 @@ PIPE_PROPS: tuple[Prop, ...] = (
     _p("max-failed-op-background-retries", "int", minimum=0, default=0),
     _p("failed-op-background-retry-delay", "duration", default="1 min"),
     _p("max-deletes", "count-or-percent", default="10%"),
+    _p("delete-guard-window", "duration", default="1 h"),
     _p("delete-policy", "enum", choices=("delete", "deactivate"), default="delete"),
     _p("member-chunk-size", "int", minimum=1, default=100),
 )

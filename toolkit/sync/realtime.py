@@ -39,6 +39,7 @@ from toolkit.ldap.source import LdapSource
 from toolkit.mapping import load_mapping
 from toolkit.mapping.dn import normalize_dn
 from toolkit.plan.engine import entry_key
+from toolkit.plan.guards import DeleteBudget
 from toolkit.plan.model import Link
 from toolkit.scim.client import ScimClient
 from toolkit.scim.fromconfig import destination_endpoint
@@ -49,6 +50,7 @@ from toolkit.sync.state import Failure, StateStore
 BATCH = 500
 PREFETCH_MIN = 8  # entries in a batch from which one OR search beats a search each
 PREFETCH_CHUNK = 100  # values per OR filter
+HELD_DELETE = "held-delete"  # the failures table's kind of a delete the delete guard held back
 KIND_FLAG = {"add": "creates", "modify": "modifies", "modrdn": "modifies", "delete": "deletes"}
 
 
@@ -158,6 +160,7 @@ class Stats:
     last_poll_at: float | None = None
     ops_per_second: float = 0.0
     idle: bool = False
+    held_deletes: int = 0  # deletes the delete guard held back in this run
 
     def count(self, msg_type: str) -> None:
         self.completed[msg_type] = self.completed.get(msg_type, 0) + 1
@@ -166,7 +169,13 @@ class Stats:
 class RealtimeSync:
     """One pipe's realtime loop; `run()` returns when stopped, idle (until_idle) or done."""
 
-    def __init__(self, config: Config, pipe_name: str | None = None, workers: int | None = None):
+    def __init__(
+        self,
+        config: Config,
+        pipe_name: str | None = None,
+        workers: int | None = None,
+        allow_deletes: bool = False,
+    ):
         self.config = config
         self.pipe = config.pipe(pipe_name)
         self.source = _ldap_source(config, self.pipe)
@@ -177,6 +186,15 @@ class RealtimeSync:
         self.reconciler = Reconciler(
             config, self.pipe, mappings, self.source, self.client, self.store
         )
+        self.allow_deletes = allow_deletes
+        if not allow_deletes:
+            window = self.pipe.delete_guard_window
+            self.reconciler.delete_budget = DeleteBudget(
+                self.pipe.max_deletes,
+                self.store.link_counts(self.pipe.name),
+                window,
+                self.store.recent_deletes(self.pipe.name, time.time() - window),
+            )
         self.log = synclog.SyncLog(log_file(config, self.pipe), self.pipe.name)
         self.workers = workers or self.pipe.num_worker_threads
         self.stop_event = threading.Event()
@@ -198,6 +216,7 @@ class RealtimeSync:
             cursor = self.detector.cursor_at_end()
             self.store.save_cursor(self.pipe.name, cursor)
         self.stats.cursor = cursor
+        self._settle_held_deletes()
         interval = self.pipe.change_detection_polling_interval
 
         def limit(queued: int) -> int:
@@ -459,6 +478,21 @@ class RealtimeSync:
         retries), and replaces the row the applier wrote for the same failure."""
         dn = result.dn or change.new_dn or change.dn
         key = result.key or _failure_key(change)
+        if result.held:  # kept for the operator: never retried in the background
+            self.stats.held_deletes += 1
+            self.store.put_failure(
+                self.pipe.name,
+                key,
+                dn,
+                result.detail,
+                HELD_DELETE,
+                attempts=0,
+                background_retries=0,
+                next_retry_at=None,
+                class_name=result.class_name,
+                operation=change.kind,
+            )
+            return
         retries = self.pipe.max_failed_op_background_retries
         delay = self.pipe.failed_op_background_retry_delay
         self.store.put_failure(
@@ -483,6 +517,33 @@ class RealtimeSync:
         first_line = (error or "").splitlines()[0] if error else ""
         with self._failed_dns_lock, path.open("a", encoding="utf-8") as out:
             out.write(f"# realtime: {first_line}\n{dn}\n")
+
+    def _settle_held_deletes(self) -> None:
+        """Deletes held back by earlier runs: applied now with --allow-deletes; forgotten
+        once their resource is gone (a resync applied them); else kept for the operator."""
+        for failure in self.store.failures(self.pipe.name):
+            if failure.kind != HELD_DELETE:
+                continue
+            if self.allow_deletes:
+                result = self._retry(failure)
+                self.log.write(
+                    result.msg_type,
+                    dn=result.dn or failure.dn,
+                    situation=result.situation,
+                    scim_id=result.scim_id,
+                    **{"class": result.class_name},
+                    detail=f"held delete released by --allow-deletes: {result.detail}",
+                )
+                if result.msg_type == synclog.CHANGE_FAILED:
+                    continue  # stays held; the next start with --allow-deletes tries again
+            elif self._link_of(failure) is not None:
+                continue
+            self.store.clear_failure(self.pipe.name, failure.key)
+
+    def _link_of(self, failure: Failure) -> Link | None:
+        if failure.key.startswith("dn:"):
+            return self.store.link_by_dn(self.pipe.name, failure.dn)
+        return self.store.link(self.pipe.name, failure.key)
 
     def _retry_failures(self) -> None:
         """The second retry level: failed changes again after failed-op-background-retry-delay,
@@ -538,11 +599,9 @@ class RealtimeSync:
         try:
             if failure.key.startswith("dn:"):
                 entry = self.reconciler.locate(failure.dn, None, None)
-                link = self.store.link_by_dn(self.pipe.name, failure.dn)
             else:
                 entry = self.reconciler.locate(None, failure.key, "entryUUID")
-                link = self.store.link(self.pipe.name, failure.key)
-            return self.reconciler.reconcile(entry, link)
+            return self.reconciler.reconcile(entry, self._link_of(failure))
         except FatalError:
             self.stop_event.set()
             raise
@@ -633,9 +692,13 @@ def _identity(change: Change) -> str:
 
 
 def run_foreground(
-    config: Config, pipe_name: str | None, until_idle: bool, max_changes: int | None
+    config: Config,
+    pipe_name: str | None,
+    until_idle: bool,
+    max_changes: int | None,
+    allow_deletes: bool = False,
 ) -> Stats:
-    sync = RealtimeSync(config, pipe_name)
+    sync = RealtimeSync(config, pipe_name, allow_deletes=allow_deletes)
     pidf = pid_file(config, sync.pipe)
     if running_pid(config, sync.pipe):
         sync.close()
@@ -655,7 +718,7 @@ def run_foreground(
         pidf.unlink(missing_ok=True)
 
 
-def start_detached(config: Config, pipe_name: str | None) -> int:
+def start_detached(config: Config, pipe_name: str | None, allow_deletes: bool = False) -> int:
     """Run `realtime-sync start --foreground` in the background; returns its PID."""
     pipe = config.pipe(pipe_name)
     if running_pid(config, pipe):
@@ -674,6 +737,7 @@ def start_detached(config: Config, pipe_name: str | None) -> int:
             "--pipe-name",
             pipe.name,
             "--foreground",
+            *(["--allow-deletes"] if allow_deletes else []),
         ],
         stdout=out,
         stderr=subprocess.STDOUT,

@@ -27,7 +27,8 @@ from toolkit.plan.engine import (
     has_pending,
     lookup_path,
 )
-from toolkit.plan.model import CONFLICT, OUT_OF_SCOPE, UNCHANGED, Link, Row, form_hash
+from toolkit.plan.guards import DeleteBudget
+from toolkit.plan.model import CONFLICT, DELETE, OUT_OF_SCOPE, UNCHANGED, Link, Row, form_hash
 from toolkit.plan.plan import Plan
 from toolkit.scim.client import ScimClient
 from toolkit.scim.errors import NotFound, PreconditionFailed
@@ -58,6 +59,7 @@ class Result:
     key: str | None = None  # the entry's key (entryUUID): the failures table's key
     changes: list[dict[str, Any]] = field(default_factory=list)
     error: BaseException | None = field(default=None, repr=False)  # why a change failed
+    held: bool = False  # a delete the delete guard held back (not applied, not retried)
 
 
 class Reconciler:
@@ -100,6 +102,8 @@ class Reconciler:
         # the links of the DNs a realtime batch's entries refer to, read when the batch starts
         # (DN as NOCASE compares it -> its links): set and cleared while no worker runs
         self.known_references: dict[str, list[Link]] | None = None
+        # realtime's delete guard (None: deletes allowed past it, --allow-deletes)
+        self.delete_budget: DeleteBudget | None = None
 
     # --- scope -------------------------------------------------------------------------------
 
@@ -267,11 +271,17 @@ class Reconciler:
             return Result(synclog.DROPPED_OP_TYPE, scim_id=row.scim_id, detail=row.reason, **base)
         if row.situation == CONFLICT:
             return Result(synclog.CHANGE_FAILED, detail=row.reason, **base)
+        if row.situation == DELETE and self.delete_budget is not None:
+            held = self.delete_budget.take(row.class_name)
+            if held:
+                return Result(synclog.CHANGE_FAILED, detail=held, held=True, **base)
         plan = Plan(pipe=self.pipe.name, rows=[row], partial=inputs.partial)
         # the entry's link was read for this reconcile: its write needs no second read
         outcome = Applier(plan, self.client, self.store, links=inputs.links).apply_row(row)
         if not outcome.ok:
             return Result(synclog.CHANGE_FAILED, detail=outcome.error, error=outcome.exc, **base)
+        if row.situation == DELETE:
+            self.store.record_delete(self.pipe.name, row.class_name, self.pipe.delete_guard_window)
         return Result(
             synclog.CHANGE_APPLIED,
             scim_id=outcome.scim_id,

@@ -105,6 +105,12 @@ CREATE TABLE IF NOT EXISTS verified (
     key BLOB NOT NULL,
     PRIMARY KEY (pipe, entry_uuid)
 ) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS deletes (
+    pipe TEXT NOT NULL,
+    class_name TEXT NOT NULL,
+    at REAL NOT NULL
+);
+CREATE INDEX IF NOT EXISTS deletes_at ON deletes (pipe, at);
 CREATE TABLE IF NOT EXISTS counters (
     pipe TEXT NOT NULL,
     name TEXT NOT NULL,
@@ -470,6 +476,27 @@ class StateStore:
             if r.status in ("completed", "completed-with-failures") and r.source_count
         ]
         return done[-1].source_count if done else None
+
+    # --- deletes (realtime's delete guard) ----------------------------------------------------
+
+    def record_delete(self, pipe: str, class_name: str, keep: float) -> None:
+        """One delete applied by realtime sync now; those older than `keep` seconds go."""
+        now = time.time()
+        with self.transaction() as db:
+            db.execute("DELETE FROM deletes WHERE pipe=? AND at<?", (pipe, now - keep))
+            db.execute("INSERT INTO deletes VALUES (?,?,?)", (pipe, class_name, now))
+
+    def recent_deletes(self, pipe: str, since: float) -> list[tuple[str, float]]:
+        """(class, when) of the deletes realtime sync applied since then."""
+        return self._query(
+            "SELECT class_name, at FROM deletes WHERE pipe=? AND at>=? ORDER BY at", (pipe, since)
+        )
+
+    def link_counts(self, pipe: str) -> dict[str, int]:
+        """How many resources this pipe manages per class."""
+        return dict(
+            self._query("SELECT class_name, COUNT(*) FROM links WHERE pipe=? GROUP BY 1", (pipe,))
+        )
 
     # --- counters (realtime status) ----------------------------------------------------------
 
