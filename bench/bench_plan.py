@@ -149,7 +149,7 @@ def child_dry_run(
         return real_build(inputs)
 
     batch.build, batch.read_classes, batch.read_targets = build, read_classes, read_targets
-    options = batch.RunOptions(progress=False)
+    options = batch.RunOptions()
     cpu_reference()  # its first run warms up what the ones timed beside the plan use
     started = time.perf_counter()
     with batch.open_session(load_config(config_path), options) as session:
@@ -415,7 +415,7 @@ def apply_rounds(session, rows, base_url: str, workers: int, rounds: int, naive_
 
     def applier() -> float:
         plan = Plan(pipe=PIPE, rows=rows)
-        run = Applier(plan, client, session.store, workers=workers, progress=False)
+        run = Applier(plan, client, session.store, workers=workers)
         started = time.perf_counter()
         result = run.run()
         seconds = time.perf_counter() - started
@@ -648,7 +648,7 @@ def main() -> None:
         )
 
         started = time.perf_counter()
-        filled = resync(load_config(fill_config), RunOptions(progress=False))
+        filled = resync(load_config(fill_config), RunOptions())
         seconds = time.perf_counter() - started
         if filled.applied.failed:
             raise SystemExit(f"the filling resync failed {filled.applied.failed} objects")
@@ -678,7 +678,7 @@ def main() -> None:
         if not rows:
             raise SystemExit("the dry run found nothing to apply")
         naive_n = args.naive or None
-        with open_session(load_config(config), RunOptions(progress=False)) as session:
+        with open_session(load_config(config), RunOptions()) as session:
             base_url = session.client.endpoint.base_url
             times, n, n_naive = apply_rounds(
                 session, rows, base_url, args.workers, args.rounds, naive_n

@@ -113,12 +113,12 @@ def resync_apply_rate(config_path: Path, workers: int) -> tuple[float, int, floa
     from toolkit.sync import batch
     from toolkit.sync.apply import Applier
 
-    options = batch.RunOptions(progress=False)
+    options = batch.RunOptions()
     with batch.open_session(load_config(config_path), options) as session:
         plan = batch.make_plan(session, options)
         rows = [r for r in plan.rows if r.requests]
         started = time.perf_counter()
-        result = Applier(plan, session.client, session.store, workers=workers, progress=False).run()
+        result = Applier(plan, session.client, session.store, workers=workers).run()
         seconds = time.perf_counter() - started
     if result.failed:
         raise SystemExit(f"resync apply: {result.failed} failures")

@@ -49,7 +49,7 @@ def _creates(user_name: str):
 def test_a_create_applied_then_answered_5xx_is_retried_and_adopted(env, proxy, status):
     person = env.people()[3]
     name = uid_of(person)
-    options = RunOptions(progress=False)
+    options = RunOptions()
     with open_session(env.config(), options) as session:
         plan = make_plan(session, options)
         row = next(r for r in plan.rows if r.dn == person["dn"][0])
@@ -72,7 +72,7 @@ def test_a_create_applied_then_answered_5xx_is_retried_and_adopted(env, proxy, s
 
 def test_a_fatal_error_stops_sending_and_keeps_what_was_done(env, proxy):
     name = uid_of(env.people()[3])
-    options = RunOptions(progress=False)
+    options = RunOptions()
     with open_session(env.config(), options) as session:
         plan = make_plan(session, options)
         assert plan.totals()["create"] == env.users + env.groups

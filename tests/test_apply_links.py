@@ -25,7 +25,7 @@ def test_a_resync_reads_its_rows_links_once_and_stores_every_new_etag(env):
     edited = env.people()[:12]
     for person in edited:
         env.ldap.modify(dn_of(person), {"title": [(ldap3.MODIFY_REPLACE, ["Edited"])]})
-    options = RunOptions(progress=False)
+    options = RunOptions()
     with open_session(env.config(), options) as session:
         plan = make_plan(session, options)
         rows = [r for r in plan.rows if r.situation == "modify"]

@@ -195,11 +195,12 @@ def test_a_terminal_shows_the_reads_and_the_apply_progressing(env, capsys):
     """Each read counts what it has read so far (on stderr, never stdout), and applying
     shows a bar out of the objects to change; without a terminal, nothing is drawn."""
     from toolkit.sync.batch import resync
+    from toolkit.terminal import TerminalBars
 
-    dry_run(env.config(), RunOptions(progress=False))
+    dry_run(env.config(), RunOptions())
     assert capsys.readouterr().err == ""
 
-    resync(env.config(), RunOptions(progress=True, allow_deletes=True))
+    resync(env.config(), RunOptions(on_progress=TerminalBars(), allow_deletes=True))
     out, err = capsys.readouterr()
     assert out == ""
     lines = err.replace("\r", "\n")

@@ -55,7 +55,7 @@ def test_existing_user_with_the_same_username_is_adopted_not_duplicated(env):
 
 def test_create_answered_409_adopts_the_resource_that_appeared_meanwhile(env):
     person = env.people()[7]
-    options = RunOptions(progress=False)
+    options = RunOptions()
     with open_session(env.config(), options) as session:
         plan = make_plan(session, options)
         row = next(r for r in plan.rows if r.dn == person["dn"][0])

@@ -108,7 +108,7 @@ def test_a_new_user_takes_the_name_a_renamed_user_gives_up(env):
     team = env.sample_groups()[0]
     env.ldap.modify(team["dn"][0], {"member": [(ldap3.MODIFY_ADD, [newcomer])]})
 
-    options = RunOptions(progress=False)
+    options = RunOptions()
     with open_session(env.config(), options) as session:
         plan = make_plan(session, options)
         situations = {r.dn: r.situation for r in plan.rows}
@@ -169,7 +169,7 @@ def test_a_swap_that_cannot_finish_gives_the_user_moved_aside_its_name_back(env,
     _rotate(env, [a, b])
     proxy = FaultProxy("127.0.0.1", scim_server.port).start()
     try:
-        options = RunOptions(progress=False)
+        options = RunOptions()
         with open_session(env.config(), options) as session:
             plan = make_plan(session, options)
             endpoint = replace(session.client.endpoint, url=proxy.url())

@@ -213,9 +213,13 @@ def test_resync_panel_applies_exactly_the_previewed_plan(rw_lab):
     panel.confirm_button.click()
     assert panel.error is None
     assert (panel.result.applied.applied, panel.result.applied.failed) == (22, 0)
-    assert (
-        panel.progress.value == panel.progress.max == 22 and panel.progress.bar_style == "success"
-    )
+    bar = panel.progress.bar
+    assert bar.value == bar.max == 22 and bar.bar_style == "success"
+    # the bar followed the run's phases as events: reads, planning, then the apply
+    phases = [(e.phase, e.label, e.done, e.total, e.finished) for e in panel.progress.events]
+    assert ("apply", "applying", 22, 22, True) == phases[-1], phases
+    assert {p[0] for p in phases} >= {"read-ldap", "read-scim", "plan", "apply"}
+    assert "22 / 22 objects" in panel.progress.text.value
     assert panel.confirm_button.disabled and panel.plan is None
 
     panel.preview_button.click()
@@ -238,7 +242,7 @@ def test_resync_panel_applies_exactly_the_previewed_plan(rw_lab):
 
 def test_resync_panel_holds_deletes_past_the_guard_until_allowed(rw_lab):
     config = load_config(rw_lab.config)
-    resync(config, RunOptions(progress=False))
+    resync(config, RunOptions())
     conn = ldap_connection(rw_lab)
     conn.search(f"ou=people,{rw_lab.suffix}", "(objectClass=inetOrgPerson)", attributes=["uid"])
     leavers = sorted(str(e.uid) for e in conn.entries)[:5]
@@ -277,10 +281,12 @@ def test_realtime_panel_sets_the_start_point_runs_and_shows_status(rw_lab):
     assert panel.error is None and panel.cursor
     assert panel.status["cursor"] == panel.cursor and "<td>no</td>" in panel.status_html.value
 
-    resync(config, RunOptions(progress=False))
+    resync(config, RunOptions())
     set_title(rw_lab, "yusuf.leroy0", "Realtime Tester")
     panel.run_button.click()
     assert panel.error is None and panel.stats.changes >= 1
+    last = panel.progress.events[-1]
+    assert (last.phase, last.done, last.finished) == ("realtime", panel.stats.changes, True)
     assert scim_user(rw_lab.config, "yusuf.leroy0")["title"] == "Realtime Tester"
     assert panel.status["links"] == 22 and not panel.status["started"]
 

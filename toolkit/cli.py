@@ -420,8 +420,15 @@ def _realtime_start(args: argparse.Namespace) -> int:
         pid = realtime.start_detached(config, args.pipe_name, args.allow_deletes)
         print(f"realtime sync of pipe {config.pipe(args.pipe_name).name} started (pid {pid})")
         return 0
+    from toolkit.terminal import terminal_bars
+
     stats = realtime.run_foreground(
-        config, args.pipe_name, args.until_idle, args.max_changes, args.allow_deletes
+        config,
+        args.pipe_name,
+        args.until_idle,
+        args.max_changes,
+        args.allow_deletes,
+        on_progress=terminal_bars(),
     )
     done = ", ".join(f"{k} {v}" for k, v in sorted(stats.completed.items())) or "no changes"
     print(f"realtime sync stopped after {stats.changes} changes ({done}); {stats.detector}")
@@ -500,6 +507,7 @@ def _common_run_args(parser: argparse.ArgumentParser) -> None:
 def _run_options(args: argparse.Namespace):
     from toolkit.config.properties import parse_delete_limit
     from toolkit.sync.batch import RunOptions
+    from toolkit.terminal import terminal_bars
 
     if getattr(args, "max_deletes", None) is not None:
         parse_delete_limit(args.max_deletes, "--max-deletes")  # a usage error names the option
@@ -514,6 +522,7 @@ def _run_options(args: argparse.Namespace):
         failed_dns_file=getattr(args, "failed_dns_file", None),
         workers=getattr(args, "workers", None),
         full_compare=args.full_compare,
+        on_progress=terminal_bars(),
     )
 
 

@@ -108,7 +108,7 @@ def run(users: int = 2000, groups: int = 50, say: Callable[[str], None] = print)
                 f"   a readable report was written ({report.stat().st_size // 1024} KiB of HTML); explore it in pandas as plan.frame"
             )
             t0 = time.monotonic()
-            result = resync(config, RunOptions(progress=False))
+            result = resync(config, RunOptions())
             say(
                 f"5. resync: applied {result.applied.applied}, failed {result.applied.failed} in {time.monotonic() - t0:.1f} s"
             )

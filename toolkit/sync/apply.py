@@ -34,10 +34,10 @@ from toolkit.plan.names import (
     unique_attribute,
 )
 from toolkit.plan.plan import Plan
+from toolkit.progress import APPLY, Listener, Phase
 from toolkit.scim.client import ScimClient
 from toolkit.scim.errors import Conflict
 from toolkit.scim.filters import eq
-from toolkit.sync.progress import progress_bar
 from toolkit.sync.state import StateStore
 
 #: An outcome's kind while its row waits to be sent again (a 409 on a name another row of
@@ -76,7 +76,7 @@ class Applier:
         store: StateStore,
         workers: int = 4,
         failed_dns_file: Path | None = None,
-        progress: bool | None = None,
+        on_progress: Listener | None = None,
         links: Mapping[str, Link] | None = None,
     ):
         self.plan = plan
@@ -90,7 +90,7 @@ class Applier:
         self.links = links
         self.workers = max(1, workers)
         self.failed_dns_file = failed_dns_file
-        self.progress = progress
+        self.on_progress = on_progress
         self._ids: dict[str, str] = {}  # normalized DN -> SCIM id, for pending references
         # the keys with a failure stored (read once by run()): only those need clearing; None
         # (one row applied on its own, as realtime does) clears each applied row's key
@@ -117,7 +117,7 @@ class Applier:
         todo = [r for r in self.plan.rows if r.requests or r.situation == ADOPT]
         if self.links is None:  # no worker then reads its row's link to save the next one
             self.links = self.store.links_by_keys(self.plan.pipe, (r.entry_uuid for r in todo))
-        bar = progress_bar(self.progress, "applying", "obj", total=len(todo))
+        bar = Phase(self.on_progress, APPLY, "applying", "objects", total=len(todo))
         self._may_wait = {id(row) for row, _ in name_takers(todo)}
         schedule = _Schedule(todo, result, self._count, bar)
         threads = [
@@ -455,7 +455,7 @@ class _Schedule:
     server on the same cores, that wake-up cost the server CPU)."""
 
     def __init__(
-        self, todo: list[Row], result: ApplyResult, count: Callable[..., None], bar: Any
+        self, todo: list[Row], result: ApplyResult, count: Callable[..., None], bar: Phase
     ) -> None:
         self._result, self._count, self._bar = result, count, bar
         self._blockers = {id(r): {normalize_dn(dn) for dn in _pending_dns(r)} for r in todo}
@@ -524,7 +524,7 @@ class _Schedule:
             else:
                 self._count(outcome, self._result)
             if not stopped:
-                self._bar.update(1)
+                self._bar.advance()
             # created or failed, its id is now as known as it will be; a create waiting to be
             # sent again keeps its waiters: released as a cycle, they get their references
             # once it is created (Applier._complete_references)

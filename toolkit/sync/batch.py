@@ -25,11 +25,11 @@ from toolkit.plan import guards
 from toolkit.plan.engine import ClassRead, PlanInputs, build
 from toolkit.plan.model import Row
 from toolkit.plan.plan import Plan
+from toolkit.progress import PLAN, READ_LDAP, READ_SCIM, Listener, Phase, counted
 from toolkit.scim.client import ScimClient
 from toolkit.scim.fromconfig import destination_endpoint
 from toolkit.scim.validate import Validator
 from toolkit.sync.apply import Applier, ApplyResult
-from toolkit.sync.progress import counted
 from toolkit.sync.state import StateStore
 
 
@@ -56,7 +56,7 @@ class RunOptions:
     rate_per_second: float | None = None
     failed_dns_file: Path | None = None
     workers: int | None = None
-    progress: bool | None = None
+    on_progress: Listener | None = None  # progress events of the reads, planning, applying
     full_compare: bool = False  # map and compare every object, even those found unchanged
 
 
@@ -165,9 +165,9 @@ def read_classes(session: Session, options: RunOptions) -> list[ClassRead]:
         if dns is None:
             for base in bases:
                 found = session.source.iter_entries(base, flt, attributes)
-                entries.extend(counted(found, options.progress, desc, "entries"))
+                entries.extend(counted(found, options.on_progress, READ_LDAP, desc, "entries"))
         else:
-            for dn in counted(dns, options.progress, desc, "DNs"):
+            for dn in counted(dns, options.on_progress, READ_LDAP, desc, "DNs"):
                 if any(is_within(dn, b) for b in bases):
                     entry = session.source.get_entry(dn, attributes)
                     if entry is not None and matches(entry, flt):
@@ -177,13 +177,14 @@ def read_classes(session: Session, options: RunOptions) -> list[ClassRead]:
 
 
 def read_targets(
-    session: Session, resources: Iterable[ResourceMapping], progress: bool | None = False
+    session: Session, resources: Iterable[ResourceMapping], on_progress: Listener | None = None
 ) -> dict[str, list[dict[str, Any]]]:
     targets = {}
     for resource in {r.name: r for r in resources}.values():
         found = session.client.iter_resources(resource.name)
         desc = f"reading SCIM ({resource.name})"
-        targets[resource.name] = [_compact(r) for r in counted(found, progress, desc, "resources")]
+        found = counted(found, on_progress, READ_SCIM, desc, "resources")
+        targets[resource.name] = [_compact(r) for r in found]
     return targets
 
 
@@ -210,10 +211,11 @@ def make_plan(session: Session, options: RunOptions) -> Plan:
     classes = read_classes(session, options)
     session.timings.ldap_read = time.perf_counter() - started
     started = time.perf_counter()
-    targets = read_targets(session, [c.mapping for c in classes], options.progress)
+    targets = read_targets(session, [c.mapping for c in classes], options.on_progress)
     endpoints = {name: session.client.endpoint_path(name) for name in targets}
     session.timings.scim_read = time.perf_counter() - started
     started, cpu = time.perf_counter(), time.process_time()
+    planning = Phase(options.on_progress, PLAN, "planning", "objects")
     partial = bool(options.source_search_filter or options.source_input_file)
     result = build(
         PlanInputs(
@@ -256,6 +258,7 @@ def make_plan(session: Session, options: RunOptions) -> Plan:
         skipped=result.skipped,
         views={read.mapping.name: read.mapping.mapped_view for read in classes},
     )
+    planning.close(len(plan.rows))
     session.timings.plan = time.perf_counter() - started
     session.timings.plan_cpu = time.process_time() - cpu
     started = time.perf_counter()
@@ -366,7 +369,7 @@ def resync(config: Config, options: RunOptions, saved_plan: Path | None = None) 
                 session.store,
                 workers=options.workers or session.pipe.num_worker_threads,
                 failed_dns_file=failed_dns,
-                progress=options.progress,
+                on_progress=options.on_progress,
             )
             applied = applier.run()
         except BaseException:

@@ -41,6 +41,7 @@ from toolkit.mapping.dn import normalize_dn
 from toolkit.plan.engine import entry_key
 from toolkit.plan.guards import DeleteBudget
 from toolkit.plan.model import Link
+from toolkit.progress import REALTIME, Listener, Phase
 from toolkit.scim.client import ScimClient
 from toolkit.scim.fromconfig import destination_endpoint
 from toolkit.sync import synclog
@@ -175,8 +176,10 @@ class RealtimeSync:
         pipe_name: str | None = None,
         workers: int | None = None,
         allow_deletes: bool = False,
+        on_progress: Listener | None = None,
     ):
         self.config = config
+        self.on_progress = on_progress
         self.pipe = config.pipe(pipe_name)
         self.source = _ldap_source(config, self.pipe)
         self.detector: ChangeDetector | None = None
@@ -218,6 +221,7 @@ class RealtimeSync:
         self.stats.cursor = cursor
         self._settle_held_deletes()
         interval = self.pipe.change_detection_polling_interval
+        progress = Phase(self.on_progress, REALTIME, "realtime sync", "changes")
 
         def limit(queued: int) -> int:
             left = None if max_changes is None else max_changes - self.stats.changes - queued
@@ -252,6 +256,7 @@ class RealtimeSync:
                 self._retry_failures()
                 if changes:
                     self._process(changes, pool, entries)
+                    progress.advance(len(changes))
                 if next_cursor != cursor:
                     # one transaction: the batch's deferred link writes, then the cursor
                     self.store.save_cursor(self.pipe.name, next_cursor)
@@ -265,6 +270,7 @@ class RealtimeSync:
                         break
                     self.stop_event.wait(interval)
         self._write_status()
+        progress.close()
         return self.stats
 
     def _process(
@@ -697,8 +703,9 @@ def run_foreground(
     until_idle: bool,
     max_changes: int | None,
     allow_deletes: bool = False,
+    on_progress: Listener | None = None,
 ) -> Stats:
-    sync = RealtimeSync(config, pipe_name, allow_deletes=allow_deletes)
+    sync = RealtimeSync(config, pipe_name, allow_deletes=allow_deletes, on_progress=on_progress)
     pidf = pid_file(config, sync.pipe)
     if running_pid(config, sync.pipe):
         sync.close()

@@ -12,6 +12,7 @@ import pandas as pd
 from toolkit.config import Config
 from toolkit.sync import realtime
 from toolkit.widgets.common import Log, View, error_text, table_html
+from toolkit.widgets.progress import ProgressView
 
 STARTPOINTS = [
     ("end of the change feed", "end"),
@@ -77,6 +78,7 @@ class RealtimePanel(View):
             (self.refresh_button, self._refresh),
         ):
             button.on_click(handler)
+        self.progress = ProgressView()  # a run until idle, as it goes
         self.status_html = widgets.HTML()
         self.failures_html = widgets.HTML()
         self.log = Log()
@@ -85,6 +87,7 @@ class RealtimePanel(View):
                 widgets.HTML(f"<h3>realtime sync of pipe {self.pipe_name}</h3>"),
                 widgets.HBox([self.startpoint, self.startpoint_value, self.set_button]),
                 widgets.HBox([self.max_changes, self.run_button]),
+                self.progress.box,
                 widgets.HBox([self.start_button, self.stop_button, self.refresh_button]),
                 self.status_html,
                 self.failures_html,
@@ -120,7 +123,11 @@ class RealtimePanel(View):
             stats = self._guarded(
                 "realtime-sync",
                 lambda: realtime.run_foreground(
-                    self.config, self.pipe_name, until_idle=True, max_changes=limit
+                    self.config,
+                    self.pipe_name,
+                    until_idle=True,
+                    max_changes=limit,
+                    on_progress=self.progress,
                 ),
             )
         finally:

@@ -21,6 +21,7 @@ from toolkit.plan.model import SITUATIONS
 from toolkit.plan.plan import Plan
 from toolkit.sync.batch import ResyncResult, RunOptions, dry_run, resync
 from toolkit.widgets.common import Log, View, error_text, lines_html, table_html
+from toolkit.widgets.progress import ProgressView
 
 
 class ResyncPanel(View):
@@ -68,7 +69,7 @@ class ResyncPanel(View):
         self.allow_recreate.observe(self._update_confirm, names="value")
         self.summary = widgets.HTML()
         self.guard = widgets.HTML()
-        self.progress = widgets.IntProgress(value=0, min=0, max=1, description="idle")
+        self.progress = ProgressView()  # the reads, the plan and the apply, as they go
         self.results = widgets.HTML()
         self.log = Log()
         self.box = widgets.VBox(
@@ -80,7 +81,7 @@ class ResyncPanel(View):
                 self.summary,
                 self.guard,
                 self.confirm_button,
-                self.progress,
+                self.progress.box,
                 self.results,
                 self.log.output,
             ]
@@ -94,7 +95,7 @@ class ResyncPanel(View):
             max_deletes=self.max_deletes.value.strip() or None,
             allow_deletes=self.allow_deletes.value,
             allow_recreate=self.allow_recreate.value,
-            progress=False,
+            on_progress=self.progress,
         )
 
     @property
@@ -207,10 +208,7 @@ class ResyncPanel(View):
         self._update_confirm()
 
     def _stage(self, name: str, value: int, maximum: int, style: str) -> None:
-        self.progress.max = max(1, maximum)
-        self.progress.value = min(value, self.progress.max)
-        self.progress.description = name
-        self.progress.bar_style = style
+        self.progress.show(name, value, maximum, style)
 
     def _fail(self, exc: BaseException) -> None:
         self.error = error_text(exc)
