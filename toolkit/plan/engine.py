@@ -299,6 +299,31 @@ class _TargetIndex:
     def matches(self, kind: str, attrs: tuple[str, ...], key: tuple[str, ...]) -> list[str]:
         return self.by_key(kind, attrs).get(key, [])
 
+    def repeated(self, kind: str, attrs: tuple[str, ...]) -> list[list[str]]:
+        """The ids of targets of a type that share their values of `attrs`, in groups of two
+        or more. Without building the correlation index (all targets linked, the common
+        case, needs none): one list of keys and a set tell that there are no groups."""
+        built = self._by_key.get((kind, attrs))
+        if built is not None:
+            return [ids for ids in built.values() if len(ids) > 1]
+        found = self.by_id.get(kind, {})
+        name = attrs[0]
+        if len(attrs) == 1 and "." not in name and not name.lower().startswith("urn:"):
+            keys = [
+                v.casefold() if type(v := r.get(name)) is str and v else _key(r, attrs)
+                for r in found.values()
+            ]
+        else:
+            keys = [_key(r, attrs) for r in found.values()]
+        present = [k for k in keys if k is not None]
+        if len(set(present)) == len(present):
+            return []
+        groups: dict[Any, list[str]] = {}
+        for scim_id, k in zip(found, keys, strict=True):
+            if k is not None:
+                groups.setdefault(k, []).append(scim_id)
+        return [ids for ids in groups.values() if len(ids) > 1]
+
     def by_key(self, kind: str, attrs: tuple[str, ...]) -> dict[tuple[str, ...], list[str]]:
         """The ids of the targets of a type by their values of `attrs` (built once)."""
         index = self._by_key.get((kind, attrs))
@@ -309,6 +334,12 @@ class _TargetIndex:
                 if k is not None:
                     index.setdefault(k, []).append(scim_id)
         return index
+
+
+def _key(resource: Mapping[str, Any], attrs: tuple[str, ...]) -> Any:
+    """A target's correlation key for _TargetIndex.repeated: of one attribute, its value."""
+    key = _correlation_key(lookup_path(resource, a) for a in attrs)
+    return key[0] if key is not None and len(attrs) == 1 else key
 
 
 def _assign(classes: list[ClassRead]) -> list[_Draft]:
@@ -827,15 +858,14 @@ def _duplicates(inputs: PlanInputs, index: _TargetIndex, drafts: list[_Draft]) -
     nothing, as only the operator knows which copy others use. Two copies of which neither
     is ours are duplicates only by externalId (equal names may be two real objects).
 
-    One pass over the targets per attribute list (the correlation index, shared with
-    _correlate); only groups of equal values, rare, look further."""
+    One pass over the targets per attribute list; only groups of equal values, rare, look
+    further."""
     keys = _duplicate_keys(inputs)
     groups = [
         (kind, attrs, ids)
         for kind, attr_lists in keys.items()
         for attrs in attr_lists
-        for ids in index.by_key(kind, attrs).values()
-        if len(ids) > 1
+        for ids in index.repeated(kind, attrs)
     ]
     if not groups:
         return []
