@@ -661,8 +661,8 @@ def run_foreground(
     finally:
         signal.signal(signal.SIGTERM, previous)
         sync.close()
+        lock.release(held)  # before the pid file goes: `stop` returning means the pipe is free
         pidf.unlink(missing_ok=True)
-        lock.release(held)
 
 
 def start_detached(config: Config, pipe_name: str | None) -> int:
