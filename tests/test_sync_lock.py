@@ -218,6 +218,38 @@ def test_a_live_holder_named_in_the_file_refuses_even_without_its_flock(tmp_path
         lock.acquire(state, "p", lock.RESYNC)
 
 
+def test_a_flock_held_under_a_dead_holder_s_name_refuses_without_naming_the_dead(tmp_path):
+    # a new holder between its flock and writing its name: the file still names a dead run
+    state = tmp_path / ".scimsync"
+    state.mkdir()
+    path = lock.lock_file(state, "p")
+    dead = Holder(2**22 + 1, "resync", socket.gethostname(), "2026-12-06T13:01:02Z", "5")
+    path.write_text(dead.dumps())
+    code = (
+        "import fcntl, os, sys, time\n"
+        "fd = os.open(sys.argv[1], os.O_RDWR); fcntl.flock(fd, fcntl.LOCK_EX)\n"
+        "print('held', flush=True); time.sleep(120)\n"
+    )
+    proc = subprocess.Popen([sys.executable, "-c", code, str(path)], stdout=subprocess.PIPE)
+    try:
+        assert proc.stdout is not None and proc.stdout.readline() == b"held\n"
+        with pytest.raises(PipeLocked, match="locked by another process"):
+            lock.acquire(state, "p", lock.RESYNC)
+    finally:
+        proc.kill()
+        proc.wait()
+
+
+def test_another_host_s_holder_without_the_flock_is_not_waited_for(tmp_path):
+    # its process cannot be checked from here: the flock, free, decides
+    state = tmp_path / ".scimsync"
+    state.mkdir()
+    elsewhere = Holder(os.getppid(), "resync", "elsewhere.example", "2026-12-06T13:01:02Z", "1")
+    lock.lock_file(state, "p").write_text(elsewhere.dumps())
+    with lock.writer(state, "p", lock.RESYNC) as path:
+        assert Holder.loads(path.read_text()).host == socket.gethostname()
+
+
 def test_a_pid_reused_by_another_process_is_a_stale_holder(tmp_path):
     state = tmp_path / ".scimsync"
     state.mkdir()

@@ -6,8 +6,8 @@ same 40 groups, and the extra copies were never seen again. The lock is an flock
 even by kill -9. The file names the holder (pid, process start time, boot, command, host,
 start) for the refusal's message; a named holder whose process is gone, or whose pid now
 belongs to another process (a different start time), is stale and recovered. A named holder
-that is still alive refuses too, even where the file lock is not held (a file system whose
-locks were lost): the flock and the name are two checks, not one.
+on this host that is still alive refuses too, even where the file lock is not held (a file
+system whose locks were lost): the flock and the name are two checks, not one.
 
 A dry run is a reader and takes no lock. One thread may take the lock again while it holds
 it (realtime's process, then its loop); another thread of the same process is a second writer.
@@ -137,10 +137,13 @@ def _me(command: str) -> Holder:
     )
 
 
-def _alive(holder: Holder | None) -> bool:
-    return holder is not None and not is_stale(
-        holder, socket.gethostname(), boot_id(), process_start
-    )
+def _stale(holder: Holder) -> bool:
+    return is_stale(holder, socket.gethostname(), boot_id(), process_start)
+
+
+def _surely_alive(holder: Holder) -> bool:
+    """Alive, as far as this host can tell: its own process, started when the file says."""
+    return holder.host == socket.gethostname() and not _stale(holder)
 
 
 def _refusal(pipe: str, holder: Holder | None, path: Path) -> PipeLocked:
@@ -184,9 +187,10 @@ def _take(fd: int, path: Path, pipe: str) -> None:
     except OSError as exc:
         if exc.errno not in (errno.EWOULDBLOCK, errno.EAGAIN):
             raise FatalError(f"{path}: cannot lock: {exc.strerror}") from None
-        raise _refusal(pipe, _read(fd), path) from None
+        named = _read(fd)  # a new holder may not have written its name over a dead one's
+        raise _refusal(pipe, None if named is None or _stale(named) else named, path) from None
     named = _read(fd)
-    if named is not None and named.pid != os.getpid() and _alive(named):
+    if named is not None and named.pid != os.getpid() and _surely_alive(named):
         raise _refusal(pipe, named, path)
     # else a holder named here ended without releasing (kill -9): its lock is recovered
 
