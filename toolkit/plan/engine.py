@@ -297,7 +297,14 @@ class _TargetIndex:
         return found.get(scim_id) if found is not None else None
 
     def matches(self, kind: str, attrs: tuple[str, ...], key: tuple[str, ...]) -> list[str]:
-        return self.by_key(kind, attrs).get(key, [])
+        index = self._by_key.get((kind, attrs))
+        if index is None:
+            index = self._by_key[(kind, attrs)] = {}
+            for scim_id, resource in self.by_id.get(kind, {}).items():
+                k = _correlation_key(lookup_path(resource, a) for a in attrs)
+                if k is not None:
+                    index.setdefault(k, []).append(scim_id)
+        return index.get(key, [])
 
     def repeated(self, kind: str, attrs: tuple[str, ...]) -> list[list[str]]:
         """The ids of targets of a type that share their values of `attrs`, in groups of two
@@ -323,17 +330,6 @@ class _TargetIndex:
             if k is not None:
                 groups.setdefault(k, []).append(scim_id)
         return [ids for ids in groups.values() if len(ids) > 1]
-
-    def by_key(self, kind: str, attrs: tuple[str, ...]) -> dict[tuple[str, ...], list[str]]:
-        """The ids of the targets of a type by their values of `attrs` (built once)."""
-        index = self._by_key.get((kind, attrs))
-        if index is None:
-            index = self._by_key[(kind, attrs)] = {}
-            for scim_id, resource in self.by_id.get(kind, {}).items():
-                k = _correlation_key(lookup_path(resource, a) for a in attrs)
-                if k is not None:
-                    index.setdefault(k, []).append(scim_id)
-        return index
 
 
 def _key(resource: Mapping[str, Any], attrs: tuple[str, ...]) -> Any:
