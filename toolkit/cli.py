@@ -555,6 +555,7 @@ def _dry_run(args: argparse.Namespace) -> int:
         print(f"resync would refuse: {finding.text}{unless}")
     for warning in plan.guard.warnings:
         print(f"WARNING: {warning}")
+    _print_duplicates(plan)
     invalid = [row for row in plan.rows if row.problems]
     if invalid:
         print(f"resync would not send {len(invalid)} objects: the server's schema refuses them")
@@ -563,6 +564,17 @@ def _dry_run(args: argparse.Namespace) -> int:
     if args.output:
         print(f"plan written to {args.output}")
     return 0
+
+
+def _print_duplicates(plan: Any) -> None:
+    duplicates = plan.duplicates()
+    if duplicates:
+        print(
+            f"{len(duplicates)} SCIM resources duplicate ones this pipe manages; "
+            "a run leaves them (remove or keep each by hand):"
+        )
+        for row in duplicates[:20]:
+            print(f"  {row.resource_type} {row.scim_id}: {row.reason}")
 
 
 def _resync(args: argparse.Namespace) -> int:
@@ -576,6 +588,7 @@ def _resync(args: argparse.Namespace) -> int:
     else:
         print(f"resync of pipe {result.plan.pipe}:")
         print(result.plan.summary().to_string())
+        _print_duplicates(result.plan)
         print(f"applied {result.applied.applied}, failed {result.applied.failed}")
         for failure in result.applied.failures[:20]:
             print(f"  failed {failure.row.dn}: {failure.error.splitlines()[0]}")

@@ -20,6 +20,7 @@ from toolkit.plan.model import (
     CONFLICT,
     CREATE,
     DELETE,
+    DUPLICATE,
     MODIFY,
     OUT_OF_SCOPE,
     PENDING,
@@ -305,6 +306,37 @@ class _TargetIndex:
                     index.setdefault(k, []).append(scim_id)
         return index.get(key, [])
 
+    def repeated(self, kind: str, attrs: tuple[str, ...]) -> list[list[str]]:
+        """The ids of targets of a type that share their values of `attrs`, in groups of two
+        or more. Without building the correlation index (all targets linked, the common
+        case, needs none): one list of keys and a set tell that there are no groups."""
+        built = self._by_key.get((kind, attrs))
+        if built is not None:
+            return [ids for ids in built.values() if len(ids) > 1]
+        found = self.by_id.get(kind, {})
+        name = attrs[0]
+        if len(attrs) == 1 and "." not in name and not name.lower().startswith("urn:"):
+            keys = [
+                v.casefold() if type(v := r.get(name)) is str and v else _key(r, attrs)
+                for r in found.values()
+            ]
+        else:
+            keys = [_key(r, attrs) for r in found.values()]
+        present = [k for k in keys if k is not None]
+        if len(set(present)) == len(present):
+            return []
+        groups: dict[Any, list[str]] = {}
+        for scim_id, k in zip(found, keys, strict=True):
+            if k is not None:
+                groups.setdefault(k, []).append(scim_id)
+        return [ids for ids in groups.values() if len(ids) > 1]
+
+
+def _key(resource: Mapping[str, Any], attrs: tuple[str, ...]) -> Any:
+    """A target's correlation key for _TargetIndex.repeated: of one attribute, its value."""
+    key = _correlation_key(lookup_path(resource, a) for a in attrs)
+    return key[0] if key is not None and len(attrs) == 1 else key
+
 
 def _assign(classes: list[ClassRead]) -> list[_Draft]:
     """Each entry goes to the first class (by evaluation order) that read it."""
@@ -401,6 +433,7 @@ def _build(inputs: PlanInputs) -> PlanResult:
     stale: list[Link] = []
     if not inputs.partial:
         rows += _deletes(inputs, index, present, drafts, stale)
+    rows += _duplicates(inputs, index, drafts)
     note_name_takers(rows)
     if inputs.validator is not None:
         for row in rows:
@@ -798,6 +831,81 @@ def _deletes(
             )
         else:
             rows.append(Row(situation=DELETE, requests=[Request("DELETE", path)], **base))
+    return rows
+
+
+def _duplicate_keys(inputs: PlanInputs) -> dict[str, list[tuple[str, ...]]]:
+    """Per resource type, the attributes on which two resources are the same object: the
+    externalId, and each correlation attribute list of its classes (not the id shortcut)."""
+    out: dict[str, list[tuple[str, ...]]] = {}
+    for read in inputs.classes:
+        keys = out.setdefault(read.mapping.name, [("externalId",)])
+        id_mapping = read.mapping.search.id_mapping
+        id_attr = id_mapping.ldap_attribute.lower() if id_mapping else "id"
+        for attrs in read.sync_class.destination_correlation_attributes:
+            if tuple(attrs) not in keys and not any(a.lower() in ("id", id_attr) for a in attrs):
+                keys.append(tuple(attrs))
+    return out
+
+
+def _duplicates(inputs: PlanInputs, index: _TargetIndex, drafts: list[_Draft]) -> list[Row]:
+    """SCIM resources that no entry links to or adopts, with the externalId or correlation
+    values of one that is ours (two runs at once each created it): a row each, sending
+    nothing, as only the operator knows which copy others use. Two copies of which neither
+    is ours are duplicates only by externalId (equal names may be two real objects).
+
+    One pass over the targets per attribute list; only groups of equal values, rare, look
+    further."""
+    keys = _duplicate_keys(inputs)
+    groups = [
+        (kind, attrs, ids)
+        for kind, attr_lists in keys.items()
+        for attrs in attr_lists
+        for ids in index.repeated(kind, attrs)
+    ]
+    if not groups:
+        return []
+    classes = {read.mapping.name: read.sync_class.name for read in reversed(inputs.classes)}
+    ours: dict[tuple[str, str], tuple[str, str]] = {}  # (type, id) -> (class, DN) of its entry
+    for draft in drafts:
+        if draft.target_id:
+            ours[(draft.read.mapping.name, draft.target_id)] = (
+                draft.read.sync_class.name,
+                draft.dn,
+            )
+    for link in inputs.links.values():
+        ours.setdefault((link.resource_type, link.scim_id), (link.class_name, link.dn))
+    rows: list[Row] = []
+    flagged: set[tuple[str, str]] = set()
+    for kind, attrs, ids in groups:
+        kept = [i for i in ids if (kind, i) in ours]
+        if not kept and attrs != ("externalId",):
+            continue
+        keeper = kept[0] if kept else ids[0]
+        class_name, dn = ours.get((kind, keeper), (classes.get(kind, ""), ""))
+        whose = f"linked to {dn}" if kept else "neither is linked to this pipe"
+        for scim_id in ids:
+            if (kind, scim_id) in ours or scim_id == keeper or (kind, scim_id) in flagged:
+                continue
+            flagged.add((kind, scim_id))
+            target = index.get(kind, scim_id) or {}
+            values = ", ".join(f"{a} {lookup_path(target, a)!r}" for a in attrs)
+            rows.append(
+                Row(
+                    class_name=class_name,
+                    situation=DUPLICATE,
+                    dn="",  # no entry of its own (the reason names the one it duplicates)
+                    entry_uuid="",
+                    resource_type=kind,
+                    scim_id=scim_id,
+                    reason=(
+                        f"duplicates {kind} {keeper} ({whose}) on {values}; "
+                        "a run leaves it: remove or keep it by hand"
+                    ),
+                    target=target,
+                    etag=(target.get("meta") or {}).get("version"),
+                )
+            )
     return rows
 
 

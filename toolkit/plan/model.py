@@ -3,7 +3,9 @@
 A Plan has one row per object. Its situation says what applying it would do:
 `create`, `modify`, `delete`, `unchanged`, `conflict` (several targets match),
 `adopt` (an unlinked target matches and becomes ours), `out-of-scope` (the object's
-class does not synchronize this kind of operation).
+class does not synchronize this kind of operation), `duplicate` (a SCIM resource that no
+entry links to, with the externalId or correlation values of one that is linked: never
+changed or deleted by a run, the operator decides).
 """
 
 from __future__ import annotations
@@ -21,7 +23,8 @@ UNCHANGED = "unchanged"
 CONFLICT = "conflict"
 ADOPT = "adopt"
 OUT_OF_SCOPE = "out-of-scope"
-SITUATIONS = (CREATE, MODIFY, DELETE, UNCHANGED, CONFLICT, ADOPT, OUT_OF_SCOPE)
+DUPLICATE = "duplicate"
+SITUATIONS = (CREATE, MODIFY, DELETE, UNCHANGED, CONFLICT, ADOPT, OUT_OF_SCOPE, DUPLICATE)
 
 #: A reference to a resource that this run creates: its id is known only once the create
 #: has answered, so plans carry this marker plus the DN; applying substitutes the real id.

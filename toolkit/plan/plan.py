@@ -17,7 +17,7 @@ from typing import Any
 import pandas as pd
 
 from toolkit.plan.guards import GuardVerdict
-from toolkit.plan.model import SITUATIONS, UNCHANGED, Link, Request, Row
+from toolkit.plan.model import DUPLICATE, SITUATIONS, UNCHANGED, Link, Request, Row
 
 COLUMNS = [
     "class",
@@ -89,6 +89,10 @@ class Plan:
         for name in dict.fromkeys(r.class_name for r in self.rows):
             out[name] = {s: counts.get((name, s), 0) for s in SITUATIONS}
         return out
+
+    def duplicates(self) -> list[Row]:
+        """SCIM resources that copy one this pipe manages: a run leaves them to the operator."""
+        return [r for r in self.rows if r.situation == DUPLICATE]
 
     def as_summary_json(self) -> dict[str, Any]:
         """The `--json` shape of dry-run."""

@@ -144,6 +144,12 @@ def render_html(plan: Plan) -> str:
             f"<p class='warn'>{invalid} objects have requests the server's schema refuses: "
             "they are shown below and a resync does not send them.</p>"
         )
+    duplicates = plan.duplicates()
+    if duplicates:
+        parts.append(
+            f"<p class='warn'>{len(duplicates)} SCIM resources duplicate ones this pipe manages "
+            "(situation duplicate): a run leaves them; remove or keep each by hand.</p>"
+        )
     parts += ["<h2>Summary</h2>", plan.summary().to_html()]
     frame = plan.frame
     for name, group in frame.groupby("class", sort=False):
@@ -158,7 +164,8 @@ def render_html(plan: Plan) -> str:
         if not row.requests and not row.reason:
             continue
         parts.append(
-            f"<details><summary>{html.escape(row.situation)} {html.escape(row.dn)}</summary>"
+            f"<details><summary>{html.escape(row.situation)} "
+            f"{html.escape(row.dn or f'{row.resource_type} {row.scim_id}')}</summary>"
         )
         if row.reason:
             parts.append(f"<p>{html.escape(row.reason)}</p>")

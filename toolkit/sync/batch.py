@@ -29,6 +29,7 @@ from toolkit.progress import PLAN, READ_LDAP, READ_SCIM, Listener, Phase, counte
 from toolkit.scim.client import ScimClient
 from toolkit.scim.fromconfig import destination_endpoint
 from toolkit.scim.validate import Validator
+from toolkit.sync import lock
 from toolkit.sync.apply import Applier, ApplyResult
 from toolkit.sync.state import StateStore
 
@@ -346,7 +347,9 @@ def _check_saved_plan(saved: Plan, fresh: Plan) -> None:
 
 
 def resync(config: Config, options: RunOptions, saved_plan: Path | None = None) -> ResyncResult:
-    with open_session(config, options) as session:
+    # one writer per pipe, from before the plan is made: the plan applied is not raced
+    pipe = config.pipe(options.pipe_name).name
+    with lock.writer(config.state_dir, pipe, lock.RESYNC), open_session(config, options) as session:
         run_id = session.store.start_run(session.pipe.name, "resync")
         try:
             plan = make_plan(session, options)

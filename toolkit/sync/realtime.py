@@ -44,7 +44,7 @@ from toolkit.plan.model import Link
 from toolkit.progress import REALTIME, Listener, Phase
 from toolkit.scim.client import ScimClient
 from toolkit.scim.fromconfig import destination_endpoint
-from toolkit.sync import synclog
+from toolkit.sync import lock, synclog
 from toolkit.sync.reconcile import Reconciler, Result
 from toolkit.sync.state import Failure, StateStore
 
@@ -212,6 +212,10 @@ class RealtimeSync:
             closable.close()
 
     def run(self, until_idle: bool = False, max_changes: int | None = None) -> Stats:
+        with lock.writer(self.config.state_dir, self.pipe.name, lock.REALTIME):
+            return self._run(until_idle, max_changes)
+
+    def _run(self, until_idle: bool, max_changes: int | None) -> Stats:
         self.detector, reason = self.source.change_detector()
         self.stats.detector = reason
         cursor = self.store.cursor(self.pipe.name)
@@ -710,6 +714,11 @@ def run_foreground(
     if running_pid(config, sync.pipe):
         sync.close()
         raise FatalError(f"pipe {sync.pipe.name} is already running (pid file {pidf})")
+    try:  # the writer lock before the pid file: a refused process never looks started
+        held = lock.acquire(config.state_dir, sync.pipe.name, lock.REALTIME)
+    except BaseException:
+        sync.close()
+        raise
     pidf.parent.mkdir(parents=True, exist_ok=True)
     pidf.write_text(f"{os.getpid()}\n")
 
@@ -722,6 +731,7 @@ def run_foreground(
     finally:
         signal.signal(signal.SIGTERM, previous)
         sync.close()
+        lock.release(held)  # before the pid file goes: `stop` returning means the pipe is free
         pidf.unlink(missing_ok=True)
 
 
@@ -730,6 +740,7 @@ def start_detached(config: Config, pipe_name: str | None, allow_deletes: bool = 
     pipe = config.pipe(pipe_name)
     if running_pid(config, pipe):
         raise FatalError(f"pipe {pipe.name} is already running")
+    lock.check_free(config.state_dir, pipe.name)  # refused here, not once detached
     config.state_dir.mkdir(parents=True, exist_ok=True)
     out = open(config.state_dir / f"{pipe.name}-realtime.out", "ab")
     proc = subprocess.Popen(
