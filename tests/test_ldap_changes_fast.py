@@ -277,3 +277,18 @@ def test_any_of_reads_the_same_entries_as_the_text_filter(slapd):
     # a page cut short says so, and the connection is still good for the next search
     assert len(small) == 2 and more_small
     assert [e.decode()["uid"] for e in after] == [["anyof4"]]
+
+
+def test_a_cursor_is_described_for_people():
+    from toolkit.ldap.changes import describe_cursor, encode_cursor
+
+    assert describe_cursor(None) == "not set"
+    assert describe_cursor("garbage") == "unreadable"
+    assert describe_cursor(encode_cursor("changelog", next=1234)) == "next change number 1234"
+    assert describe_cursor(encode_cursor("accesslog", start=None, seen=[])) == (
+        "the beginning of the feed"
+    )
+    seen = encode_cursor("accesslog", start="20261206130102.000001Z", seen=["x", "y"])
+    assert describe_cursor(seen) == "after the change of 2026-12-06 13:01:02 UTC"
+    since = encode_cursor("accesslog", start="20261206130102.000000Z", seen=[])
+    assert describe_cursor(since) == "changes from 2026-12-06 13:01:02 UTC on"

@@ -62,3 +62,17 @@ def test_held_deletes_applied_by_a_resync_are_forgotten(slapd, scim_server, tmp_
     assert rt.cli_json("resync", "--allow-deletes")["failed"] == 0
     rt.cli_ok("realtime-sync", "start", "--foreground", "--until-idle")
     assert _failures(rt) == []
+
+
+def test_status_shows_the_cursor_as_a_position_and_the_held_deletes(slapd, scim_server, tmp_path):
+    rt = make_rt("slapd", slapd, scim_server, tmp_path / "pipe", users=40, groups=2)
+    for person in rt.loners()[:5]:
+        rt.ldap.delete(person["dn"][0])
+    assert rt.cli("realtime-sync", "start", "--foreground", "--until-idle").code == 1
+    data = rt.cli_json("status")
+    assert data["position"].startswith("after the change of ")
+    assert data["position"].endswith(" UTC") and data["cursor"] not in data["position"]
+    text = rt.cli_ok("status").out
+    assert f"  position      {data['position']}\n" in text
+    assert data["cursor"] not in text  # never the raw state
+    assert "  failures      1\n" in text and "held back by the delete guard" in text

@@ -279,7 +279,8 @@ def test_realtime_panel_sets_the_start_point_runs_and_shows_status(rw_lab):
     panel.startpoint.value = "end"
     panel.set_button.click()
     assert panel.error is None and panel.cursor
-    assert panel.status["cursor"] == panel.cursor and "<td>no</td>" in panel.status_html.value
+    assert panel.status.cursor == panel.cursor and "<td>stopped</td>" in panel.status_html.value
+    assert panel.cursor not in panel.status_html.value  # a position for people, not its state
 
     resync(config, RunOptions())
     set_title(rw_lab, "yusuf.leroy0", "Realtime Tester")
@@ -288,14 +289,14 @@ def test_realtime_panel_sets_the_start_point_runs_and_shows_status(rw_lab):
     last = panel.progress.events[-1]
     assert (last.phase, last.done, last.finished) == ("realtime", panel.stats.changes, True)
     assert scim_user(rw_lab.config, "yusuf.leroy0")["title"] == "Realtime Tester"
-    assert panel.status["links"] == 22 and not panel.status["started"]
+    assert panel.status.links == 22 and not panel.status.started
 
     try:
         panel.start_button.click()
-        assert panel.error is None and panel.status["started"] and panel.status["pid"]
-        pid = panel.status["pid"]
+        assert panel.error is None and panel.status.started and panel.status.pid
+        pid = panel.status.pid
         panel.stop_button.click()
-        assert panel.error is None and not panel.status["started"]
+        assert panel.error is None and not panel.status.started
         assert f"stopped (pid {pid})" in panel.log.lines
     finally:
         realtime.stop(config, None)  # by its pid file, if the test failed while it ran

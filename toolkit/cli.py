@@ -460,33 +460,15 @@ def _realtime_stop(args: argparse.Namespace) -> int:
 def _status(args: argparse.Namespace) -> int:
     from toolkit.sync import realtime
 
-    data = realtime.status(_load(args), args.pipe_name)
+    status = realtime.status(_load(args), args.pipe_name)
     if args.json:
-        print_json(data)
+        print_json(status.as_json())
         return 0
-    lag = data["lag"]
-    print(
-        f"pipe {data['pipe']}: "
-        + (f"started (pid {data['pid']})" if data["started"] else "stopped")
-    )
-    print(f"  cursor        {data['cursor']}")
-    if data["detector"]:
-        print(f"  change feed   {data['detector']}")
-    seconds = f", {lag['seconds']:.1f} s" if lag["seconds"] is not None else ""
-    print(
-        f"  lag           {lag['changes'] if lag['changes'] is not None else 'unknown'} changes{seconds}"
-    )
-    print(f"  ops/second    {data['ops_per_second']}")
-    print(
-        f"  processed     {data['changes_processed']} changes; "
-        + (", ".join(f"{k} {v}" for k, v in sorted(data["completed"].items())) or "none")
-    )
-    print(f"  links         {data['links']}")
-    print(f"  failures      {len(data['failures'])}")
-    for failure in data["failures"][:10]:
-        print(
-            f"    {failure['dn']}: {failure['error'].splitlines()[0] if failure['error'] else ''}"
-        )
+    print(f"pipe {status.pipe}:")
+    for name, value in status.facts():
+        print(f"  {name:<13} {value}")
+    for failure in status.failures[:10]:
+        print(f"    {failure.dn}: {failure.error.splitlines()[0] if failure.error else ''}")
     return 0
 
 

@@ -262,6 +262,28 @@ def decode_cursor(cursor: str, detector: str) -> dict[str, Any]:
     return state
 
 
+def describe_cursor(cursor: str | None) -> str:
+    """Where a cursor stands, for people: `next change number 1234`, `after the change of
+    2026-12-06 13:01:02 UTC`, `the beginning of the feed`; never its raw state."""
+    if cursor is None:
+        return "not set"
+    try:
+        state = json.loads(cursor)
+    except (TypeError, ValueError):
+        return "unreadable"
+    if not isinstance(state, dict):
+        return "unreadable"
+    if "next" in state:
+        return f"next change number {state['next']}"
+    start = state.get("start")
+    when = parse_generalized_time(start) if isinstance(start, str) else None
+    if when is None:
+        return "the beginning of the feed"
+    seen = len(state.get("seen") or ())
+    at = when.strftime("%Y-%m-%d %H:%M:%S UTC")
+    return f"after the change of {at}" if seen else f"changes from {at} on"
+
+
 def parse_generalized_time(text: str) -> datetime | None:
     """'20261128155817Z' or '20261128155817.000009Z' -> an aware UTC datetime (seconds)."""
     try:

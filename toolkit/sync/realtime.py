@@ -32,7 +32,7 @@ from typing import Any
 
 from toolkit.config.model import Config, SyncPipe
 from toolkit.errors import FatalError
-from toolkit.ldap.changes import Change, ChangeDetector
+from toolkit.ldap.changes import Change, ChangeDetector, describe_cursor
 from toolkit.ldap.fromconfig import open_source
 from toolkit.ldap.search import AnyOf, request_attributes
 from toolkit.ldap.source import LdapSource
@@ -46,7 +46,7 @@ from toolkit.scim.client import ScimClient
 from toolkit.scim.fromconfig import destination_endpoint
 from toolkit.sync import lock, synclog
 from toolkit.sync.reconcile import Reconciler, Result
-from toolkit.sync.state import Failure, StateStore
+from toolkit.sync.state import Failure, Run, StateStore
 
 BATCH = 500
 PREFETCH_MIN = 8  # entries in a batch from which one OR search beats a search each
@@ -794,14 +794,89 @@ def stop(config: Config, pipe_name: str | None, timeout: float = 120.0) -> int |
     return pid
 
 
-def status(config: Config, pipe_name: str | None) -> dict[str, Any]:
+@dataclass(frozen=True)
+class RealtimeStatus:
+    """One pipe's realtime state, as `scimsync status` and the realtime panel show it."""
+
+    pipe: str
+    pid: int | None  # of the running process; None when stopped
+    cursor: str | None  # as stored (the detector's state)
+    detector: str | None
+    lag_changes: int | None  # changes waiting after the cursor (up to 10,000); None: unknown
+    lag_seconds: float | None  # how old the oldest of them is
+    ops_per_second: float
+    changes_processed: int
+    completed: dict[str, int]
+    background_retries: dict[str, int]
+    failures: list[Failure]
+    links: int
+    last_resync: Run | None
+
+    @property
+    def started(self) -> bool:
+        return self.pid is not None
+
+    @property
+    def position(self) -> str:
+        """The cursor for people (never its raw state)."""
+        return describe_cursor(self.cursor)
+
+    def as_json(self) -> dict[str, Any]:
+        """The `status --json` shape."""
+        return {
+            "pipe": self.pipe,
+            "started": self.started,
+            "pid": self.pid,
+            "cursor": self.cursor,
+            "position": self.position,
+            "detector": self.detector,
+            "lag": {"changes": self.lag_changes, "seconds": self.lag_seconds},
+            "ops_per_second": self.ops_per_second,
+            "changes_processed": self.changes_processed,
+            "completed": self.completed,
+            "background_retries": self.background_retries,
+            "failures": [
+                {
+                    "dn": f.dn,
+                    "error": f.error,
+                    "attempts": f.attempts,
+                    "background_retries": f.background_retries,
+                }
+                for f in self.failures
+            ],
+            "links": self.links,
+            "last_resync": {"status": self.last_resync.status, "totals": self.last_resync.totals}
+            if self.last_resync
+            else None,
+        }
+
+    def facts(self) -> list[tuple[str, str]]:
+        """(name, value) lines: what the CLI prints and the panel's table shows."""
+        lag = "unknown" if self.lag_changes is None else f"{self.lag_changes} changes"
+        if self.lag_seconds is not None and self.lag_changes:
+            lag += f", the oldest {self.lag_seconds:.1f} s old"
+        completed = ", ".join(f"{k} {v}" for k, v in sorted(self.completed.items()))
+        return [
+            ("state", f"started (pid {self.pid})" if self.started else "stopped"),
+            ("position", self.position),
+            ("change feed", self.detector or "not read yet"),
+            ("lag", lag),
+            ("ops/second", f"{self.ops_per_second:g}"),
+            ("processed", f"{self.changes_processed} changes; {completed or 'none'}"),
+            ("links", str(self.links)),
+            ("failures", str(len(self.failures))),
+            ("last resync", self.last_resync.status if self.last_resync else "none"),
+        ]
+
+
+def status(config: Config, pipe_name: str | None) -> RealtimeStatus:
     """Started or not, cursor, lag, rates, completion counters, failures."""
     pipe = config.pipe(pipe_name)
     store = StateStore(config.state_dir / "state.db")
     try:
         cursor = store.cursor(pipe.name)
         failures = store.failures(pipe.name)
-        links = len(store.links(pipe.name))
+        links = sum(store.link_counts(pipe.name).values())
         runs = store.runs(pipe.name)
     finally:
         store.close()
@@ -811,32 +886,21 @@ def status(config: Config, pipe_name: str | None) -> dict[str, Any]:
         stats = json.loads(path.read_text())
     pid = running_pid(config, pipe)
     behind, seconds = _lag(config, pipe, cursor)
-    last_resync = next((r for r in reversed(runs) if r.kind == "resync"), None)
-    return {
-        "pipe": pipe.name,
-        "started": pid is not None,
-        "pid": pid,
-        "cursor": cursor,
-        "detector": stats.get("detector"),
-        "lag": {"changes": behind, "seconds": seconds},
-        "ops_per_second": round(stats.get("ops_per_second", 0.0), 1) if pid else 0.0,
-        "changes_processed": stats.get("changes", 0),
-        "completed": stats.get("completed", {}),
-        "background_retries": stats.get("background_retries", {}),
-        "failures": [
-            {
-                "dn": f.dn,
-                "error": f.error,
-                "attempts": f.attempts,
-                "background_retries": f.background_retries,
-            }
-            for f in failures
-        ],
-        "links": links,
-        "last_resync": {"status": last_resync.status, "totals": last_resync.totals}
-        if last_resync
-        else None,
-    }
+    return RealtimeStatus(
+        pipe=pipe.name,
+        pid=pid,
+        cursor=cursor,
+        detector=stats.get("detector"),
+        lag_changes=behind,
+        lag_seconds=seconds,
+        ops_per_second=round(stats.get("ops_per_second", 0.0), 1) if pid else 0.0,
+        changes_processed=stats.get("changes", 0),
+        completed=stats.get("completed", {}),
+        background_retries=stats.get("background_retries", {}),
+        failures=failures,
+        links=links,
+        last_resync=next((r for r in reversed(runs) if r.kind == "resync"), None),
+    )
 
 
 def _lag(

@@ -23,27 +23,10 @@ STARTPOINTS = [
 ]
 
 
-def status_frame(status: dict[str, Any]) -> pd.DataFrame:
-    """`realtime.status()` as a two-column table (failures listed apart)."""
-    lag = status["lag"]
-    rows = {
-        "pipe": status["pipe"],
-        "started": f"yes (pid {status['pid']})" if status["started"] else "no",
-        "cursor": status["cursor"],
-        "change feed": status["detector"],
-        "lag (changes)": lag["changes"],
-        "lag (seconds)": None if lag["seconds"] is None else round(lag["seconds"], 1),
-        "ops/second": status["ops_per_second"],
-        "changes processed": status["changes_processed"],
-        "completed": ", ".join(f"{k} {v}" for k, v in sorted(status["completed"].items()))
-        or "none",
-        "links": status["links"],
-        "failures": len(status["failures"]),
-        "last resync": (status["last_resync"] or {}).get("status"),
-    }
-    return pd.DataFrame(
-        {"value": [str(v) if v is not None else "" for v in rows.values()]}, index=list(rows)
-    )
+def status_frame(status: realtime.RealtimeStatus) -> pd.DataFrame:
+    """A pipe's realtime status as a two-column table (failures listed apart)."""
+    facts = status.facts()
+    return pd.DataFrame({"value": [value for _, value in facts]}, index=[n for n, _ in facts])
 
 
 class RealtimePanel(View):
@@ -52,7 +35,7 @@ class RealtimePanel(View):
     def __init__(self, config: Config, pipe_name: str | None = None):
         self.config = config
         self.pipe_name = config.pipe(pipe_name).name
-        self.status: dict[str, Any] | None = None
+        self.status: realtime.RealtimeStatus | None = None
         self.stats: realtime.Stats | None = None
         self.cursor: str | None = None
         self.error: str | None = None
@@ -162,6 +145,7 @@ class RealtimePanel(View):
         self.status = status
         self.status_html.value = table_html(status_frame(status))
         failures = pd.DataFrame(
-            status["failures"], columns=["dn", "error", "attempts", "background_retries"]
+            [(f.dn, f.error, f.attempts, f.background_retries) for f in status.failures],
+            columns=["dn", "error", "attempts", "background_retries"],
         )
         self.failures_html.value = table_html(failures, 50, index=False) if len(failures) else ""
