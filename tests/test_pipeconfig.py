@@ -15,9 +15,9 @@ from toolkit.config import ConfigError, load_config
 from toolkit.config.pipeconfig import (
     ConnectionCheckError,
     PipeConfigAnswers,
-    Wizard,
     write_pipe_config,
 )
+from toolkit.wizard import Wizard
 
 
 def scimsync(

@@ -20,7 +20,8 @@ from toolkit.lab.sampledata import generate
 from toolkit.mapping import DictResolver, load_mapping
 from toolkit.scim import ScimClient, ScimEndpoint, build_patch, member_patches
 from toolkit.scim.discovery import AttributeInfo, Discovery, ResourceTypeInfo
-from toolkit.scim.validate import PATCH_OP, Validator, request_problems
+from toolkit.scim.patch import PATCH_OP_SCHEMA as PATCH_OP
+from toolkit.scim.validate import Validator, request_problems
 
 USER = "urn:ietf:params:scim:schemas:core:2.0:User"
 GROUP = "urn:ietf:params:scim:schemas:core:2.0:Group"

@@ -216,7 +216,9 @@ def _config_create_sync_pipe_config(args: argparse.Namespace) -> int:
     else:
         if path.exists() and not args.force:
             raise pipeconfig.ConfigError(f"{path} already exists: use --force to overwrite it")
-        wizard = pipeconfig.Wizard(path)
+        from toolkit.wizard import Wizard
+
+        wizard = Wizard(path)
         answers = wizard.run()
         if not wizard.yes(f"Write the configuration to {path}?", True):
             print("nothing written")
@@ -392,7 +394,8 @@ def _add_realtime(sub: argparse._SubParsersAction) -> None:
 
 
 def _realtime_set_startpoint(args: argparse.Namespace) -> int:
-    from toolkit.sync import realtime
+    from toolkit.ldap.changes import describe_cursor
+    from toolkit.sync import startpoint
 
     if args.beginning_of_changelog:
         how, value = "beginning", None
@@ -405,8 +408,11 @@ def _realtime_set_startpoint(args: argparse.Namespace) -> int:
     else:
         how, value = "time", args.startpoint_time
     config = _load(args)
-    cursor = realtime.set_startpoint(config, args.pipe_name, how, value)
-    print(f"start point of pipe {config.pipe(args.pipe_name).name} set ({how}): {cursor}")
+    cursor = startpoint.set_startpoint(config, args.pipe_name, how, value)
+    print(
+        f"start point of pipe {config.pipe(args.pipe_name).name} set ({how}): "
+        + describe_cursor(cursor)
+    )
     return 0
 
 
@@ -569,6 +575,8 @@ def _resync(args: argparse.Namespace) -> int:
         print_json(result.as_json())
     else:
         print(f"resync of pipe {result.plan.pipe}:")
+        if result.start_point:
+            print(result.start_point)
         print(result.plan.summary().to_string())
         _print_duplicates(result.plan)
         print(f"applied {result.applied.applied}, failed {result.applied.failed}")

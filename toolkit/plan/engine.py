@@ -32,10 +32,9 @@ from toolkit.plan.model import (
 )
 from toolkit.plan.names import note_name_takers
 from toolkit.plan.verified import QuickCheck
-from toolkit.scim.patch import member_patches
+from toolkit.scim.patch import member_patches, patch_document
 from toolkit.scim.validate import Validator
 
-PATCH_OP = "urn:ietf:params:scim:api:messages:2.0:PatchOp"
 _TOKEN = "urn:scimsync:dn:"  # what the resolver hands out while ids are not yet decided
 _TOKEN_LENGTH = len(_TOKEN)
 
@@ -671,7 +670,7 @@ def _create_requests(endpoint: str, dn: str, desired: dict[str, Any], chunk: int
     requests = [Request("POST", endpoint, {**desired, "members": members[:chunk]})]
     rest = [m["value"] for m in members[chunk:] if isinstance(m, dict) and "value" in m]
     for part in member_patches(rest, [], chunk):
-        body = {"schemas": [PATCH_OP], "Operations": part}
+        body = patch_document(part)
         requests.append(Request("PATCH", f"{endpoint}/{pending_ref(dn)}", body))
     return requests
 
@@ -736,12 +735,12 @@ def _update_requests(
             else {"op": "remove", "path": attr}
         )
     if ops:
-        requests.append(Request("PATCH", path, {"schemas": [PATCH_OP], "Operations": ops}))
+        requests.append(Request("PATCH", path, patch_document(ops)))
     if member_change:
         for chunk in member_patches(
             member_change["add"], member_change["remove"], inputs.member_chunk_size
         ):
-            requests.append(Request("PATCH", path, {"schemas": [PATCH_OP], "Operations": chunk}))
+            requests.append(Request("PATCH", path, patch_document(chunk)))
     return requests
 
 
@@ -816,10 +815,7 @@ def _deletes(
             if target.get("active") is False:
                 rows.append(Row(situation=UNCHANGED, reason="already deactivated", **base))
                 continue
-            body = {
-                "schemas": [PATCH_OP],
-                "Operations": [{"op": "replace", "path": "active", "value": False}],
-            }
+            body = patch_document([{"op": "replace", "path": "active", "value": False}])
             rows.append(
                 Row(
                     situation=DELETE,

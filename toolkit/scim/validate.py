@@ -29,8 +29,8 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from toolkit.scim.discovery import COMMON_ATTRIBUTES, VALUE_FILTER, AttributeInfo, Discovery
+from toolkit.scim.patch import PATCH_OP_SCHEMA
 
-PATCH_OP = "urn:ietf:params:scim:api:messages:2.0:PatchOp"
 PATCH_OPS = frozenset({"add", "remove", "replace"})
 _OP_KEYS = frozenset({"op", "path", "value"})
 _OPS = {op: op for op in PATCH_OPS}
@@ -390,8 +390,8 @@ class Validator:
         if schemas is None or ops is None:  # member names are case-insensitive
             lowered = {k.lower(): v for k, v in body.items()}
             schemas, ops = lowered.get("schemas"), lowered.get("operations")
-        if type(schemas) is not list or PATCH_OP not in schemas:
-            out.append(f"PATCH schemas: expected [{PATCH_OP!r}]")
+        if type(schemas) is not list or PATCH_OP_SCHEMA not in schemas:
+            out.append(f"PATCH schemas: expected [{PATCH_OP_SCHEMA!r}]")
         if type(ops) is not list or not ops:
             out.append("PATCH Operations: expected a non-empty list of operations")
             return

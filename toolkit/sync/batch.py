@@ -31,6 +31,8 @@ from toolkit.scim.fromconfig import destination_endpoint
 from toolkit.scim.validate import Validator
 from toolkit.sync import lock
 from toolkit.sync.apply import Applier, ApplyResult
+from toolkit.sync.files import pipe_files
+from toolkit.sync.startpoint import mark_before_first_resync
 from toolkit.sync.state import StateStore
 
 
@@ -96,7 +98,7 @@ def open_session(config: Config, options: RunOptions) -> Session:
         from dataclasses import replace
 
         endpoint = replace(endpoint, max_rate_per_second=options.rate_per_second)
-    store = StateStore(config.state_dir / "state.db")
+    store = StateStore(pipe_files(config, pipe).state_db)
     source = open_source(config, config.source_of(pipe))
     return Session(config, pipe, mappings, source, ScimClient(endpoint), store)
 
@@ -305,6 +307,7 @@ def dry_run(config: Config, options: RunOptions) -> Plan:
 class ResyncResult:
     plan: Plan
     applied: ApplyResult
+    start_point: str | None = None  # what the resync did about realtime's start point
 
     def as_json(self) -> dict[str, Any]:
         out = self.plan.as_summary_json()
@@ -352,6 +355,7 @@ def resync(config: Config, options: RunOptions, saved_plan: Path | None = None) 
     with lock.writer(config.state_dir, pipe, lock.RESYNC), open_session(config, options) as session:
         run_id = session.store.start_run(session.pipe.name, "resync")
         try:
+            start_point = mark_before_first_resync(config, session.pipe, session.store)
             plan = make_plan(session, options)
             if saved_plan is not None:
                 saved = Plan.load(saved_plan)
@@ -363,8 +367,7 @@ def resync(config: Config, options: RunOptions, saved_plan: Path | None = None) 
                 plan = saved
             _refuse_unless_allowed(plan, options)
             failed_dns = (
-                options.failed_dns_file
-                or session.config.state_dir / f"{session.pipe.name}-failed-dns.txt"
+                options.failed_dns_file or pipe_files(session.config, session.pipe).failed_dns
             )
             applier = Applier(
                 plan,
@@ -389,4 +392,4 @@ def resync(config: Config, options: RunOptions, saved_plan: Path | None = None) 
             applied.applied,
             applied.failed,
         )
-        return ResyncResult(plan, applied)
+        return ResyncResult(plan, applied, start_point)

@@ -28,13 +28,14 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from toolkit.errors import FatalError
+from toolkit.sync.files import PipeFiles
 
 RESYNC = "resync"
 REALTIME = "realtime-sync"
 
 
 def lock_file(state_dir: Path, pipe: str) -> Path:
-    return state_dir / f"{pipe}-writer.lock"
+    return PipeFiles(state_dir, pipe).writer_lock
 
 
 class PipeLocked(FatalError):

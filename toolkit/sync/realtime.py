@@ -26,16 +26,14 @@ import time
 from collections import OrderedDict, deque
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from toolkit.config.model import Config, SyncPipe
 from toolkit.errors import FatalError
 from toolkit.ldap.changes import Change, ChangeDetector, describe_cursor
-from toolkit.ldap.fromconfig import open_source
 from toolkit.ldap.search import AnyOf, request_attributes
-from toolkit.ldap.source import LdapSource
 from toolkit.mapping import load_mapping
 from toolkit.mapping.dn import normalize_dn
 from toolkit.plan.engine import entry_key
@@ -45,7 +43,10 @@ from toolkit.progress import REALTIME, Listener, Phase
 from toolkit.scim.client import ScimClient
 from toolkit.scim.fromconfig import destination_endpoint
 from toolkit.sync import lock, synclog
+from toolkit.sync.files import pipe_files
 from toolkit.sync.reconcile import Reconciler, Result
+from toolkit.sync.startpoint import feed_source
+from toolkit.sync.startpoint import set_startpoint as set_startpoint  # the notebooks' import
 from toolkit.sync.state import Failure, Run, StateStore
 
 BATCH = 500
@@ -56,92 +57,19 @@ KIND_FLAG = {"add": "creates", "modify": "modifies", "modrdn": "modifies", "dele
 
 
 def pid_file(config: Config, pipe: SyncPipe) -> Path:
-    return config.state_dir / f"{pipe.name}-realtime.pid"
+    return pipe_files(config, pipe).pid
 
 
 def status_file(config: Config, pipe: SyncPipe) -> Path:
-    return config.state_dir / f"{pipe.name}-status.json"
+    return pipe_files(config, pipe).status
 
 
 def log_file(config: Config, pipe: SyncPipe) -> Path:
-    return config.state_dir / f"{pipe.name}-sync.log"
+    return pipe_files(config, pipe).log
 
 
 def running_pid(config: Config, pipe: SyncPipe) -> int | None:
-    path = pid_file(config, pipe)
-    try:
-        pid = int(path.read_text().split()[0])
-        os.kill(pid, 0)
-    except (OSError, ValueError, IndexError):
-        return None
-    return pid
-
-
-# --- start points ------------------------------------------------------------------------------
-
-
-def parse_duration(text: str) -> timedelta:
-    """Ping's rewind syntax: `2h30m`, `1d`, `90s`, `500ms`."""
-    import re
-
-    parts = re.findall(r"(\d+(?:\.\d+)?)\s*(ms|d|h|m|s)", text.strip().lower())
-    if not parts or "".join(n + u for n, u in parts) != re.sub(r"\s+", "", text.strip().lower()):
-        raise FatalError(
-            f"--startpoint-rewind {text!r}: expected a duration such as 2h30m, 1d, 90s or 500ms"
-        )
-    unit = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400}
-    return timedelta(seconds=sum(float(n) * unit[u] for n, u in parts))
-
-
-def set_startpoint(config: Config, pipe_name: str | None, how: str, value: Any = None) -> str:
-    """Persist where realtime sync starts: beginning, end, change-number, rewind or time."""
-    pipe = config.pipe(pipe_name)
-    if running_pid(config, pipe):
-        raise FatalError(f"pipe {pipe.name} is running; `scimsync realtime-sync stop` first")
-    source = _ldap_source(config, pipe)
-    detector, _ = source.change_detector()
-    try:
-        if how == "beginning":
-            cursor = detector.cursor_at_beginning()
-        elif how == "end":
-            cursor = detector.cursor_at_end()
-        elif how == "change-number":
-            cursor = detector.cursor_at_change_number(int(value))
-        elif how == "rewind":
-            cursor = detector.cursor_rewound(parse_duration(value))
-        elif how == "time":
-            cursor = detector.cursor_at_time(_rfc3339(value))
-        else:
-            raise FatalError(f"unknown start point {how}")
-    finally:
-        detector.close()
-        source.close()
-    store = StateStore(config.state_dir / "state.db")
-    try:
-        store.save_cursor(pipe.name, cursor)
-    finally:
-        store.close()
-    return cursor
-
-
-def _rfc3339(text: str) -> datetime:
-    try:
-        when = datetime.fromisoformat(text.replace("Z", "+00:00"))
-    except ValueError:
-        raise FatalError(
-            f"--startpoint-time {text!r}: expected RFC 3339, e.g. 2026-11-28T10:00:00Z"
-        ) from None
-    return when if when.tzinfo else when.replace(tzinfo=UTC)
-
-
-def _ldap_source(config: Config, pipe: SyncPipe) -> LdapSource:
-    source = open_source(config, config.source_of(pipe))
-    if not isinstance(source, LdapSource):
-        source.close()
-        raise FatalError(
-            f"sync-sources.{pipe.sync_source}: an ldif source has no change feed; realtime sync needs an LDAP source"
-        )
-    return source
+    return pipe_files(config, pipe).running_pid()
 
 
 # --- the loop ----------------------------------------------------------------------------------
@@ -181,9 +109,9 @@ class RealtimeSync:
         self.config = config
         self.on_progress = on_progress
         self.pipe = config.pipe(pipe_name)
-        self.source = _ldap_source(config, self.pipe)
+        self.source = feed_source(config, self.pipe)
         self.detector: ChangeDetector | None = None
-        self.store = StateStore(config.state_dir / "state.db")
+        self.store = StateStore(pipe_files(config, self.pipe).state_db)
         self.client = ScimClient(destination_endpoint(config, self.pipe))
         mappings = load_mapping(config.mapping_file_of(config.destination_of(self.pipe)))
         self.reconciler = Reconciler(
@@ -523,7 +451,7 @@ class RealtimeSync:
     def _write_failed_dn(self, dn: str, error: str) -> None:
         """A change that finally failed: its DN for `resync --source-input-file` (Ping's
         sync-failed-dns)."""
-        path = self.config.state_dir / f"{self.pipe.name}-failed-dns.txt"
+        path = pipe_files(self.config, self.pipe).failed_dns
         first_line = (error or "").splitlines()[0] if error else ""
         with self._failed_dns_lock, path.open("a", encoding="utf-8") as out:
             out.write(f"# realtime: {first_line}\n{dn}\n")
@@ -736,25 +664,20 @@ def run_foreground(
 
 
 def start_detached(config: Config, pipe_name: str | None, allow_deletes: bool = False) -> int:
-    """Run `realtime-sync start --foreground` in the background; returns its PID."""
+    """Run realtime sync in a process of its own (toolkit.sync.detached); returns its PID."""
     pipe = config.pipe(pipe_name)
     if running_pid(config, pipe):
         raise FatalError(f"pipe {pipe.name} is already running")
     lock.check_free(config.state_dir, pipe.name)  # refused here, not once detached
     config.state_dir.mkdir(parents=True, exist_ok=True)
-    out = open(config.state_dir / f"{pipe.name}-realtime.out", "ab")
+    out = open(pipe_files(config, pipe).realtime_out, "ab")
     proc = subprocess.Popen(
         [
             sys.executable,
             "-m",
-            "toolkit.cli",
-            "--config",
+            "toolkit.sync.detached",
             str(config.path),
-            "realtime-sync",
-            "start",
-            "--pipe-name",
             pipe.name,
-            "--foreground",
             *(["--allow-deletes"] if allow_deletes else []),
         ],
         stdout=out,
@@ -771,9 +694,7 @@ def start_detached(config: Config, pipe_name: str | None, allow_deletes: bool = 
             threading.Thread(target=proc.wait, daemon=True).start()
             return proc.pid
         if proc.poll() is not None:
-            tail = (config.state_dir / f"{pipe.name}-realtime.out").read_text(errors="replace")[
-                -800:
-            ]
+            tail = pipe_files(config, pipe).realtime_out.read_text(errors="replace")[-800:]
             raise FatalError(f"realtime sync exited at start ({proc.returncode}): {tail}")
         time.sleep(0.05)
     raise FatalError("realtime sync did not start within 30 s")
@@ -872,7 +793,7 @@ class RealtimeStatus:
 def status(config: Config, pipe_name: str | None) -> RealtimeStatus:
     """Started or not, cursor, lag, rates, completion counters, failures."""
     pipe = config.pipe(pipe_name)
-    store = StateStore(config.state_dir / "state.db")
+    store = StateStore(pipe_files(config, pipe).state_db)
     try:
         cursor = store.cursor(pipe.name)
         failures = store.failures(pipe.name)
@@ -910,7 +831,7 @@ def _lag(
     if cursor is None:
         return None, None
     try:
-        source = _ldap_source(config, pipe)
+        source = feed_source(config, pipe)
     except FatalError:
         return None, None
     try:

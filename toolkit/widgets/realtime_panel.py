@@ -10,7 +10,8 @@ import ipywidgets as widgets
 import pandas as pd
 
 from toolkit.config import Config
-from toolkit.sync import realtime
+from toolkit.ldap.changes import describe_cursor
+from toolkit.sync import realtime, startpoint
 from toolkit.widgets.common import Log, View, error_text, table_html
 from toolkit.widgets.progress import ProgressView
 
@@ -92,11 +93,11 @@ class RealtimePanel(View):
         how, value = self.startpoint.value, self.startpoint_value.value.strip() or None
         cursor = self._guarded(
             "set-startpoint",
-            lambda: realtime.set_startpoint(self.config, self.pipe_name, how, value),
+            lambda: startpoint.set_startpoint(self.config, self.pipe_name, how, value),
         )
         if cursor is not None:
             self.cursor = cursor
-            self.log.say(f"start point set ({how}): {cursor}")
+            self.log.say(f"start point set ({how}): {describe_cursor(cursor)}")
             self._refresh()
 
     def _run(self, _button: widgets.Button | None = None) -> None:

@@ -20,6 +20,7 @@ from toolkit.plan.guards import ALLOW_DELETES, ALLOW_RECREATE, Finding
 from toolkit.plan.model import SITUATIONS
 from toolkit.plan.plan import Plan
 from toolkit.sync.batch import ResyncResult, RunOptions, dry_run, resync
+from toolkit.sync.files import pipe_files
 from toolkit.widgets.common import Log, View, error_text, lines_html, table_html
 from toolkit.widgets.progress import ProgressView
 
@@ -36,9 +37,7 @@ class ResyncPanel(View):
         self.config = config
         self.base_options = options or RunOptions()
         pipe = config.pipe(self.base_options.pipe_name)
-        self.plan_path = (
-            Path(plan_path) if plan_path else config.state_dir / f"{pipe.name}-preview-plan.json"
-        )
+        self.plan_path = Path(plan_path) if plan_path else pipe_files(config, pipe).preview_plan
         self.plan: Plan | None = None
         self.applying: Path | None = None  # the saved plan that confirm applies
         self.result: ResyncResult | None = None
