@@ -15,7 +15,6 @@ from toolkit.scim import (
     PreconditionFailed,
     ScimClient,
     ScimEndpoint,
-    build_patch,
     check_scim_server,
     eq,
     member_patches,
@@ -224,44 +223,6 @@ def test_bulk_falls_back_to_single_requests_without_server_support(scim_server):
         assert isinstance(results[3].error, NotFound)
         assert client.get("User", results[0].id)["title"] == "T"
         assert client.get("Group", results[1].id)["members"] == [{"value": results[0].id}]
-
-
-def test_patch_from_differences_reaches_the_desired_state(client):
-    current = client.create(
-        "User",
-        {
-            "userName": "diff",
-            "displayName": "Before",
-            "title": "Old title",
-            "name": {"givenName": "Di", "familyName": "Ff", "middleName": "M"},
-            "emails": [{"value": "a@x.org", "type": "work"}, {"value": "b@x.org", "type": "home"}],
-            "phoneNumbers": [{"value": "+1 555", "type": "work"}],
-            ENT: {"employeeNumber": "1", "department": "Old"},
-        },
-    )
-    desired = {
-        "userName": "diff",
-        "displayName": "After",
-        "title": None,
-        "nickName": "D",
-        "name": {"givenName": "Di", "familyName": "Fresh", "middleName": None},
-        "emails": [
-            {"value": "b@x.org", "type": "home"},
-            {"value": "c@x.org", "type": "work", "primary": True},
-        ],
-        "phoneNumbers": [{"value": "+1 555", "type": "work"}],
-        "addresses": [{"locality": "Oslo", "country": "NO", "type": "work"}],
-        ENT: {"employeeNumber": "2", "department": None, "costCenter": "CC"},
-    }
-    ops = build_patch(current, desired)
-    assert {op["path"] for op in ops} >= {"emails", "name.familyName", f"{ENT}:costCenter"}
-    assert "phoneNumbers" not in {op["path"] for op in ops}
-    client.patch("User", current["id"], ops)
-    after = client.get("User", current["id"])
-    assert build_patch(after, desired) == []
-    assert after["displayName"] == "After" and "title" not in after
-    assert after["name"] == {"givenName": "Di", "familyName": "Fresh"}
-    assert after[ENT] == {"employeeNumber": "2", "costCenter": "CC"}
 
 
 def test_member_patches_change_a_group_in_chunks(client):

@@ -31,7 +31,6 @@ from toolkit.scim import (
     Unavailable,
     Unsupported,
     and_,
-    build_patch,
     eq,
     member_patches,
     not_,
@@ -89,80 +88,7 @@ def test_filter_extension_path_allowed_and_injection_refused():
         and_()
 
 
-# --- build_patch ---------------------------------------------------------------------------
-
-CURRENT = {
-    "schemas": ["urn:ietf:params:scim:schemas:core:2.0:User", ENT],
-    "id": "42",
-    "meta": {"version": 'W/"3"'},
-    "userName": "bjensen",
-    "displayName": "Barbara",
-    "title": "Boss",
-    "name": {"givenName": "Barbara", "familyName": "Jensen", "middleName": "J"},
-    "emails": [
-        {"value": "b@example.com", "type": "work", "primary": True},
-        {"value": "bj@home.org", "type": "home"},
-    ],
-    ENT: {"employeeNumber": "7", "department": "Sales"},
-}
-
-
-def test_build_patch_no_change_is_empty_and_order_insensitive():
-    desired = {k: v for k, v in CURRENT.items() if k not in ("id", "meta", "schemas")}
-    desired["emails"] = list(reversed(CURRENT["emails"]))
-    desired["DisplayName"] = desired.pop("displayName")  # names are case-insensitive
-    assert build_patch(CURRENT, desired) == []
-
-
-def test_build_patch_attribute_level_operations():
-    desired = {
-        "userName": "bjensen",
-        "displayName": "Babs",  # replace
-        "nickName": "BJ",  # add
-        "title": None,  # remove
-        "name": {"givenName": "Barbara", "familyName": "Jensen-Smith", "middleName": ""},
-        "emails": [{"value": "b@example.com", "type": "work", "primary": True}],
-        ENT: {"employeeNumber": "8", "costCenter": "X1", "department": None},
-        "members": [{"value": "x"}],  # ignored: member_patches handles membership
-    }
-    ops = build_patch(CURRENT, desired)
-    assert ops == [
-        {"op": "replace", "path": "displayName", "value": "Babs"},
-        {"op": "add", "path": "nickName", "value": "BJ"},
-        {"op": "remove", "path": "title"},
-        {"op": "replace", "path": "name.familyName", "value": "Jensen-Smith"},
-        {"op": "remove", "path": "name.middleName"},
-        {
-            "op": "replace",
-            "path": "emails",
-            "value": [{"value": "b@example.com", "type": "work", "primary": True}],
-        },
-        {"op": "replace", "path": f"{ENT}:employeeNumber", "value": "8"},
-        {"op": "add", "path": f"{ENT}:costCenter", "value": "X1"},
-        {"op": "remove", "path": f"{ENT}:department"},
-    ]
-
-
-def test_build_patch_managed_attributes_absent_from_desired_are_removed():
-    ops = build_patch(
-        CURRENT,
-        {"userName": "bjensen"},
-        managed=["userName", "title", "nickName", f"{ENT}:department"],
-    )
-    assert ops == [
-        {"op": "remove", "path": "title"},
-        {"op": "remove", "path": f"{ENT}:department"},
-    ]
-
-
-def test_build_patch_whole_new_complex_and_multivalued():
-    ops = build_patch(
-        {"userName": "a"}, {"name": {"givenName": "A"}, "phoneNumbers": [{"value": "1"}]}
-    )
-    assert ops == [
-        {"op": "add", "path": "name", "value": {"givenName": "A"}},
-        {"op": "add", "path": "phoneNumbers", "value": [{"value": "1"}]},
-    ]
+# --- member_patches --------------------------------------------------------------------------
 
 
 def test_member_patches_chunks_without_resending_the_list():

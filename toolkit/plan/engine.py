@@ -32,7 +32,7 @@ from toolkit.plan.model import (
 )
 from toolkit.plan.names import note_name_takers
 from toolkit.plan.verified import QuickCheck
-from toolkit.scim.patch import member_patches, patch_document
+from toolkit.scim import requests
 from toolkit.scim.validate import Validator
 
 _TOKEN = "urn:scimsync:dn:"  # what the resolver hands out while ids are not yet decided
@@ -666,13 +666,14 @@ def _create_requests(endpoint: str, dn: str, desired: dict[str, Any], chunk: int
     """
     members = desired.get("members")
     if not isinstance(members, list) or len(members) <= chunk:
-        return [Request("POST", endpoint, desired)]
-    requests = [Request("POST", endpoint, {**desired, "members": members[:chunk]})]
+        return [requests.create(endpoint, desired)]
     rest = [m["value"] for m in members[chunk:] if isinstance(m, dict) and "value" in m]
-    for part in member_patches(rest, [], chunk):
-        body = patch_document(part)
-        requests.append(Request("PATCH", f"{endpoint}/{pending_ref(dn)}", body))
-    return requests
+    # the new resource's path while its id is pending: the Applier puts the id in
+    pending = f"{endpoint}/{pending_ref(dn)}"
+    return [
+        requests.create(endpoint, {**desired, "members": members[:chunk]}),
+        *requests.member_chunks(pending, rest, [], chunk),
+    ]
 
 
 def _changes(old: Mapping[str, Any], new: Mapping[str, Any]) -> list[dict[str, Any]]:
@@ -705,7 +706,7 @@ def _update_requests(
     changes: list[dict[str, Any]],
     inputs: PlanInputs,
 ) -> list[Request]:
-    path = f"{endpoint}/{scim_id}"
+    path = requests.member_path(endpoint, scim_id)
     member_change = next((c for c in changes if c["attribute"] == "members"), None)
     changes = [c for c in changes if c is not member_change]
     if inputs.update_method == "put" and changes:
@@ -717,10 +718,10 @@ def _update_requests(
         body["schemas"] = list(
             dict.fromkeys([*target.get("schemas", []), *desired.get("schemas", [])])
         )
-        requests = [Request("PUT", path, body)]
+        out = [requests.replace(path, body)]
         changes = []
     else:
-        requests = []
+        out = []
     ops: list[dict[str, Any]] = []
     for change in changes:
         attr = change["attribute"]
@@ -735,13 +736,11 @@ def _update_requests(
             else {"op": "remove", "path": attr}
         )
     if ops:
-        requests.append(Request("PATCH", path, patch_document(ops)))
+        out.append(requests.patch(path, ops))
     if member_change:
-        for chunk in member_patches(
-            member_change["add"], member_change["remove"], inputs.member_chunk_size
-        ):
-            requests.append(Request("PATCH", path, patch_document(chunk)))
-    return requests
+        added, removed = member_change["add"], member_change["remove"]
+        out += requests.member_chunks(path, added, removed, inputs.member_chunk_size)
+    return out
 
 
 def _ext_value(resource: Mapping[str, Any], path: str) -> Any:
@@ -810,23 +809,23 @@ def _deletes(
             )
             continue
         endpoint = inputs.endpoints.get(link.resource_type, f"/{link.resource_type}s")
-        path = f"{endpoint}/{link.scim_id}"
+        path = requests.member_path(endpoint, link.scim_id)
         if inputs.delete_policy == "deactivate":
             if target.get("active") is False:
                 rows.append(Row(situation=UNCHANGED, reason="already deactivated", **base))
                 continue
-            body = patch_document([{"op": "replace", "path": "active", "value": False}])
+            deactivate = requests.deactivate(path)
             rows.append(
                 Row(
                     situation=DELETE,
                     changes=[{"attribute": "active", "old": target.get("active"), "new": False}],
-                    requests=[Request("PATCH", path, body)],
+                    requests=[deactivate],
                     reason="deactivate",
                     **base,
                 )
             )
         else:
-            rows.append(Row(situation=DELETE, requests=[Request("DELETE", path)], **base))
+            rows.append(Row(situation=DELETE, requests=[requests.delete(path)], **base))
     return rows
 
 

@@ -16,6 +16,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from toolkit.scim.requests import Request
+
 CREATE = "create"
 MODIFY = "modify"
 DELETE = "delete"
@@ -59,18 +61,6 @@ class Link:
     # the comparable form last applied: realtime diffs against it and sends If-Match with the
     # ETag instead of reading the resource first (a 412 sends it back to a fresh read)
     form: dict[str, Any] | None = field(default=None, compare=False, repr=False)
-
-
-@dataclass(frozen=True)
-class Request:
-    """One SCIM request exactly as applying the plan sends it (pending ids aside)."""
-
-    method: str
-    path: str
-    body: dict[str, Any] | None = None
-
-    def as_dict(self) -> dict[str, Any]:
-        return {"method": self.method, "path": self.path, "body": self.body}
 
 
 @dataclass(slots=True)

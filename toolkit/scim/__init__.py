@@ -54,7 +54,7 @@ from toolkit.scim.filters import (
     sw,
     value_path,
 )
-from toolkit.scim.patch import build_patch, member_patches, patch_document
+from toolkit.scim.patch import member_patches, patch_document
 from toolkit.scim.protocol import ApiCall, Page
 
 __all__ = [
@@ -93,7 +93,6 @@ __all__ = [
     "Unavailable",
     "Unsupported",
     "and_",
-    "build_patch",
     "check_scim_server",
     "co",
     "eq",

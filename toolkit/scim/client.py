@@ -20,7 +20,7 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import unquote
 
 import httpx
 
@@ -60,6 +60,7 @@ from toolkit.scim.protocol import (
     response_info,
 )
 from toolkit.scim.ratelimit import RateLimiter
+from toolkit.scim.requests import Request, member_path
 from toolkit.scim.retry import (
     IDEMPOTENT_METHODS,
     RETRY_STATUSES,
@@ -426,7 +427,7 @@ class ScimClient:
     ) -> dict[str, Any]:
         path = self.endpoint_path(resource_type)
         params = _attr_params(attributes, excluded_attributes)
-        response, body = self.send(ApiCall("GET", _member_path(path, resource_id), params or None))
+        response, body = self.send(ApiCall("GET", member_path(path, resource_id), params or None))
         return self._resource(path, response, body)
 
     def replace(
@@ -445,7 +446,7 @@ class ScimClient:
         body["id"] = resource_id
         call = ApiCall(
             "PUT",
-            _member_path(path, resource_id),
+            member_path(path, resource_id),
             _attr_params(None, excluded_attributes) or None,
             body=body,
             headers=self._if_match(key, if_match),
@@ -474,7 +475,7 @@ class ScimClient:
         key = self._key(path, resource_id)
         call = ApiCall(
             "PATCH",
-            _member_path(path, resource_id),
+            member_path(path, resource_id),
             _attr_params(attributes, excluded_attributes) or None,
             body=patch_document(operations),
             headers=self._if_match(key, if_match),
@@ -491,13 +492,43 @@ class ScimClient:
         key = self._key(path, resource_id)
         call = ApiCall(
             "DELETE",
-            _member_path(path, resource_id),
+            member_path(path, resource_id),
             headers=self._if_match(key, if_match),
             expected=(200, 204),
         )
         self.send(call)
         with self._lock:
             self._etags.pop(key, None)
+
+    def execute(self, request: Request, *, if_match: IfMatch = None) -> dict[str, Any] | None:
+        """Send one request as a plan carries it (toolkit.scim.requests): its method, path and
+        body as they are. The resource the server answered with; None for a DELETE or a 204.
+        ETags as for the typed calls: remembered from answers, sent with If-Match when the
+        server supports them (`if_match`: a tag, False for none, None for the remembered)."""
+        method = request.method
+        if method == "POST":
+            collection, resource_id = request.path, None
+        else:
+            collection, _, encoded = request.path.rpartition("/")
+            resource_id = unquote(encoded)
+        key = self._key(collection, resource_id) if resource_id else None
+        call = ApiCall(
+            method,
+            request.path,
+            body=request.body,
+            headers=self._if_match(key, if_match) if key else {},
+            expected=_EXPECTED[method],
+        )
+        response, body = self.send(call)
+        if method == "DELETE":
+            with self._lock:
+                self._etags.pop(key or "", None)
+            return None
+        if response.status_code == 204 or not isinstance(body, dict):
+            if key:
+                self._remember(key, etag_of(response))
+            return None
+        return self._resource(collection, response, body, resource_id)
 
     def _resource(
         self, path: str, response: httpx.Response, body: Any, resource_id: str | None = None
@@ -681,7 +712,7 @@ class ScimClient:
         """A bulk operation on a resource type; `resource_id` may be "bulkId:x"."""
         path = self.endpoint_path(resource_type)
         if resource_id is not None:
-            path = _member_path(path, resource_id)
+            path = member_path(path, resource_id)
         if method.upper() in ("POST", "PUT") and isinstance(data, Mapping):
             data = self._with_schemas(resource_type, data)
         elif method.upper() == "PATCH" and isinstance(data, list):
@@ -730,9 +761,7 @@ class ScimClient:
 # --- helpers -------------------------------------------------------------------------------
 
 
-def _member_path(collection: str, resource_id: str) -> str:
-    """ "/Users/<id>" with the opaque id percent-encoded ("bulkId:x" keeps its colon)."""
-    return f"{collection}/{quote(resource_id, safe=':@')}"
+_EXPECTED = {"POST": (200, 201), "PUT": (200,), "PATCH": (200, 204), "DELETE": (200, 204)}
 
 
 def _verify(endpoint: ScimEndpoint) -> bool | ssl.SSLContext:

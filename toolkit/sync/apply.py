@@ -25,7 +25,7 @@ from typing import Any
 from toolkit.errors import FatalError, RetriableError, ScimsyncError, SkippableError
 from toolkit.mapping.dn import normalize_dn
 from toolkit.plan.engine import has_pending, replace_refs
-from toolkit.plan.model import ADOPT, CREATE, DELETE, PENDING, Link, Request, Row
+from toolkit.plan.model import ADOPT, CREATE, DELETE, PENDING, Link, Row
 from toolkit.plan.names import (
     current_name,
     name_order,
@@ -35,9 +35,11 @@ from toolkit.plan.names import (
 )
 from toolkit.plan.plan import Plan
 from toolkit.progress import APPLY, Listener, Phase
+from toolkit.scim import requests
 from toolkit.scim.client import ScimClient
 from toolkit.scim.errors import Conflict
 from toolkit.scim.filters import eq
+from toolkit.scim.requests import Request
 from toolkit.sync.state import StateStore
 
 #: An outcome's kind while its row waits to be sent again (a 409 on a name another row of
@@ -164,7 +166,9 @@ class Applier:
             if not operations:
                 continue
             try:
-                self.client.patch(row.resource_type, scim_id, operations, if_match=False)
+                self.client.execute(
+                    requests.patch(self._path(row, scim_id), operations), if_match=False
+                )
             except FatalError:
                 raise
             except ScimsyncError as exc:
@@ -205,13 +209,10 @@ class Applier:
 
     def _rename(self, row: Row, name: Any, if_match: str | None) -> None:
         assert row.scim_id, f"{row.dn}: a rename without a SCIM id"
-        attr = unique_attribute(row.resource_type)
-        if row.requests[0].method == "PUT":  # updates replace the resource: as the row does
-            body = {**self._resolve(row.requests[0].body), attr: name}
-            self.client.replace(row.resource_type, row.scim_id, body, if_match=if_match)
-        else:
-            operations = [{"op": "replace", "path": attr, "value": name}]
-            self.client.patch(row.resource_type, row.scim_id, operations, if_match=if_match)
+        update = self._resolved(row.requests[0])  # a PUT row moves aside by PUT, as it updates
+        attribute = unique_attribute(row.resource_type)
+        path = self._path(row, row.scim_id)
+        self.client.execute(requests.rename(update, path, attribute, name), if_match=if_match)
 
     def _move_back(self, row: Row, outcome: Outcome) -> Outcome:
         """A row moved aside whose own update failed: give it its name back if it can."""
@@ -276,51 +277,59 @@ class Applier:
         return Outcome(row, True, scim_id=scim_id)
 
     def _send(self, row: Row) -> str | None:
-        kind = row.resource_type
+        """Execute the row's requests as the plan carries them (ids still pending filled in)."""
         if row.situation == CREATE:
-            body = self._resolve(row.requests[0].body)
+            first = self._resolved(row.requests[0])
             try:
-                created = self.client.create(kind, body)
+                created = self.client.execute(first)
+                assert created is not None, f"{row.dn}: the create answered no resource"
                 scim_id, was_created = created["id"], True
             except Conflict:
-                scim_id, was_created = self._adopt_after_conflict(row, body), False
+                scim_id, was_created = self._adopt_after_conflict(row, first), False
             self._remember(row, scim_id)
             for request in row.requests[1:]:  # the rest of a large group's members
-                self.client.patch(
-                    kind, scim_id, self._resolve(request.body)["Operations"], if_match=False
-                )
+                self.client.execute(self._resolved(request), if_match=False)
             self._save_link(row, scim_id, created=was_created)
             return scim_id
         scim_id = row.scim_id
         assert scim_id, f"{row.dn}: a {row.situation} without a SCIM id"
         if row.situation == DELETE:
             request = row.requests[0]
+            self.client.execute(request, if_match=row.etag or None)
             if request.method == "DELETE":
-                self.client.delete(kind, scim_id, if_match=row.etag or None)
                 self.store.delete_links(self.plan.pipe, [row.entry_uuid])
-            else:
-                self.client.patch(
-                    kind, scim_id, request.body["Operations"], if_match=row.etag or None
-                )
-                # deactivated: still managed, but no longer in the form last applied
+            else:  # deactivated: still managed, but no longer in the form last applied
                 self._save_link(replace(row, hash=None, form=None), scim_id, created=False)
             return scim_id
-        self._update(row, scim_id)
+        if_match: str | None | bool = row.etag or None
+        for request in row.requests:
+            self.client.execute(self._resolved(request), if_match=if_match)
+            if_match = None  # later chunks: the ETag the server just returned
         self._save_link(row, scim_id, created=False)
         return scim_id
 
-    def _update(self, row: Row, scim_id: str) -> None:
-        if_match: str | None | bool = row.etag or None
-        for request in row.requests:
-            body = self._resolve(request.body)
-            if request.method == "PUT":
-                self.client.replace(row.resource_type, scim_id, body, if_match=if_match)
-            else:
-                self.client.patch(row.resource_type, scim_id, body["Operations"], if_match=if_match)
-            if_match = None  # later chunks: the ETag the server just returned
+    def _resolved(self, request: Request) -> Request:
+        """`request` with the ids of resources this run created in place of pending ones."""
+        collection, pending, dn = request.path.partition(PENDING)
+        path = request.path
+        if pending:
+            scim_id = self._resolve(PENDING + dn)
+            if not isinstance(scim_id, str):
+                raise InvalidRequest(f"{dn}: not created, so {request.method} {path} has no id")
+            path = requests.member_path(collection.rstrip("/"), scim_id)
+        body = self._resolve(request.body) if request.body is not None else None
+        return (
+            request
+            if path is request.path and body is request.body
+            else Request(request.method, path, body)
+        )
 
-    def _adopt_after_conflict(self, row: Row, body: dict[str, Any]) -> str:
+    def _path(self, row: Row, scim_id: str) -> str:
+        return requests.member_path(self.client.endpoint_path(row.resource_type), scim_id)
+
+    def _adopt_after_conflict(self, row: Row, create: Request) -> str:
         """A 409 on create: the resource exists already; find it, make it right, link it."""
+        body = create.body or {}
         attr = unique_attribute(row.resource_type)
         value = body.get(attr)
         found = self.client.find(row.resource_type, str(eq(attr, value))) if value else []
@@ -336,13 +345,9 @@ class Applier:
                 f"{row.dn}: create answered 409 and the resource with {attr} {value!r} "
                 f"({existing['id']}) belongs to another entry of this pipe"
             )
-        operations = [
-            {"op": "replace", "path": key, "value": val}
-            for key, val in body.items()
-            if key not in ("schemas", "id", "meta") and existing.get(key) != val
-        ]
-        if operations:
-            self.client.patch(row.resource_type, existing["id"], operations)
+        adopt = requests.adopt(self._path(row, existing["id"]), body, existing)
+        if adopt is not None:
+            self.client.execute(adopt)
         return existing["id"]
 
     def _remember(self, row: Row, scim_id: str) -> None:
