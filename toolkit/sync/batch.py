@@ -56,6 +56,16 @@ class RunOptions:
     progress: bool | None = None
     full_compare: bool = False  # map and compare every object, even those found unchanged
 
+    def __post_init__(self) -> None:
+        """Options are checked before any server is asked; errors name the option."""
+        from toolkit.config.properties import check_filter, check_positive, parse_delete_limit
+
+        check_filter(self.source_search_filter, "--source-search-filter")
+        check_positive(self.rate_per_second, "--rate-per-second")
+        check_positive(self.workers, "--workers", integer=True)
+        if self.max_deletes is not None:
+            parse_delete_limit(self.max_deletes, "--max-deletes")
+
 
 @dataclass
 class Session:
@@ -268,7 +278,11 @@ def make_plan(session: Session, options: RunOptions) -> Plan:
 def dry_run(config: Config, options: RunOptions) -> Plan:
     with open_session(config, options) as session:
         run_id = session.store.start_run(session.pipe.name, "dry-run")
-        plan = make_plan(session, options)
+        try:
+            plan = make_plan(session, options)
+        except BaseException:
+            session.store.finish_run(run_id, "failed")
+            raise
         session.store.finish_run(run_id, "completed", plan.source_count, plan.totals())
         return plan
 

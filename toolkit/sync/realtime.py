@@ -31,6 +31,8 @@ from pathlib import Path
 from typing import Any
 
 from toolkit.config.model import Config, SyncPipe
+from toolkit.config.private import open_private, private_dir
+from toolkit.config.properties import check_positive
 from toolkit.errors import FatalError
 from toolkit.ldap.changes import Change, ChangeDetector
 from toolkit.ldap.fromconfig import open_source
@@ -93,6 +95,8 @@ def parse_duration(text: str) -> timedelta:
 def set_startpoint(config: Config, pipe_name: str | None, how: str, value: Any = None) -> str:
     """Persist where realtime sync starts: beginning, end, change-number, rewind or time."""
     pipe = config.pipe(pipe_name)
+    if how == "change-number":
+        check_positive(value, "--change-number", integer=True)
     if running_pid(config, pipe):
         raise FatalError(f"pipe {pipe.name} is running; `scimsync realtime-sync stop` first")
     source = _ldap_source(config, pipe)
@@ -481,7 +485,7 @@ class RealtimeSync:
         sync-failed-dns)."""
         path = self.config.state_dir / f"{self.pipe.name}-failed-dns.txt"
         first_line = (error or "").splitlines()[0] if error else ""
-        with self._failed_dns_lock, path.open("a", encoding="utf-8") as out:
+        with self._failed_dns_lock, open_private(path, "a") as out:
             out.write(f"# realtime: {first_line}\n{dn}\n")
 
     def _retry_failures(self) -> None:
@@ -554,7 +558,8 @@ class RealtimeSync:
     def _write_status(self) -> None:
         path = status_file(self.config, self.pipe)
         tmp = path.with_suffix(".tmp")
-        tmp.write_text(json.dumps(asdict(self.stats), default=str))
+        with open_private(tmp) as out:
+            out.write(json.dumps(asdict(self.stats), default=str))
         tmp.replace(path)
 
 
@@ -635,13 +640,15 @@ def _identity(change: Change) -> str:
 def run_foreground(
     config: Config, pipe_name: str | None, until_idle: bool, max_changes: int | None
 ) -> Stats:
+    check_positive(max_changes, "--max-changes", integer=True)
     sync = RealtimeSync(config, pipe_name)
     pidf = pid_file(config, sync.pipe)
     if running_pid(config, sync.pipe):
         sync.close()
         raise FatalError(f"pipe {sync.pipe.name} is already running (pid file {pidf})")
-    pidf.parent.mkdir(parents=True, exist_ok=True)
-    pidf.write_text(f"{os.getpid()}\n")
+    private_dir(pidf.parent)
+    with open_private(pidf) as out:
+        out.write(f"{os.getpid()}\n")
 
     def stop(*_: object) -> None:
         sync.stop_event.set()  # in-flight changes finish; the cursor is saved; then exit
@@ -660,8 +667,8 @@ def start_detached(config: Config, pipe_name: str | None) -> int:
     pipe = config.pipe(pipe_name)
     if running_pid(config, pipe):
         raise FatalError(f"pipe {pipe.name} is already running")
-    config.state_dir.mkdir(parents=True, exist_ok=True)
-    out = open(config.state_dir / f"{pipe.name}-realtime.out", "ab")
+    private_dir(config.state_dir)
+    out = open_private(config.state_dir / f"{pipe.name}-realtime.out", "ab")
     proc = subprocess.Popen(
         [
             sys.executable,
@@ -751,7 +758,12 @@ def status(config: Config, pipe_name: str | None) -> dict[str, Any]:
             for f in failures
         ],
         "links": links,
-        "last_resync": {"status": last_resync.status, "totals": last_resync.totals}
+        "last_resync": {
+            "status": last_resync.status,  # running, completed, ..., failed, interrupted
+            "totals": last_resync.totals,
+            "started_at": last_resync.started_at,
+            "finished_at": last_resync.finished_at,
+        }
         if last_resync
         else None,
     }
