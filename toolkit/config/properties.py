@@ -402,7 +402,7 @@ def check_positive(value: float | int | None, name: str, integer: bool = False) 
         raise ConfigError(f"{name} {value}: expected a whole number")
     if isinstance(value, bool) or not math.isfinite(value) or value <= 0:
         what = "a whole number of at least 1" if integer else "a number greater than 0"
-        raise ConfigError(f"{name} {value}: expected {what}")
+        raise ConfigError(f"{name} {value:g}: expected {what}")
 
 
 def check_filter(text: str | None, name: str) -> None:

@@ -187,12 +187,11 @@ class StateStore:
     def _connect(self) -> sqlite3.Connection:
         """The database, created 0600 (SQLite gives its -wal and -shm files the same mode),
         after checking that it is scimsync's: never a write into another application's."""
-        try:
-            create_private(self.path)
-        except FatalError as exc:
-            raise StateError(str(exc)) from None
-        for sidecar in ("-wal", "-shm"):  # from versions that left them 0644
-            tighten(self.path.with_name(self.path.name + sidecar))
+        if not self.path.exists():
+            try:
+                create_private(self.path)
+            except FatalError as exc:
+                raise StateError(str(exc)) from None
         db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
         try:
             db.execute("PRAGMA busy_timeout=10000")
@@ -213,6 +212,8 @@ class StateStore:
                 )
             if app_id == 0:
                 db.execute(f"PRAGMA application_id = {APPLICATION_ID}")
+            for suffix in ("", "-wal", "-shm"):  # ours: tightened if an older version left 0644
+                tighten(self.path.with_name(self.path.name + suffix))
         except sqlite3.DatabaseError as exc:
             db.close()
             raise StateError(
