@@ -15,15 +15,16 @@ from typing import IO, Any
 
 from toolkit.errors import FatalError
 
+#: The state folder beside the config file.
+STATE_DIR_NAME = ".scimsync"
 DIR_MODE = 0o700
 FILE_MODE = 0o600
 
 
-def private_dir(path: Path) -> Path:
-    """The state folder `path`, created 0700 (parents as usual) or tightened if it exists.
-
-    Only for scimsync's own folders: a folder the user named (the parent of an --output
-    file) is created, never tightened."""
+def private_dir(path: Path, tighten_existing: bool = True) -> Path:
+    """scimsync's own folder `path` (the state folder, its secrets), created 0700 (parents as
+    usual), or tightened if it exists. A folder the user named (the parent of an --output
+    file) is created as usual instead, never tightened."""
     try:
         path.mkdir(mode=DIR_MODE, parents=True, exist_ok=True)
     except FileExistsError:
@@ -33,8 +34,25 @@ def private_dir(path: Path) -> Path:
         ) from None
     except OSError as exc:
         raise FatalError(f"{path}: cannot create the state folder: {exc.strerror}") from None
-    tighten(path)
+    if tighten_existing:
+        tighten(path)
     return path
+
+
+def state_folder(path: Path) -> Path:
+    """The folder of the state database, created 0700; a `.scimsync` folder left 0755 by an
+    earlier version is tightened (a database put elsewhere, a test's, leaves its folder be)."""
+    return private_dir(path, tighten_existing=path.name == STATE_DIR_NAME)
+
+
+def tighten_state_files(path: Path) -> None:
+    """The files of a `.scimsync` folder left 0644 by an earlier version, made 0600; called
+    once the database in it is known to be scimsync's."""
+    if path.name != STATE_DIR_NAME:
+        return
+    for child in path.iterdir():
+        if child.is_file() and not child.is_symlink():
+            tighten(child)
 
 
 def open_private(path: Path, mode: str = "w", encoding: str = "utf-8") -> IO[Any]:

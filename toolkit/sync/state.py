@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from toolkit.config.private import create_private, private_dir, tighten
+from toolkit.config.private import create_private, state_folder, tighten, tighten_state_files
 from toolkit.errors import FatalError
 from toolkit.plan.model import Link
 from toolkit.sync import processes
@@ -165,7 +165,7 @@ class StateStore:
 
     def __init__(self, path: Path | str):
         self.path = Path(path)
-        private_dir(self.path.parent)
+        state_folder(self.path.parent)
         self._lock = threading.RLock()
         self._db = self._connect()
         try:
@@ -214,6 +214,7 @@ class StateStore:
                 db.execute(f"PRAGMA application_id = {APPLICATION_ID}")
             for suffix in ("", "-wal", "-shm"):  # ours: tightened if an older version left 0644
                 tighten(self.path.with_name(self.path.name + suffix))
+            tighten_state_files(self.path.parent)
         except sqlite3.DatabaseError as exc:
             db.close()
             raise StateError(
