@@ -264,6 +264,14 @@ CASES = [
         never=("secret-part", "Illegal header"),
     ),
     Case(
+        "token-not-ascii-resync",
+        ("resync",),
+        2,
+        lambda rt: ["oauth-token", "${file:scim-token}", "not a bearer token"],
+        bearer_token_file("tökén-secret\n"),
+        never=("tökén", "Traceback"),
+    ),
+    Case(
         "password-file-empty-resync",
         ("resync",),
         2,
