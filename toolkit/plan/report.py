@@ -25,19 +25,23 @@ def save(plan: Plan, path: Path) -> Path:
         raise FatalError(
             f"{path}: unknown plan format {suffix or '(none)'}; use .json, .csv, .parquet or .html"
         )
-    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise FatalError(f"{path}: cannot create its folder: {exc.strerror}") from None
     if suffix == ".parquet":  # pyarrow opens the file by name: created private first
         frame = _flat_frame(plan)
         create_private(path)
         frame.to_parquet(path, index=False)
         return path
-    with open_private(path) as out:
-        if suffix == ".json":
-            out.write(json.dumps(_to_json(plan), ensure_ascii=False, indent=1, default=str) + "\n")
-        elif suffix == ".csv":
-            _flat_frame(plan).to_csv(out, index=False)
-        else:
-            out.write(render_html(plan))
+    if suffix == ".json":
+        text = json.dumps(_to_json(plan), ensure_ascii=False, indent=1, default=str) + "\n"
+    elif suffix == ".csv":
+        text = _flat_frame(plan).to_csv(index=False)
+    else:
+        text = render_html(plan)
+    with open_private(path) as out:  # made before it is opened: a failure leaves the old file
+        out.write(text)
     return path
 
 
