@@ -232,7 +232,8 @@ def recording(monkeypatch: Any) -> Iterator[Recorder]:
 
 def assert_summary_shape(data: dict[str, Any], resync: bool = False) -> None:
     """The exact `--json` shape of dry-run (and resync: plus applied and failed)."""
-    expected = {"pipe", "totals", "classes"} | ({"applied", "failed"} if resync else set())
+    expected = {"pipe", "totals", "classes", "refused", "warnings"}
+    expected |= {"applied", "failed"} if resync else set()
     assert set(data) == expected, sorted(data)
     assert data["pipe"] == PIPE
     assert list(data["totals"]) == TOTAL_KEYS
@@ -241,6 +242,7 @@ def assert_summary_shape(data: dict[str, Any], resync: bool = False) -> None:
         assert list(counts) == TOTAL_KEYS, name
     for key in TOTAL_KEYS:
         assert data["totals"][key] == sum(c[key] for c in data["classes"].values()), key
+    assert isinstance(data["refused"], list) and isinstance(data["warnings"], list)
     if resync:
         assert isinstance(data["applied"], int) and isinstance(data["failed"], int)
 

@@ -3,6 +3,8 @@ and resources this pipe does not manage (never deleted)."""
 
 from __future__ import annotations
 
+import html
+
 import pytest
 from test_plan_support import dn_of, make_env, totals, uid_of
 
@@ -56,7 +58,11 @@ def test_allow_deletes_and_a_percent_override(slapd, scim_server, tmp_path):
     refused = env.cli("resync")
     assert refused.code == 1 and "5 deletes exceed max-deletes 10%" in refused.err
     assert env.cli("resync", "--max-deletes", "11%").code == 1  # still 4 of 43
-    assert env.cli("resync", "--max-deletes", "12%").code == 0  # 5 of 43
+    # 12% allows 5 of 43 in total but 4 of the users class's 40: per class, 13% is needed
+    twelve = env.cli("resync", "--max-deletes", "12%")
+    assert twelve.code == 1
+    assert "class users: 5 deletes exceed max-deletes 12% (allows 4 of 40" in twelve.err
+    assert env.cli("resync", "--max-deletes", "13%").code == 0
     assert len(env.scim_users()) == env.users - 5
 
     _delete_loners(env, 5, skip=5)
@@ -161,3 +167,93 @@ def test_fatal_errors_exit_2_unless_they_are_a_refusal():
 
     assert _fatal_exit_code(ConfigError("sync.yaml: no sync pipe is configured")) == 2
     assert _fatal_exit_code(GuardRefused("resync refused: 5 deletes exceed max-deletes 10%")) == 1
+
+
+def _set_class(env, name: str, prop: str) -> None:
+    """`dsconfig set-sync-class-prop` on the env's pipe, as an operator would edit it."""
+    result = env.cli(
+        "dsconfig", "set-sync-class-prop", "--pipe-name", "ldap-to-scim", "--class-name", name,
+        "--set", prop,
+    )  # fmt: skip
+    assert result.code == 0, result.err
+
+
+def test_a_class_whose_filter_matches_nothing_deletes_nothing(slapd, scim_server, tmp_path):
+    """A typo in the groups filter: 3 of 43 managed is within 10% in total, but the class
+    reads nothing while it manages 3 groups."""
+    env = _env(slapd, scim_server, tmp_path)
+    assert env.cli_json("resync")["failed"] == 0
+    before = env.snapshot()
+    _set_class(env, "groups", "include-filter:(objectClass=groupOfNamesTypo)")
+    assert env.cli("config", "validate").code == 0  # a filter that matches nothing is valid
+
+    dry = env.cli("dry-run", "--json")
+    assert dry.code == 0 and dry.json()["classes"]["groups"]["delete"] == env.groups
+    (refused,) = dry.json()["refused"]
+    assert refused == {
+        "text": f"class groups read no entries while this pipe manages {env.groups} of its "
+        "resources: does its scope match nothing ((objectClass=groupOfNamesTypo) under "
+        "ou=groups,dc=example,dc=com)? Applying would delete them all",
+        "override": "--allow-deletes",
+    }
+    text = env.cli("dry-run")
+    assert f"resync would refuse: {refused['text']} (unless --allow-deletes)" in text.out
+    resync = env.cli("resync")
+    assert resync.code == 1 and "class groups read no entries" in resync.err
+    assert env.snapshot() == before  # not one group deleted
+    env.close()
+
+
+def test_a_wiped_server_is_not_silently_recreated(slapd, scim_server, tmp_path):
+    env = _env(slapd, scim_server, tmp_path)
+    assert env.cli_json("resync")["failed"] == 0
+    scim_server.reset()  # the tenant was wiped (or the URL now names another tenant)
+
+    dry = env.cli_json("dry-run")
+    assert dry["totals"]["create"] == env.users + env.groups
+    (refused,) = dry["refused"]  # the 3 groups alone would be recreated (below VANISHED_MIN)
+    assert refused["override"] == "--allow-recreate"
+    assert refused["text"].startswith(
+        "none of the 40 User resources this pipe linked is on the server any more"
+    )
+    for args in (("resync",), ("resync", "--allow-deletes")):
+        refused = env.cli(*args)
+        assert refused.code == 1 and "--allow-recreate" in refused.err, args
+        assert env.scim_users() == {} and env.scim_groups() == {}
+    done = env.cli_json("resync", "--allow-recreate")
+    assert (done["applied"], done["failed"]) == (env.users + env.groups, 0)
+    assert len(env.scim_users()) == env.users
+    assert env.cli_json("dry-run")["refused"] == []  # linked again
+    env.close()
+
+
+def test_a_mapping_that_empties_an_attribute_warns(slapd, scim_server, tmp_path):
+    """title read from an attribute no entry has (the schema knows it): every user would
+    lose its title. The plan warns in the text, --json and the report; it is not refused."""
+    from tests.test_plan_support import SUFFIX
+    from toolkit.config.pipeconfig import default_mapping_text
+
+    env = _env(slapd, scim_server, tmp_path)
+    assert env.cli_json("resync")["failed"] == 0
+    titled = sum(1 for u in env.scim_users().values() if u.get("title"))
+    text = default_mapping_text(SUFFIX)
+    assert text.count('ldapAttribute="title"') == 1
+    (env.folder / "typo.xml").write_text(
+        text.replace('ldapAttribute="title"', 'ldapAttribute="roomNumber"')
+    )
+    env.config_path.write_text(
+        env.config_path.read_text().replace(
+            "    server: [test-scim]\n",
+            "    server: [test-scim]\n    resource-mapping-file: typo.xml\n",
+        )
+    )
+    warning = (
+        f"class users: title would be removed from {titled} of {env.users} objects "
+        f"({titled / env.users:.0%}); check the mapping's source of title"
+    )
+    assert titled > env.users / 2
+    dry = env.cli("dry-run", "--output", str(env.folder / "plan.html"))
+    assert dry.code == 0 and f"WARNING: {warning}" in dry.out
+    assert html.escape(warning) in (env.folder / "plan.html").read_text()
+    assert env.cli_json("dry-run")["warnings"] == [warning]
+    env.close()

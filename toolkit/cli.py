@@ -330,6 +330,11 @@ def _add_sync(sub: argparse._SubParsersAction) -> None:
         "--allow-deletes", action="store_true", help="apply even past the delete guards"
     )
     resync.add_argument(
+        "--allow-recreate",
+        action="store_true",
+        help="apply even though every resource this pipe linked is gone from the server",
+    )
+    resync.add_argument(
         "--plan", type=Path, metavar="FILE", help="apply a saved dry-run plan (.json)"
     )
     resync.add_argument(
@@ -484,6 +489,7 @@ def _run_options(args: argparse.Namespace):
         source_input_file=getattr(args, "source_input_file", None),
         max_deletes=getattr(args, "max_deletes", None),
         allow_deletes=getattr(args, "allow_deletes", False),
+        allow_recreate=getattr(args, "allow_recreate", False),
         rate_per_second=getattr(args, "rate_per_second", None),
         failed_dns_file=getattr(args, "failed_dns_file", None),
         workers=getattr(args, "workers", None),
@@ -515,8 +521,11 @@ def _dry_run(args: argparse.Namespace) -> int:
             f"{plan.skipped} unchanged objects were not compared again: their entry, target "
             "version and references are as when an earlier run compared them (--full-compare)"
         )
-    for problem in plan.guard.problems:
-        print(f"resync would refuse: {problem}")
+    for finding in plan.guard.findings:
+        unless = f" (unless {finding.override})" if finding.override else ""
+        print(f"resync would refuse: {finding.text}{unless}")
+    for warning in plan.guard.warnings:
+        print(f"WARNING: {warning}")
     invalid = [row for row in plan.rows if row.problems]
     if invalid:
         print(f"resync would not send {len(invalid)} objects: the server's schema refuses them")

@@ -10,7 +10,7 @@ import json
 import time
 from collections import Counter
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -45,7 +45,7 @@ class Plan:
     stale_links: list[Link] = field(default_factory=list)
     source_count: int = 0
     managed_count: int = 0
-    guard: GuardVerdict = field(default_factory=lambda: GuardVerdict((), True))
+    guard: GuardVerdict = field(default_factory=GuardVerdict)
     partial: bool = False
     skipped: int = 0  # unchanged objects the quick check did not map (toolkit.plan.verified)
     # resource type -> its mapping's mapped_view: the desired resource of an unchanged object
@@ -92,7 +92,13 @@ class Plan:
 
     def as_summary_json(self) -> dict[str, Any]:
         """The `--json` shape of dry-run."""
-        return {"pipe": self.pipe, "totals": self.totals(), "classes": self.class_totals()}
+        return {
+            "pipe": self.pipe,
+            "totals": self.totals(),
+            "classes": self.class_totals(),
+            "refused": [asdict(f) for f in self.guard.findings],
+            "warnings": list(self.guard.warnings),
+        }
 
     def side_by_side(self) -> pd.DataFrame:
         """The correlated records in one frame: `ldap.<attr>` (mapped) beside `scim.<attr>`."""

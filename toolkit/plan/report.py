@@ -10,7 +10,7 @@ from typing import Any
 
 from toolkit.config.private import create_private, open_private
 from toolkit.errors import FatalError
-from toolkit.plan.guards import GuardVerdict
+from toolkit.plan.guards import ALLOW_DELETES, Finding, GuardVerdict
 from toolkit.plan.model import Link, Request, Row
 from toolkit.plan.plan import Plan, dumps
 
@@ -62,7 +62,12 @@ def _to_json(plan: Plan) -> dict[str, Any]:
         "partial": plan.partial,
         "source_count": plan.source_count,
         "managed_count": plan.managed_count,
-        "guard": {"problems": list(plan.guard.problems), "overridable": plan.guard.overridable},
+        "guard": {
+            "problems": list(plan.guard.problems),
+            "overridable": plan.guard.overridable,
+            "findings": [asdict(f) for f in plan.guard.findings],
+            "warnings": list(plan.guard.warnings),
+        },
         "summary": plan.as_summary_json(),
         "stale_links": [asdict(link) for link in plan.stale_links],
         "rows": [_row_json(r) for r in plan.rows],
@@ -105,10 +110,18 @@ def load(path: Path) -> Plan:
         stale_links=[Link(**link) for link in data["stale_links"]],
         source_count=data["source_count"],
         managed_count=data["managed_count"],
-        guard=GuardVerdict(tuple(data["guard"]["problems"]), data["guard"]["overridable"]),
+        guard=_guard(data["guard"]),
         partial=data["partial"],
         created_at=data["created_at"],
     )
+
+
+def _guard(data: dict[str, Any]) -> GuardVerdict:
+    findings = data.get("findings")
+    if findings is None:  # a plan saved before findings named their override
+        override = ALLOW_DELETES if data["overridable"] else None
+        findings = [{"text": text, "override": override} for text in data["problems"]]
+    return GuardVerdict(tuple(Finding(**f) for f in findings), tuple(data.get("warnings", ())))
 
 
 def _value(value: Any) -> str:
@@ -132,8 +145,11 @@ def render_html(plan: Plan) -> str:
         f"<p>{plan.source_count} source entries read; {plan.managed_count} resources managed by this pipe"
         f"{' (filtered read: no deletes inferred)' if plan.partial else ''}.</p>",
     ]
-    for problem in plan.guard.problems:
-        parts.append(f"<p class='warn'>Refused unless overridden: {html.escape(problem)}</p>")
+    for finding in plan.guard.findings:
+        how = f"refused unless {finding.override}" if finding.override else "refused"
+        parts.append(f"<p class='warn'><b>Resync {how}:</b> {html.escape(finding.text)}</p>")
+    for warning in plan.guard.warnings:
+        parts.append(f"<p class='warn'><b>Warning:</b> {html.escape(warning)}</p>")
     invalid = sum(1 for row in plan.rows if row.problems)
     if invalid:
         parts.append(

@@ -15,6 +15,7 @@ from typing import Any
 
 from toolkit.config.dn import DNError, is_within, parse_dn
 from toolkit.config.model import Config, SyncClass, SyncPipe
+from toolkit.config.properties import DeleteLimit, parse_delete_limit
 from toolkit.errors import FatalError
 from toolkit.ldap.match import matches
 from toolkit.ldap.source import EntrySource
@@ -22,6 +23,7 @@ from toolkit.mapping import load_mapping
 from toolkit.mapping.resource import ResourceMapping, ResourceMappings
 from toolkit.plan import guards
 from toolkit.plan.engine import ClassRead, PlanInputs, build
+from toolkit.plan.model import Row
 from toolkit.plan.plan import Plan
 from toolkit.scim.client import ScimClient
 from toolkit.scim.fromconfig import destination_endpoint
@@ -50,6 +52,7 @@ class RunOptions:
     source_input_file: Path | None = None
     max_deletes: str | None = None  # overrides the pipe's max-deletes ("50" or "5%")
     allow_deletes: bool = False
+    allow_recreate: bool = False  # apply a plan recreating every resource gone from the server
     rate_per_second: float | None = None
     failed_dns_file: Path | None = None
     workers: int | None = None
@@ -237,24 +240,20 @@ def make_plan(session: Session, options: RunOptions) -> Plan:
             verified=verified,
         )
     )
-    limit = session.pipe.max_deletes
-    if options.max_deletes:
-        from toolkit.config.properties import parse_delete_limit
-
-        try:
-            limit = parse_delete_limit(options.max_deletes)
-        except (TypeError, ValueError):
-            raise FatalError(
-                f"--max-deletes {options.max_deletes}: expected a count (50) or a percentage (5%)"
-            ) from None
-    deletes = sum(1 for r in result.rows if r.situation == "delete")
     verdict = guards.check(
-        deletes,
-        managed=len(links),
-        source_count=result.source_count,
-        previous_source_count=session.store.last_source_count(session.pipe.name),
-        limit=limit,
-        partial=partial,
+        guards.GuardInputs(
+            rows=result.rows,
+            links=links,
+            present={
+                kind: {r["id"] for r in found if "id" in r} for kind, found in targets.items()
+            },
+            class_reads=_class_reads(classes, result.rows),
+            filters={c.sync_class.name: _scope_text(c.sync_class) for c in classes},
+            source_count=result.source_count,
+            previous_source_count=session.store.last_source_count(session.pipe.name),
+            limit=_delete_limit(session.pipe, options),
+            partial=partial,
+        )
     )
     plan = Plan(
         pipe=session.pipe.name,
@@ -273,6 +272,31 @@ def make_plan(session: Session, options: RunOptions) -> Plan:
     session.store.save_verified(session.pipe.name, result.verified)
     session.timings.state_write = time.perf_counter() - started
     return plan
+
+
+def _delete_limit(pipe: SyncPipe, options: RunOptions) -> DeleteLimit:
+    if not options.max_deletes:
+        return pipe.max_deletes
+    try:
+        return parse_delete_limit(options.max_deletes)
+    except (TypeError, ValueError):
+        raise FatalError(
+            f"--max-deletes {options.max_deletes}: expected a count (50) or a percentage (5%)"
+        ) from None
+
+
+def _class_reads(classes: list[ClassRead], rows: list[Row]) -> dict[str, int]:
+    """Entries each synchronizing class took (an entry read by two goes to the first)."""
+    counts = {c.sync_class.name: 0 for c in classes if not c.sync_class.is_exclusion}
+    for row in rows:
+        if row.source is not None and row.class_name in counts:
+            counts[row.class_name] += 1
+    return counts
+
+
+def _scope_text(sync_class: SyncClass) -> str:
+    bases = ", ".join(sync_class.include_base_dn) or "the source's base DNs"
+    return f"{' '.join(sync_class.include_filter) or '(objectClass=*)'} under {bases}"
 
 
 def dry_run(config: Config, options: RunOptions) -> Plan:
@@ -299,13 +323,10 @@ class ResyncResult:
         return out
 
 
-def _refuse_unless_allowed(plan: Plan, allow_deletes: bool) -> None:
-    if plan.guard.ok:
-        return
-    if plan.guard.overridable and allow_deletes:
-        return
-    hint = " (pass --allow-deletes to apply anyway)" if plan.guard.overridable else ""
-    raise guards.GuardRefused("resync refused: " + "; ".join(plan.guard.problems) + hint)
+def _refuse_unless_allowed(plan: Plan, options: RunOptions) -> None:
+    refusal = plan.guard.refusal(options.allow_deletes, options.allow_recreate)
+    if refusal:
+        raise guards.GuardRefused(refusal)
 
 
 def _check_saved_plan(saved: Plan, fresh: Plan) -> None:
@@ -348,7 +369,7 @@ def resync(config: Config, options: RunOptions, saved_plan: Path | None = None) 
                     )
                 _check_saved_plan(saved, plan)
                 plan = saved
-            _refuse_unless_allowed(plan, options.allow_deletes)
+            _refuse_unless_allowed(plan, options)
             failed_dns = (
                 options.failed_dns_file
                 or session.config.state_dir / f"{session.pipe.name}-failed-dns.txt"

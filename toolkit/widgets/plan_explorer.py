@@ -55,6 +55,7 @@ class PlanExplorer(View):
         self.summary = widgets.HTML(table_html(plan.summary()))
         self.guard = widgets.HTML(
             lines_html(list(plan.guard.problems), "resync would refuse this plan:")
+            + lines_html(list(plan.guard.warnings), "warnings:")
         )
         self.class_filter = widgets.Dropdown(
             options=[ALL, *classes], value=ALL, description="class"

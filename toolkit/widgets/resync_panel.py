@@ -3,8 +3,8 @@
 The previewed plan (or one saved before, `use_saved_plan`) is applied with resync's
 `saved_plan`, which refuses when an object changed since the plan was made: what was
 confirmed is what is applied. The confirm button
-shows the plan's guard problems and stays disabled while they stand, unless the problems may
-be overridden and "allow deletes" is ticked.
+shows the plan's guard findings and stays disabled while one stands that the ticked overrides
+("allow deletes", "allow recreate") do not cover; the plan's guard verdict decides that.
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ import ipywidgets as widgets
 import pandas as pd
 
 from toolkit.config import Config
+from toolkit.plan.guards import ALLOW_DELETES, ALLOW_RECREATE, Finding
 from toolkit.plan.model import SITUATIONS
 from toolkit.plan.plan import Plan
 from toolkit.sync.batch import ResyncResult, RunOptions, dry_run, resync
@@ -54,6 +55,9 @@ class ResyncPanel(View):
         self.allow_deletes = widgets.Checkbox(
             value=o.allow_deletes, description="allow deletes past the guards"
         )
+        self.allow_recreate = widgets.Checkbox(
+            value=o.allow_recreate, description="allow recreating vanished resources"
+        )
         self.preview_button = widgets.Button(description="Preview (dry run)", icon="eye")
         self.confirm_button = widgets.Button(
             description="Apply", button_style="danger", icon="play", disabled=True
@@ -61,6 +65,7 @@ class ResyncPanel(View):
         self.preview_button.on_click(self._preview)
         self.confirm_button.on_click(self._confirm)
         self.allow_deletes.observe(self._update_confirm, names="value")
+        self.allow_recreate.observe(self._update_confirm, names="value")
         self.summary = widgets.HTML()
         self.guard = widgets.HTML()
         self.progress = widgets.IntProgress(value=0, min=0, max=1, description="idle")
@@ -70,7 +75,7 @@ class ResyncPanel(View):
             [
                 widgets.HTML(f"<h3>resync of pipe {pipe.name}</h3>"),
                 widgets.HBox([self.search_filter, self.max_deletes]),
-                self.allow_deletes,
+                widgets.HBox([self.allow_deletes, self.allow_recreate]),
                 self.preview_button,
                 self.summary,
                 self.guard,
@@ -88,6 +93,7 @@ class ResyncPanel(View):
             source_search_filter=self.search_filter.value.strip() or None,
             max_deletes=self.max_deletes.value.strip() or None,
             allow_deletes=self.allow_deletes.value,
+            allow_recreate=self.allow_recreate.value,
             progress=False,
         )
 
@@ -99,8 +105,12 @@ class ResyncPanel(View):
     def can_apply(self) -> bool:
         if self.plan is None or not self.pending:
             return False
-        guard = self.plan.guard
-        return guard.ok or (guard.overridable and self.allow_deletes.value)
+        return not self._blocking()
+
+    def _blocking(self) -> list[Finding]:
+        if self.plan is None:
+            return []
+        return self.plan.guard.blocking(self.allow_deletes.value, self.allow_recreate.value)
 
     # --- the buttons ---------------------------------------------------------------------------
 
@@ -136,11 +146,7 @@ class ResyncPanel(View):
     def _show(self, plan: Plan, path: Path, how: str) -> None:
         self.plan, self.applying = plan, path
         self.summary.value = table_html(plan.summary())
-        self.guard.value = lines_html(list(plan.guard.problems), "resync refuses this plan:") + (
-            "<p><i>tick 'allow deletes' to apply it anyway</i></p>"
-            if plan.guard.problems and plan.guard.overridable
-            else ""
-        )
+        self.guard.value = _guard_html(plan)
         self._stage(how, 0, max(1, self.pending), "")
         self.log.say(f"{how} {len(plan)} objects, {self.pending} to change ({path.name})")
         self._update_confirm()
@@ -158,12 +164,12 @@ class ResyncPanel(View):
         else:
             noun = "object" if self.pending == 1 else "objects"
             self.confirm_button.description = f"Apply {self.pending} {noun} ({counts})"
-        self.confirm_button.tooltip = "; ".join(self.plan.guard.problems) if self.plan else ""
+        self.confirm_button.tooltip = "; ".join(f.text for f in self._blocking())
 
     def _confirm(self, _button: widgets.Button | None = None) -> None:
         # click() runs this even when the button is disabled: check again
         if not self.can_apply():
-            why = "; ".join(self.plan.guard.problems) if self.plan else "no preview yet"
+            why = "; ".join(f.text for f in self._blocking()) if self.plan else "no preview yet"
             self._fail(RuntimeError(f"not applied: {why or 'nothing to apply'}"))
             return
         self.error = None
@@ -211,3 +217,14 @@ class ResyncPanel(View):
         self._stage("failed", 0, 1, "danger")
         self.log.say(self.error)
         self._update_confirm()
+
+
+def _guard_html(plan: Plan) -> str:
+    boxes = {ALLOW_DELETES: "allow deletes", ALLOW_RECREATE: "allow recreating vanished resources"}
+    findings = [
+        f"{f.text} (tick '{boxes[f.override]}' to apply it anyway)" if f.override else f.text
+        for f in plan.guard.findings
+    ]
+    return lines_html(findings, "resync refuses this plan:") + lines_html(
+        list(plan.guard.warnings), "warnings:"
+    )
