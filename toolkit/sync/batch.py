@@ -15,7 +15,12 @@ from typing import Any
 
 from toolkit.config.dn import DNError, is_within, parse_dn
 from toolkit.config.model import Config, SyncClass, SyncPipe
-from toolkit.config.properties import DeleteLimit, parse_delete_limit
+from toolkit.config.properties import (
+    DeleteLimit,
+    check_filter,
+    check_positive,
+    parse_delete_limit,
+)
 from toolkit.errors import FatalError
 from toolkit.ldap.match import matches
 from toolkit.ldap.source import EntrySource
@@ -61,8 +66,6 @@ class RunOptions:
 
     def __post_init__(self) -> None:
         """Options are checked before any server is asked; errors name the option."""
-        from toolkit.config.properties import check_filter, check_positive, parse_delete_limit
-
         check_filter(self.source_search_filter, "--source-search-filter")
         check_positive(self.rate_per_second, "--rate-per-second")
         check_positive(self.workers, "--workers", integer=True)
