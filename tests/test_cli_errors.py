@@ -248,6 +248,20 @@ CASES = [
         never=("Bearer", "Illegal header"),
     ),
     Case(
+        "token-file-empty-validate",
+        ("config", "validate"),
+        2,
+        lambda rt: ["oauth-token", str(rt.folder / "scim-token"), "is empty"],
+        bearer_token_file(""),
+    ),
+    Case(
+        "password-file-empty-validate",
+        ("config", "validate"),
+        2,
+        lambda rt: ["rt-ldap.password", str(rt.folder / "ldap-password"), "is empty"],
+        empty_password_file,
+    ),
+    Case(
         "token-file-newline-only-dry-run",
         ("dry-run",),
         2,

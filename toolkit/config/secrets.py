@@ -69,6 +69,21 @@ class SecretRef:
             ) from exc
         return self._checked(value, f"secret file {path}")
 
+    def problem(self) -> str | None:
+        """What a run would refuse in a secret file that exists (empty, not one line,
+        unreadable), for `config validate`; None otherwise. A missing file or unset variable
+        is not judged: validation may run where the secrets are not (CI, another machine)."""
+        if self.kind != "file":
+            return None
+        path = Path(os.path.expanduser(self.target))
+        if not (path if path.is_absolute() else self.base_dir / path).exists():
+            return None
+        try:
+            self.resolve()
+        except ConfigError as exc:
+            return str(exc).removeprefix(f"{self.name}: ")
+        return None
+
     def _checked(self, value: str, where: str) -> str:
         if not value.strip():
             raise ConfigError(f"{self.name}: {where} is empty")
