@@ -226,3 +226,18 @@ def test_no_secret_in_debug_logs(protected, token_endpoint, caplog):
     assert "toolkit.scim" in {r.name for r in caplog.records}
     for secret in (TOKEN, CLIENT_SECRET, "user-pass-1"):
         assert secret not in caplog.text
+
+
+def test_a_header_that_cannot_be_sent_is_fatal_at_once(protected):
+    """A credential ending in a space (an API caller's; the config refuses an empty one and
+    a bearer token with a space): httpx will not send the header. That is a configuration error on the first
+    attempt, never retried, and its message does not quote the header."""
+    from toolkit.scim import ConfigurationError
+
+    token = "token-secret-42 "
+    with ScimClient(ScimEndpoint(protected.url, auth=BearerAuth(token))) as client:
+        with pytest.raises(ConfigurationError) as info:
+            client.get("User", "x")
+        assert client.requests_sent == 1
+    _assert_no_secret(info.value, "token-secret-42")
+    assert "cannot be sent" in str(info.value)

@@ -21,7 +21,7 @@ from pathlib import Path
 import pytest
 from test_realtime_support import PIPE, Rt, make_rt, wait_for
 
-from toolkit.sync import lock
+from toolkit.sync import lock, processes
 from toolkit.sync.lock import Holder, PipeLocked, is_stale
 
 # --- against real servers ----------------------------------------------------------------------
@@ -209,7 +209,7 @@ def test_a_live_holder_named_in_the_file_refuses_even_without_its_flock(tmp_path
         socket.gethostname(),
         "2026-12-06T13:01:02Z",
         lock.process_start(parent),
-        lock.boot_id(),
+        processes.boot_id(),
     )
     lock.lock_file(state, "p").write_text(named.dumps())
     with pytest.raises(
@@ -255,7 +255,7 @@ def test_a_pid_reused_by_another_process_is_a_stale_holder(tmp_path):
     state.mkdir()
     parent = os.getppid()  # alive, but started at another time than the file says
     named = Holder(
-        parent, "resync", socket.gethostname(), "2026-12-06T13:01:02Z", "1", lock.boot_id()
+        parent, "resync", socket.gethostname(), "2026-12-06T13:01:02Z", "1", processes.boot_id()
     )
     lock.lock_file(state, "p").write_text(named.dumps())
     with lock.writer(state, "p", lock.RESYNC) as path:

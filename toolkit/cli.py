@@ -271,15 +271,11 @@ def _prepare_endpoint_server(args: argparse.Namespace) -> int:
 
     config = load_config(config_path(args))
     admin_password = None
-    if args.admin_password_file:
-        try:
-            admin_password = args.admin_password_file.read_text(encoding="utf-8").rstrip("\r\n")
-        except OSError as exc:
-            print(
-                f"scimsync: error: --admin-password-file {args.admin_password_file}: {exc.strerror}",
-                file=sys.stderr,
-            )
-            return 2
+    if args.admin_password_file:  # read as any secret file: an empty one is refused
+        from toolkit.config.secrets import SecretRef
+
+        ref = SecretRef("file", str(args.admin_password_file), name="--admin-password-file")
+        admin_password = ref.resolve()
     if args.create_sync_user and not (args.admin_bind_dn and admin_password is not None):
         print(
             "scimsync: error: --create-sync-user needs --admin-bind-dn and --admin-password-file",
@@ -493,13 +489,10 @@ def _common_run_args(parser: argparse.ArgumentParser) -> None:
 
 
 def _run_options(args: argparse.Namespace):
-    from toolkit.config.properties import parse_delete_limit
     from toolkit.sync.batch import RunOptions
     from toolkit.terminal import terminal_bars
 
-    if getattr(args, "max_deletes", None) is not None:
-        parse_delete_limit(args.max_deletes, "--max-deletes")  # a usage error names the option
-    return RunOptions(
+    return RunOptions(  # checks the options (errors name them) before any server is asked
         pipe_name=args.pipe_name,
         source_search_filter=args.source_search_filter,
         source_input_file=getattr(args, "source_input_file", None),

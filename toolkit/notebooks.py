@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from toolkit.config import Config, load_config
+from toolkit.config.private import create_private
 from toolkit.errors import FatalError, ScimsyncError
 
 #: Where the notebooks live: `notebooks/` beside the package (a source checkout or editable install).
@@ -97,6 +98,7 @@ def run_notebook(
         )
     output = Path(output_path)
     output.parent.mkdir(parents=True, exist_ok=True)
+    create_private(output)  # papermill rewrites it by name, keeping the mode: 0600
     try:
         papermill.execute_notebook(
             str(source),

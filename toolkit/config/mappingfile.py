@@ -51,8 +51,19 @@ def read_mapping_tree(path: str | Path) -> tuple[etree._ElementTree | None, list
         message = message.split(f" ({name}, line")[0].strip()
         return None, [f"{name}:{line}: malformed XML: {message}"]
     tree = root.getroottree()
+    if tree.docinfo.internalDTD is not None or tree.docinfo.doctype:
+        # entities stay unexpanded (and the XSD check cannot read their references): refused
+        line = data[: max(data.find(b"<!DOCTYPE"), 0)].count(b"\n") + 1
+        return None, [
+            f"{name}:{line}: a DOCTYPE (DTD or entity declarations) is not allowed in a resource "
+            "mapping file; remove it and write the values in place of entity references"
+        ]
     schema = _schema()
-    if schema.validate(tree):
+    try:
+        valid = schema.validate(tree)
+    except etree.XMLSchemaValidateError as exc:  # libxml2 gave up on the document
+        return None, [f"{name}:1: cannot check the file against the schema: {exc}"]
+    if valid:
         return tree, []
     errors = [f"{name}:{entry.line}: {_clean(entry.message)}" for entry in schema.error_log]
     return tree, errors

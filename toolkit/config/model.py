@@ -14,11 +14,10 @@ from pathlib import Path
 from typing import Any
 
 from toolkit.config.durations import format_duration
+from toolkit.config.private import STATE_DIR_NAME
 from toolkit.config.problems import ConfigError
 from toolkit.config.properties import DeleteLimit, props_for
 from toolkit.config.secrets import SecretRef
-
-STATE_DIR_NAME = ".scimsync"
 
 
 @dataclass(frozen=True)

@@ -12,7 +12,6 @@ caller passes in (None: offline).
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -23,6 +22,7 @@ from ruamel.yaml.comments import CommentedMap
 import toolkit
 from toolkit.config.document import flow_list, new_document, save_document
 from toolkit.config.model import Config
+from toolkit.config.private import open_private, private_dir
 from toolkit.config.problems import ConfigError
 from toolkit.config.properties import LDAP_SERVER_TYPES
 from toolkit.config.validate import check_document
@@ -268,12 +268,11 @@ def _write_typed_secrets(config_dir: Path, secrets: dict[str, str]) -> list[Path
     written = []
     for relative, value in secrets.items():
         file = config_dir / relative
-        file.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        for folder in reversed(Path(relative).parents[:-1]):  # .scimsync, .scimsync/secrets
+            private_dir(config_dir / folder)
         existed = file.exists()
-        fd = os.open(file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+        with open_private(file) as handle:
             handle.write(value + "\n")
-        os.chmod(file, 0o600)
         if not existed:
             written.append(file)
     return written

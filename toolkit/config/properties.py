@@ -388,6 +388,37 @@ def parse_delete_limit(value: str | int, name: str = "max-deletes") -> DeleteLim
         raise ConfigError(f"{name}: {exc}") from None
 
 
+def check_positive(value: float | int | None, name: str, integer: bool = False) -> None:
+    """A number given outside the config (a command-line option such as --rate-per-second)
+    must be finite and greater than 0 (a whole number with `integer`): 0 or -5 would
+    otherwise read as "unlimited" or "nothing". ConfigError names the option."""
+    import math
+
+    from toolkit.config.problems import ConfigError
+
+    if value is None:
+        return
+    whole = isinstance(value, int) and not isinstance(value, bool)
+    if integer and not whole:
+        raise ConfigError(f"{name} {value}: expected a whole number")
+    if isinstance(value, bool) or not math.isfinite(value) or value <= 0:
+        what = "a whole number of at least 1" if integer else "a number greater than 0"
+        raise ConfigError(f"{name} {value:g}: expected {what}")
+
+
+def check_filter(text: str | None, name: str) -> None:
+    """An LDAP filter given outside the config (--source-search-filter), checked before any
+    server is asked; ConfigError names the option and what is wrong."""
+    from toolkit.config.problems import ConfigError
+
+    if text is None:
+        return
+    try:
+        parse_filter(text)
+    except FilterError as exc:
+        raise ConfigError(f"{name}: {exc}") from None
+
+
 def _url(text: str) -> str:
     parts = urlsplit(text)
     if parts.scheme not in ("http", "https") or not parts.hostname:

@@ -44,23 +44,55 @@ class SecretRef:
         return f"SecretRef({self.reference!r})"
 
     def resolve(self) -> str:
-        """The secret itself (a file's content without its trailing newline)."""
+        """The secret itself (a file's content without its trailing newline).
+
+        An empty secret is refused: an empty password is an anonymous LDAP bind, an empty
+        token a header no server takes; a control character (a second line) cannot travel
+        in a header either. The error names where the secret is, never what it holds."""
         if self.kind == "env":
             value = os.environ.get(self.target)
             if value is None:
                 raise ConfigError(f"{self.name}: environment variable {self.target} is not set")
-            return value
+            return self._checked(value, f"environment variable {self.target}")
         path = Path(os.path.expanduser(self.target))
         if not path.is_absolute():
             path = self.base_dir / path
         try:
-            return path.read_text(encoding="utf-8").rstrip("\r\n")
+            value = path.read_text(encoding="utf-8").rstrip("\r\n")
         except FileNotFoundError as exc:
             raise ConfigError(f"{self.name}: secret file {path} does not exist") from exc
+        except UnicodeDecodeError:
+            raise ConfigError(f"{self.name}: secret file {path} is not UTF-8 text") from None
         except OSError as exc:
             raise ConfigError(
                 f"{self.name}: cannot read secret file {path}: {exc.strerror}"
             ) from exc
+        return self._checked(value, f"secret file {path}")
+
+    def problem(self) -> str | None:
+        """What a run would refuse in a secret file that exists (empty, not one line,
+        unreadable), for `config validate`; None otherwise. A missing file or unset variable
+        is not judged: validation may run where the secrets are not (CI, another machine)."""
+        if self.kind != "file":
+            return None
+        path = Path(os.path.expanduser(self.target))
+        if not (path if path.is_absolute() else self.base_dir / path).exists():
+            return None
+        try:
+            self.resolve()
+        except ConfigError as exc:
+            return str(exc).removeprefix(f"{self.name}: ")
+        return None
+
+    def _checked(self, value: str, where: str) -> str:
+        if not value.strip():
+            raise ConfigError(f"{self.name}: {where} is empty")
+        if any(ord(c) < 0x20 and c != "\t" or ord(c) == 0x7F for c in value):
+            raise ConfigError(
+                f"{self.name}: {where} holds a line break or another control character; "
+                "a secret is one line"
+            )
+        return value
 
 
 def parse_secret(value: object, base_dir: Path = Path("."), name: str = "secret") -> SecretRef:

@@ -7,6 +7,7 @@ only returned when there are none. `load_config` raises one ConfigError carrying
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import fields
 from pathlib import Path
 from typing import Any
 
@@ -37,6 +38,7 @@ from toolkit.config.properties import (
     convert,
     props_for,
 )
+from toolkit.config.secrets import SecretRef
 
 MappingValidator = Callable[[Path], list[str]]
 
@@ -58,7 +60,20 @@ def validate_file(path: Path | str) -> list[Problem]:
         doc = load_document(path)
     except ConfigError as exc:
         return exc.problems
-    return check_document(doc, path)[1]
+    config, problems = check_document(doc, path)
+    return problems if config is None else _secret_problems(config)
+
+
+def _secret_problems(config: Config) -> list[Problem]:
+    """Secret files that exist but that a run would refuse (an empty token file)."""
+    found = []
+    for server in config.external_servers.values():
+        for f in fields(server):
+            ref = getattr(server, f.name)
+            problem = ref.problem() if isinstance(ref, SecretRef) else None
+            if problem:
+                found.append(Problem(ref.name, problem))
+    return found
 
 
 def check_document(

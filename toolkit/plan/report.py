@@ -8,6 +8,7 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
+from toolkit.config.private import create_private, open_private
 from toolkit.errors import FatalError
 from toolkit.plan.guards import ALLOW_DELETES, Finding, GuardVerdict
 from toolkit.plan.model import Link, Request, Row
@@ -18,27 +19,38 @@ JSON_COLUMNS = ("changes", "body", "requests")
 
 
 def save(plan: Plan, path: Path) -> Path:
+    """Write the plan as its suffix says; the file is private (0600): it holds personal data."""
     suffix = path.suffix.lower()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    if suffix == ".json":
-        path.write_text(
-            json.dumps(_to_json(plan), ensure_ascii=False, indent=1, default=str) + "\n"
-        )
-    elif suffix in (".csv", ".parquet"):
-        frame = plan.frame.copy()
-        for column in JSON_COLUMNS:
-            frame[column] = frame[column].map(dumps)
-        if suffix == ".csv":
-            frame.to_csv(path, index=False)
-        else:
-            frame.to_parquet(path, index=False)
-    elif suffix in (".html", ".htm"):
-        path.write_text(render_html(plan))
-    else:
+    if suffix not in (".json", ".csv", ".parquet", ".html", ".htm"):
         raise FatalError(
             f"{path}: unknown plan format {suffix or '(none)'}; use .json, .csv, .parquet or .html"
         )
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise FatalError(f"{path}: cannot create its folder: {exc.strerror}") from None
+    if suffix == ".parquet":  # pyarrow opens the file by name: created private first
+        frame = _flat_frame(plan)
+        create_private(path)
+        frame.to_parquet(path, index=False)
+        return path
+    if suffix == ".json":
+        text = json.dumps(_to_json(plan), ensure_ascii=False, indent=1, default=str) + "\n"
+    elif suffix == ".csv":
+        text = _flat_frame(plan).to_csv(index=False)
+    else:
+        text = render_html(plan)
+    with open_private(path) as out:  # made before it is opened: a failure leaves the old file
+        out.write(text)
     return path
+
+
+def _flat_frame(plan: Plan) -> Any:
+    """The plan's frame with its nested columns as JSON text (CSV and Parquet cells)."""
+    frame = plan.frame.copy()
+    for column in JSON_COLUMNS:
+        frame[column] = frame[column].map(dumps)
+    return frame
 
 
 def _to_json(plan: Plan) -> dict[str, Any]:

@@ -186,8 +186,10 @@ class ScimClient:
             return wait is None or wait <= self.endpoint.max_retry_after
         if isinstance(exc, ScimError):  # token endpoint unreachable
             return isinstance(exc, TransportError)
-        if _tls_failure(exc) or isinstance(exc, httpx.UnsupportedProtocol | httpx.ProxyError):
-            return False
+        if _tls_failure(exc) or isinstance(
+            exc, httpx.UnsupportedProtocol | httpx.ProxyError | httpx.LocalProtocolError
+        ):
+            return False  # sending again cannot help; a request we cannot build never will
         if isinstance(exc, httpx.ConnectError | httpx.ConnectTimeout | httpx.PoolTimeout):
             return True  # the request never reached the server
         if isinstance(exc, httpx.ReadTimeout) and not call.retry_read_timeout:
@@ -295,6 +297,16 @@ class ScimClient:
             )
         if isinstance(exc, httpx.UnsupportedProtocol):
             return ConfigurationError(error_message(req, None, f"bad URL: {exc}"), req)
+        if isinstance(exc, httpx.LocalProtocolError):  # its text may quote a header: a secret
+            return ConfigurationError(
+                error_message(
+                    req,
+                    None,
+                    "the request cannot be sent (a header value is not allowed); "
+                    "check the credentials the config names",
+                ),
+                req,
+            )
         what = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
         message = error_message(req, None, f"{what} (after {attempt} attempts)")
         if isinstance(exc, httpx.ReadTimeout):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 from toolkit.config.model import Config, Scim2Server, SyncDestination, SyncPipe
 from toolkit.errors import FatalError
 from toolkit.scim.endpoint import (
@@ -12,6 +14,9 @@ from toolkit.scim.endpoint import (
     OAuth2ClientCredentials,
     ScimEndpoint,
 )
+
+# RFC 6750 b64token
+_B64TOKEN = re.compile(r"[A-Za-z0-9\-._~+/]+=*")
 
 
 def _secret(value, what: str) -> str:
@@ -26,7 +31,13 @@ def auth_of(server: Scim2Server) -> Auth:
     if method == "basic":
         return BasicAuth(server.user_name or "", _secret(server.password, f"{where}.password"))
     if method == "bearer":
-        return BearerAuth(_secret(server.oauth_token, f"{where}.oauth-token"))
+        token = _secret(server.oauth_token, f"{where}.oauth-token")
+        if not _B64TOKEN.fullmatch(token):  # it could not even be sent in a header
+            raise FatalError(
+                f"{where}.oauth-token: the token in {server.oauth_token} is not a bearer token "
+                "(RFC 6750: ASCII letters, digits and -._~+/ followed by any =)"
+            )
+        return BearerAuth(token)
     if method == "oauth2":
         return OAuth2ClientCredentials(
             token_url=server.oauth_server_token_endpoint_url or "",

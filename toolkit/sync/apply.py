@@ -22,6 +22,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from toolkit.config.private import open_private
 from toolkit.errors import FatalError, RetriableError, ScimsyncError, SkippableError
 from toolkit.mapping.dn import normalize_dn
 from toolkit.plan.engine import has_pending, replace_refs
@@ -382,7 +383,7 @@ class Applier:
         if self.failed_dns_file is None or not result.failures:
             return
         self.failed_dns_file.parent.mkdir(parents=True, exist_ok=True)
-        with self.failed_dns_file.open("w") as out:
+        with open_private(self.failed_dns_file) as out:
             out.write(
                 "# DNs whose operation failed; pass this file to resync --source-input-file\n"
             )

@@ -15,7 +15,12 @@ from typing import Any
 
 from toolkit.config.dn import DNError, is_within, parse_dn
 from toolkit.config.model import Config, SyncClass, SyncPipe
-from toolkit.config.properties import DeleteLimit, parse_delete_limit
+from toolkit.config.properties import (
+    DeleteLimit,
+    check_filter,
+    check_positive,
+    parse_delete_limit,
+)
 from toolkit.errors import FatalError
 from toolkit.ldap.match import matches
 from toolkit.ldap.source import EntrySource
@@ -61,6 +66,14 @@ class RunOptions:
     workers: int | None = None
     on_progress: Listener | None = None  # progress events of the reads, planning, applying
     full_compare: bool = False  # map and compare every object, even those found unchanged
+
+    def __post_init__(self) -> None:
+        """Options are checked before any server is asked; errors name the option."""
+        check_filter(self.source_search_filter, "--source-search-filter")
+        check_positive(self.rate_per_second, "--rate-per-second")
+        check_positive(self.workers, "--workers", integer=True)
+        if self.max_deletes is not None:
+            parse_delete_limit(self.max_deletes, "--max-deletes")
 
 
 @dataclass
@@ -298,7 +311,11 @@ def _scope_text(sync_class: SyncClass) -> str:
 def dry_run(config: Config, options: RunOptions) -> Plan:
     with open_session(config, options) as session:
         run_id = session.store.start_run(session.pipe.name, "dry-run")
-        plan = make_plan(session, options)
+        try:
+            plan = make_plan(session, options)
+        except BaseException:
+            session.store.finish_run(run_id, "failed")
+            raise
         session.store.finish_run(run_id, "completed", plan.source_count, plan.totals())
         return plan
 

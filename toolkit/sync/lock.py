@@ -27,7 +27,9 @@ from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
+from toolkit.config.private import private_dir
 from toolkit.errors import FatalError
+from toolkit.sync import processes
 from toolkit.sync.files import PipeFiles
 
 RESYNC = "resync"
@@ -80,31 +82,13 @@ class Holder:
 
 
 def process_start(pid: int) -> str | None:
-    """The start time of process `pid` (clock ticks since boot), None if it does not exist
-    or there is no /proc to ask."""
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return None
-    # field 2 (comm) may hold spaces and parentheses: the fields after it follow the last ')'
-    return stat.rpartition(")")[2].split()[19]
-
-
-def boot_id() -> str | None:
-    try:
-        return Path("/proc/sys/kernel/random/boot_id").read_text().strip()
-    except OSError:
-        return None
+    """The start time of process `pid` as a lock file holds it (None: gone, or no /proc)."""
+    started = processes.start_time(pid)
+    return None if started is None else str(started)
 
 
 def _pid_exists(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True  # another user's process
-    return True
+    return processes.alive(pid, None)
 
 
 def is_stale(
@@ -134,12 +118,12 @@ def _me(command: str) -> Holder:
         host=socket.gethostname(),
         started_at=datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
         start_time=process_start(os.getpid()),
-        boot_id=boot_id(),
+        boot_id=processes.boot_id(),
     )
 
 
 def _stale(holder: Holder) -> bool:
-    return is_stale(holder, socket.gethostname(), boot_id(), process_start)
+    return is_stale(holder, socket.gethostname(), processes.boot_id(), process_start)
 
 
 def _surely_alive(holder: Holder) -> bool:
@@ -171,7 +155,7 @@ _guard = threading.Lock()
 
 
 def _open(path: Path) -> int:
-    path.parent.mkdir(parents=True, exist_ok=True)
+    private_dir(path.parent)  # 0700, and a clear error where .scimsync is a file
     return os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
 
 

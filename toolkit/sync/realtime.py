@@ -31,6 +31,8 @@ from pathlib import Path
 from typing import Any
 
 from toolkit.config.model import Config, SyncPipe
+from toolkit.config.private import open_private, private_dir
+from toolkit.config.properties import check_positive
 from toolkit.errors import FatalError
 from toolkit.ldap.changes import Change, ChangeDetector, describe_cursor
 from toolkit.ldap.search import AnyOf, request_attributes
@@ -453,7 +455,7 @@ class RealtimeSync:
         sync-failed-dns)."""
         path = pipe_files(self.config, self.pipe).failed_dns
         first_line = (error or "").splitlines()[0] if error else ""
-        with self._failed_dns_lock, path.open("a", encoding="utf-8") as out:
+        with self._failed_dns_lock, open_private(path, "a") as out:
             out.write(f"# realtime: {first_line}\n{dn}\n")
 
     def _settle_held_deletes(self) -> None:
@@ -551,7 +553,8 @@ class RealtimeSync:
     def _write_status(self) -> None:
         path = status_file(self.config, self.pipe)
         tmp = path.with_suffix(".tmp")
-        tmp.write_text(json.dumps(asdict(self.stats), default=str))
+        with open_private(tmp) as out:
+            out.write(json.dumps(asdict(self.stats), default=str))
         tmp.replace(path)
 
 
@@ -637,6 +640,7 @@ def run_foreground(
     allow_deletes: bool = False,
     on_progress: Listener | None = None,
 ) -> Stats:
+    check_positive(max_changes, "--max-changes", integer=True)
     sync = RealtimeSync(config, pipe_name, allow_deletes=allow_deletes, on_progress=on_progress)
     pidf = pid_file(config, sync.pipe)
     if running_pid(config, sync.pipe):
@@ -647,8 +651,9 @@ def run_foreground(
     except BaseException:
         sync.close()
         raise
-    pidf.parent.mkdir(parents=True, exist_ok=True)
-    pidf.write_text(f"{os.getpid()}\n")
+    private_dir(pidf.parent)
+    with open_private(pidf) as out:
+        out.write(f"{os.getpid()}\n")
 
     def stop(*_: object) -> None:
         sync.stop_event.set()  # in-flight changes finish; the cursor is saved; then exit
@@ -669,8 +674,8 @@ def start_detached(config: Config, pipe_name: str | None, allow_deletes: bool = 
     if running_pid(config, pipe):
         raise FatalError(f"pipe {pipe.name} is already running")
     lock.check_free(config.state_dir, pipe.name)  # refused here, not once detached
-    config.state_dir.mkdir(parents=True, exist_ok=True)
-    out = open(pipe_files(config, pipe).realtime_out, "ab")
+    private_dir(config.state_dir)
+    out = open_private(pipe_files(config, pipe).realtime_out, "ab")
     proc = subprocess.Popen(
         [
             sys.executable,
@@ -766,7 +771,12 @@ class RealtimeStatus:
                 for f in self.failures
             ],
             "links": self.links,
-            "last_resync": {"status": self.last_resync.status, "totals": self.last_resync.totals}
+            "last_resync": {
+                "status": self.last_resync.status,  # running, completed, ..., interrupted
+                "totals": self.last_resync.totals,
+                "started_at": self.last_resync.started_at,
+                "finished_at": self.last_resync.finished_at,
+            }
             if self.last_resync
             else None,
         }

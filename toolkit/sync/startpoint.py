@@ -13,6 +13,7 @@ from typing import Any
 
 from toolkit.config.durations import DurationError, parse_duration
 from toolkit.config.model import Config, SyncPipe
+from toolkit.config.properties import check_positive
 from toolkit.errors import FatalError, ScimsyncError
 from toolkit.ldap.fromconfig import open_source
 from toolkit.ldap.source import LdapSource
@@ -36,6 +37,8 @@ def feed_source(config: Config, pipe: SyncPipe) -> LdapSource:
 def set_startpoint(config: Config, pipe_name: str | None, how: str, value: Any = None) -> str:
     """Persist where realtime sync starts: beginning, end, change-number, rewind or time."""
     pipe = config.pipe(pipe_name)
+    if how == "change-number":
+        check_positive(value, "--change-number", integer=True)
     if pipe_files(config, pipe).running_pid():
         raise FatalError(f"pipe {pipe.name} is running; `scimsync realtime-sync stop` first")
     if how not in HOWS:

@@ -24,7 +24,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from toolkit.config.private import create_private, state_folder, tighten, tighten_state_files
+from toolkit.errors import FatalError
 from toolkit.plan.model import Link
+from toolkit.sync import processes
 
 # forms as stored; one encoder for all (json.dumps with options builds a new one per call)
 _ENCODE = json.JSONEncoder(ensure_ascii=False, default=str).encode
@@ -48,6 +51,16 @@ _UPDATE_DEFERRED_LINK = (
     " form=CASE WHEN ?8 IS hash THEN COALESCE(?11, form) ELSE ?11 END"
     " WHERE pipe=?1 AND entry_uuid=?2 AND dn=?3 AND class_name=?4 AND resource_type=?5"
     " AND scim_id=?6 AND created>=?9"
+)
+
+#: PRAGMA application_id of a scimsync state database ("SCIM"), set when it is first opened.
+APPLICATION_ID = 0x5343494D
+
+# columns added after the first release: (table, column, type)
+_ADDED_COLUMNS = (
+    ("links", "form", "TEXT"),
+    ("runs", "pid", "INTEGER"),
+    ("runs", "pid_started", "INTEGER"),
 )
 
 SCHEMA = """
@@ -97,7 +110,9 @@ CREATE TABLE IF NOT EXISTS runs (
     source_count INTEGER,
     totals TEXT,
     applied INTEGER,
-    failed INTEGER
+    failed INTEGER,
+    pid INTEGER,
+    pid_started INTEGER
 );
 CREATE TABLE IF NOT EXISTS verified (
     pipe TEXT NOT NULL,
@@ -147,24 +162,76 @@ class Run:
     failed: int | None
 
 
+class StateError(FatalError):
+    """The state database cannot be used: not a database, another application's, unreadable."""
+
+
 class StateStore:
     """Thread-safe access to one state database."""
 
     def __init__(self, path: Path | str):
         self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        state_folder(self.path.parent)
         self._lock = threading.RLock()
-        self._db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=NORMAL")
-        self._db.execute("PRAGMA busy_timeout=10000")
-        self._db.executescript(SCHEMA)
-        columns = {row[1] for row in self._db.execute("PRAGMA table_info(links)")}
-        if "form" not in columns:  # a state database from before forms were kept
-            self._db.execute("ALTER TABLE links ADD COLUMN form TEXT")
+        self._db = self._connect()
+        try:
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute("PRAGMA synchronous=NORMAL")
+            self._db.executescript(SCHEMA)
+            for table, column, kind in _ADDED_COLUMNS:
+                columns = {row[1] for row in self._db.execute(f"PRAGMA table_info({table})")}
+                if column not in columns:  # a state database from before the column
+                    self._db.execute(f"ALTER TABLE {table} ADD COLUMN {column} {kind}")
+        except sqlite3.DatabaseError as exc:
+            self._db.close()
+            raise StateError(f"{self.path}: cannot use the state database: {exc}") from None
         # deferred link writes, in the order made (each row as the upsert takes it)
         self._pending: list[tuple[Any, ...]] = []
         self._pending_keys: set[tuple[str, str]] = set()  # (pipe, entry_uuid) waiting
+        self.mark_interrupted()
+
+    def _connect(self) -> sqlite3.Connection:
+        """The database, created 0600 (SQLite gives its -wal and -shm files the same mode),
+        after checking that it is scimsync's: never a write into another application's."""
+        if not self.path.exists():
+            try:
+                create_private(self.path)
+            except FatalError as exc:
+                raise StateError(str(exc)) from None
+        db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
+        try:
+            db.execute("PRAGMA busy_timeout=10000")
+            app_id = db.execute("PRAGMA application_id").fetchone()[0]
+            tables = {
+                row[0]
+                for row in db.execute(
+                    "SELECT name FROM sqlite_master WHERE type = 'table'"
+                    " AND name NOT LIKE 'sqlite_%'"
+                )
+            }
+            if app_id != APPLICATION_ID and (app_id != 0 or (tables and "links" not in tables)):
+                shown = ", ".join(sorted(tables)[:5]) or "none"
+                raise StateError(
+                    f"{self.path}: not a scimsync state database (an SQLite database of another "
+                    f"application, tables: {shown}); scimsync leaves it as it is: move it away, "
+                    "or put the config in another folder"
+                )
+            if app_id == 0:
+                db.execute(f"PRAGMA application_id = {APPLICATION_ID}")
+            for suffix in ("", "-wal", "-shm"):  # ours: tightened if an older version left 0644
+                tighten(self.path.with_name(self.path.name + suffix))
+            tighten_state_files(self.path.parent)
+        except sqlite3.DatabaseError as exc:
+            db.close()
+            raise StateError(
+                f"{self.path}: not a usable state database ({exc}); move it away to start "
+                "with an empty state (links are found again by correlation), or restore it "
+                "from a backup"
+            ) from None
+        except BaseException:
+            db.close()
+            raise
+        return db
 
     def close(self) -> None:
         with self._lock:
@@ -424,12 +491,34 @@ class StateStore:
     # --- runs --------------------------------------------------------------------------------
 
     def start_run(self, pipe: str, kind: str) -> int:
+        """A run of this process begins: recorded "running" with its PID and start time, so
+        that once the process is gone without finishing it, the run reads "interrupted"."""
+        me = processes.this_process()
         with self.transaction() as db:
             cur = db.execute(
-                "INSERT INTO runs (pipe, kind, started_at, status) VALUES (?,?,?,?)",
-                (pipe, kind, time.time(), "running"),
+                "INSERT INTO runs (pipe, kind, started_at, status, pid, pid_started)"
+                " VALUES (?,?,?,?,?,?)",
+                (pipe, kind, time.time(), "running", me.pid, me.started),
             )
             return int(cur.lastrowid)
+
+    def mark_interrupted(self) -> None:
+        """Runs still "running" whose process is gone (killed, or the machine went down)
+        become "interrupted". A run from before PIDs were recorded has none: it cannot be
+        running (the process that opened this store is newer), so it is interrupted too."""
+        with self._lock:
+            running = self._db.execute(
+                "SELECT id, pid, pid_started FROM runs WHERE status = 'running'"
+            ).fetchall()
+            gone = [
+                (run_id,) for run_id, pid, started in running if not processes.alive(pid, started)
+            ]
+            if gone:
+                with self.transaction() as db:
+                    db.executemany(
+                        "UPDATE runs SET status = 'interrupted' WHERE id = ? AND status = 'running'",
+                        gone,
+                    )
 
     def finish_run(
         self,
@@ -456,6 +545,8 @@ class StateStore:
             )
 
     def runs(self, pipe: str, kind: str | None = None, status: str | None = None) -> list[Run]:
+        """The pipe's runs, oldest first (a run whose process is gone reads "interrupted")."""
+        self.mark_interrupted()
         sql = (
             "SELECT id, pipe, kind, started_at, finished_at, status, source_count, totals,"
             " applied, failed FROM runs WHERE pipe = ?"

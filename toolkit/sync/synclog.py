@@ -13,6 +13,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from toolkit.config.private import open_private, private_dir
+
 CHANGE_DETECTED = "change-detected"
 CHANGE_APPLIED = "change-applied"
 CHANGE_FAILED = "change-failed-detailed"
@@ -37,8 +39,8 @@ class SyncLog:
     def __init__(self, path: Path, pipe: str):
         self.path = path
         self.pipe = pipe
-        path.parent.mkdir(parents=True, exist_ok=True)
-        self._file = path.open("a", encoding="utf-8")
+        private_dir(path.parent)  # the sync log lives in the state folder
+        self._file = open_private(path, "a")
         self._lock = threading.Lock()
 
     def write(self, msg_type: str, **fields: Any) -> None:
