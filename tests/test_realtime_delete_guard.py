@@ -4,18 +4,13 @@ applied only with --allow-deletes (real slapd and scim2-server)."""
 
 from __future__ import annotations
 
-from test_realtime_support import make_rt
+from test_realtime_support import make_rt, read_store
 
 from toolkit.sync import synclog
-from toolkit.sync.state import StateStore
 
 
 def _failures(rt):
-    store = StateStore(rt.state_dir / "state.db")
-    try:
-        return store.failures("ldap-to-scim")
-    finally:
-        store.close()
+    return read_store(rt, lambda store: store.failures("ldap-to-scim"))
 
 
 def test_realtime_holds_deletes_past_the_guard_until_allowed(slapd, scim_server, tmp_path):

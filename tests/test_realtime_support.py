@@ -29,6 +29,7 @@ from toolkit.lab.syncyaml import default_classes as lab_classes
 from toolkit.lab.syncyaml import write_pipe_config
 from toolkit.mapping.dn import normalize_dn
 from toolkit.sync import synclog
+from toolkit.sync.state import StateStore
 
 PIPE = "ldap-to-scim"
 SUFFIX = "dc=example,dc=com"
@@ -322,6 +323,15 @@ def make_rt(
     if resync:
         rt.resync()
     return rt
+
+
+def read_store(rt: Rt, read: Callable[[StateStore], Any]) -> Any:
+    """What `read` finds in the pipe's state store (opened and closed around it)."""
+    store = StateStore(rt.state_dir / "state.db")
+    try:
+        return read(store)
+    finally:
+        store.close()
 
 
 def wait_for(check: Callable[[], Any], timeout: float = 30.0, what: str = "condition") -> Any:

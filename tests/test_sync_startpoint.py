@@ -4,17 +4,11 @@ scim2-server); an operator's start point is kept."""
 
 from __future__ import annotations
 
-from test_realtime_support import make_rt
-
-from toolkit.sync.state import StateStore
+from test_realtime_support import make_rt, read_store
 
 
 def _cursor(rt):
-    store = StateStore(rt.state_dir / "state.db")
-    try:
-        return store.cursor("ldap-to-scim")
-    finally:
-        store.close()
+    return read_store(rt, lambda store: store.cursor("ldap-to-scim"))
 
 
 def test_the_first_resync_sets_the_start_point_and_later_ones_keep_it(slapd, scim_server, tmp_path):

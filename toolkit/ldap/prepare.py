@@ -22,6 +22,7 @@ from ldap3.core import exceptions as lexc
 
 from toolkit.checks import CheckResult
 from toolkit.config.dn import DNError, is_within, normalize_dn, parse_dn
+from toolkit.config.durations import format_duration
 from toolkit.ldap.accesslog import LOG_BASE, WRITE_FILTER
 from toolkit.ldap.changelog import ChangelogDetector
 from toolkit.ldap.connection import close, connect
@@ -383,14 +384,6 @@ def parse_logpurge_age(text: str) -> int | None:
     return ((days * 24 + hours) * 60 + minutes) * 60 + seconds
 
 
-def _human(seconds: int) -> str:
-    if seconds % 86400 == 0:
-        return f"{seconds // 86400} d"
-    if seconds % 3600 == 0:
-        return f"{seconds // 3600} h"
-    return f"{seconds} s"
-
-
 def _check_retention(
     server: LdapServerSpec,
     admin_dn: str | None,
@@ -465,7 +458,7 @@ def _retention_389(conn: ldap3.Connection, spec: LdapServerSpec, name: str) -> C
             f"nsslapd-changelogmaxage is {age_text}: a sync stopped longer than that loses changes",
             fix,
         )
-    return CheckResult(name, True, f"nsslapd-changelogmaxage: {age_text} ({_human(age)})")
+    return CheckResult(name, True, f"nsslapd-changelogmaxage: {age_text} ({format_duration(age)})")
 
 
 def _retention_openldap(conn: ldap3.Connection, spec: LdapServerSpec, name: str) -> CheckResult:
@@ -503,7 +496,9 @@ def _retention_openldap(conn: ldap3.Connection, spec: LdapServerSpec, name: str)
             f"olcAccessLogPurge is {purge}: a sync stopped longer than that loses changes",
             fix,
         )
-    return CheckResult(name, True, f"olcAccessLogPurge: {purge} (changes kept {_human(age)})")
+    return CheckResult(
+        name, True, f"olcAccessLogPurge: {purge} (changes kept {format_duration(age)})"
+    )
 
 
 # --- creating the sync user --------------------------------------------------------------------

@@ -21,6 +21,7 @@ from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
+from toolkit.config.durations import format_duration
 from toolkit.config.properties import DeleteLimit
 from toolkit.errors import FatalError
 from toolkit.plan.model import ADOPT, DELETE, MODIFY, UNCHANGED, Link, Row
@@ -259,17 +260,9 @@ class DeleteBudget:
                 )
                 return (
                     f"held back by the delete guard: {scope} had {count} deletes in the last "
-                    f"{_duration(self.window)}, max-deletes {self.limit} allows {cap} of {of} "
+                    f"{format_duration(self.window)}, max-deletes {self.limit} allows {cap} of {of} "
                     "managed resources; check the directory, then `scimsync resync "
                     "--allow-deletes` or `scimsync realtime-sync start --allow-deletes`"
                 )
             self._recent.append((class_name, now))
             return None
-
-
-def _duration(seconds: float) -> str:
-    if seconds % 3600 == 0:
-        return f"{seconds / 3600:g} h"
-    if seconds % 60 == 0:
-        return f"{seconds / 60:g} min"
-    return f"{seconds:g} s"
