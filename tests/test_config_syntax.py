@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from toolkit.config import ConfigError, SecretRef, parse_duration, resolve_secret
-from toolkit.config.dn import DNError, is_within, normalize_dn, parse_dn
+from toolkit.config.dn import DNError, dn_key, is_within, normalize_dn, parse_dn
 from toolkit.config.durations import DurationError, format_duration
 from toolkit.config.ldapfilter import (
     And,
@@ -109,9 +109,8 @@ def test_dn_parsing_and_normalising():
         (("cn", "config"),),
     )
     assert parse_dn("cn=a\\,b+uid=x , dc=com") == ((("cn", "a,b"), ("uid", "x")), (("dc", "com"),))
-    assert normalize_dn("OU=People, DC=Example,dc=com") == normalize_dn(
-        "ou=people,dc=example,dc=com"
-    )
+    assert dn_key("OU=People, DC=Example,dc=com") == dn_key("ou=people,dc=example,dc=com")
+    assert normalize_dn("OU=People, DC=Example,dc=com") == "ou=people,dc=example,dc=com"
     assert is_within("uid=a,ou=people,dc=example,dc=com", "DC=Example,DC=com")
     assert is_within("dc=example,dc=com", "dc=example,dc=com")
     assert not is_within("dc=example,dc=com", "ou=people,dc=example,dc=com")

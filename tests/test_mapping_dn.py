@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from toolkit.mapping.dn import normalize_dn, strip_unique_member_uid
+from toolkit.config.dn import normalize_dn
+from toolkit.mapping.dn import strip_unique_member_uid
 
 
 @pytest.mark.parametrize(
@@ -59,7 +60,7 @@ def test_plain_dns_take_the_short_path_to_the_same_form():
     """The split-only path for plain DNs gives exactly what the full parser gives."""
     import random
 
-    from toolkit.mapping.dn import _normalize_parsed
+    from toolkit.config.dn import _normalize_parsed
 
     rnd = random.Random(7)
     alphabet = 'abcXY =,+#\\;"<> \té1'

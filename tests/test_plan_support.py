@@ -22,9 +22,9 @@ import ldap3
 
 from toolkit.cli import main
 from toolkit.config import load_config
+from toolkit.config.dn import normalize_dn
 from toolkit.lab import sampledata
 from toolkit.lab.syncyaml import write_pipe_config
-from toolkit.mapping.dn import normalize_dn
 from toolkit.plan.model import SITUATIONS
 
 PIPE = "ldap-to-scim"

@@ -20,8 +20,9 @@ import pytest
 from test_plan_engine import _group, _inputs, _link, _stored, _user
 from test_plan_support import ENTERPRISE, PEOPLE, dn_of, make_env, totals, uid_of
 
+from toolkit.config.dn import normalize_dn
 from toolkit.ldap.search import ReadEntry, paged_search
-from toolkit.mapping import DictResolver, ResourceMapping, load_mapping, normalize_dn
+from toolkit.mapping import DictResolver, ResourceMapping, load_mapping
 from toolkit.plan.engine import build
 from toolkit.plan.model import Link
 from toolkit.plan.plan import Plan

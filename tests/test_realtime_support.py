@@ -24,10 +24,10 @@ import ldap3
 
 from tests.test_plan_support import Result, run_cli
 from toolkit.config import load_config
+from toolkit.config.dn import normalize_dn
 from toolkit.lab import sampledata
 from toolkit.lab.syncyaml import default_classes as lab_classes
 from toolkit.lab.syncyaml import write_pipe_config
-from toolkit.mapping.dn import normalize_dn
 from toolkit.sync import synclog
 from toolkit.sync.state import StateStore
 

@@ -20,7 +20,7 @@ from test_plan_support import (
     uid_of,
 )
 
-from toolkit.mapping.dn import normalize_dn
+from toolkit.config.dn import normalize_dn
 
 
 @pytest.fixture

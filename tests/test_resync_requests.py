@@ -10,7 +10,7 @@ import ldap3
 import pytest
 from test_plan_support import dn_of, make_env, recording, totals, uid_of
 
-from toolkit.mapping.dn import normalize_dn
+from toolkit.config.dn import normalize_dn
 from toolkit.plan.model import PENDING
 from toolkit.plan.plan import Plan
 

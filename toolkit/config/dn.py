@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from functools import lru_cache
 
 _TYPE = re.compile(r"[A-Za-z][A-Za-z0-9-]*|(?:0|[1-9][0-9]*)(?:\.(?:0|[1-9][0-9]*))+")
 _SPECIAL = '"+,;<>\\= #'
@@ -99,8 +100,9 @@ def _value(text: str, pos: int) -> tuple[int, str]:
     return pos, value
 
 
-def normalize_dn(text: str) -> tuple[tuple[tuple[str, str], ...], ...]:
-    """A comparable form: types and values lower-cased, inner spaces collapsed, RDN parts sorted."""
+def dn_key(text: str) -> tuple[tuple[tuple[str, str], ...], ...]:
+    """A comparable form RDN by RDN (parsed strictly): types and values lower-cased, inner
+    spaces collapsed, RDN parts sorted. `normalize_dn` gives the same as text, faster."""
     return tuple(
         tuple(sorted((attr.lower(), " ".join(value.lower().split())) for attr, value in rdn))
         for rdn in parse_dn(text)
@@ -109,7 +111,7 @@ def normalize_dn(text: str) -> tuple[tuple[tuple[str, str], ...], ...]:
 
 def is_within(dn: str, base: str) -> bool:
     """True when `dn` equals `base` or lies below it."""
-    child, parent = normalize_dn(dn), normalize_dn(base)
+    child, parent = dn_key(dn), dn_key(base)
     return len(child) >= len(parent) and child[len(child) - len(parent) :] == parent
 
 
@@ -119,3 +121,119 @@ def is_valid_dn(text: str) -> bool:
     except DNError:
         return False
     return True
+
+
+# --- the normal form as text: ids of DN-based mappings, resolver and link keys -------------
+
+_ESCAPED = set(',+"\\<>;=')
+
+
+def _split(text: str, separators: str) -> list[str]:
+    """Split at unescaped separators, leaving escapes in place."""
+    parts: list[str] = []
+    current: list[str] = []
+    escaped = False
+    quoted = False
+    for char in text:
+        if escaped:
+            current.append(char)
+            escaped = False
+        elif char == "\\":
+            current.append(char)
+            escaped = True
+        elif char == '"':
+            current.append(char)
+            quoted = not quoted
+        elif char in separators and not quoted:
+            parts.append("".join(current))
+            current = []
+        else:
+            current.append(char)
+    parts.append("".join(current))
+    return parts
+
+
+def _unescape(value: str) -> str:
+    value = value.strip()
+    if len(value) >= 2 and value[0] == '"' and value[-1] == '"':
+        value = value[1:-1]
+    if "\\" not in value:
+        return value
+    out = bytearray()
+    i = 0
+    while i < len(value):
+        char = value[i]
+        if char == "\\" and i + 1 < len(value):
+            pair = value[i + 1 : i + 3]
+            if len(pair) == 2 and all(c in "0123456789abcdefABCDEF" for c in pair):
+                out.append(int(pair, 16))
+                i += 3
+                continue
+            out.extend(value[i + 1].encode("utf-8"))
+            i += 2
+            continue
+        out.extend(char.encode("utf-8"))
+        i += 1
+    return out.decode("utf-8", "replace")
+
+
+def _escape(value: str) -> str:
+    out = []
+    for i, char in enumerate(value):
+        if char in _ESCAPED or (i == 0 and char in " #") or (i == len(value) - 1 and char == " "):
+            out.append("\\" + char)
+        elif ord(char) < 0x20:
+            out.append(f"\\{ord(char):02x}")
+        else:
+            out.append(char)
+    return "".join(out)
+
+
+# DNs without escapes, quotes, multi-valued RDNs or characters needing an escape: the
+# common case, normalized by plain splits (the full parser costs about ten times more).
+_PLAIN = re.compile(r'[^\\"+;<>#\x00-\x1f]*')
+
+
+@lru_cache(maxsize=65536)
+def normalize_dn(dn: str) -> str:
+    """`UID=BJensen, OU=People,dc=Example,dc=COM` -> `uid=bjensen,ou=people,dc=example,dc=com`."""
+    if _PLAIN.fullmatch(dn):
+        plain = _normalize_plain(dn)
+        if plain is not None:
+            return plain
+    return _normalize_parsed(dn)
+
+
+def _normalize_parsed(dn: str) -> str:
+    rdns = []
+    for rdn in _split(dn.strip(), ",;"):
+        if not rdn.strip():
+            continue
+        avas = []
+        for ava in _split(rdn, "+"):
+            attr, sep, value = ava.partition("=")
+            if not sep:
+                avas.append(" ".join(ava.split()).lower())
+                continue
+            text = value.strip()
+            if text.startswith("#"):  # BER-encoded value: keep the hex form
+                norm = text.lower()
+            else:
+                norm = _escape(" ".join(_unescape(text).split()).lower())
+            avas.append(f"{attr.strip().lower()}={norm}")
+        rdns.append("+".join(sorted(avas)))
+    return ",".join(rdns)
+
+
+def _normalize_plain(dn: str) -> str | None:
+    rdns = []
+    for rdn in dn.split(","):
+        attr, sep, value = rdn.partition("=")
+        if not sep:
+            if rdn.strip():
+                return None  # not attr=value: the full parser decides
+            continue
+        if "=" in value:
+            return None  # "=" in a value needs an escape
+        rdns.append(f"{attr.strip().lower()}={' '.join(value.split()).lower()}")
+    return ",".join(rdns)

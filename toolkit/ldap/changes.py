@@ -19,7 +19,7 @@ from typing import Any
 import ldap3
 from ldap3.core import exceptions as lexc
 
-from toolkit.config.dn import DNError, normalize_dn
+from toolkit.config.dn import DNError, dn_key
 from toolkit.ldap.connection import close, connect_first, result_error
 from toolkit.ldap.errors import CursorError, LdapOperationError, LdapRetriableOperationError
 from toolkit.ldap.ldif import Modification
@@ -239,7 +239,7 @@ def record_text(record: dict[str, list[Any]], name: str) -> str:
 
 def _normal(dn: str) -> Any:
     try:
-        return normalize_dn(dn)
+        return dn_key(dn)
     except DNError:
         return dn.strip().lower()
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
-from toolkit.config.dn import DNError, normalize_dn
+from toolkit.config.dn import DNError, dn_key
 from toolkit.ldap.errors import LdapOperationError, LdifError
 from toolkit.ldap.ldif import read_records
 from toolkit.ldap.match import compile_filter
@@ -46,7 +46,7 @@ class LdifSource:
         """
         predicate = compile_filter(search_filter)
         try:
-            base = normalize_dn(base_dn)
+            base = dn_key(base_dn)
         except DNError as exc:
             raise LdapOperationError(f"invalid base DN {base_dn!r}: {exc}") from None
         keep = _projection(attributes)
@@ -80,10 +80,10 @@ class LdifSource:
 
     def get_entry(self, dn: str, attributes: Sequence[str] | None = None) -> Entry | None:
         """The entry at `dn` in the file, or None."""
-        wanted = normalize_dn(dn)
+        wanted = dn_key(dn)
         keep = _projection(attributes)
         for record in read_records(self.path):
-            if normalize_dn(record.dn) == wanted:
+            if dn_key(record.dn) == wanted:
                 entry = record.as_entry()
                 return (
                     entry
@@ -122,5 +122,5 @@ def _quick_below(dn: str, base_text: str) -> bool:
 
 
 def _below(dn: str, base: tuple) -> bool:
-    child = normalize_dn(dn)
+    child = dn_key(dn)
     return len(child) >= len(base) and child[len(child) - len(base) :] == base

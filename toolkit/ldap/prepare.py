@@ -21,7 +21,7 @@ import ldap3
 from ldap3.core import exceptions as lexc
 
 from toolkit.checks import CheckResult
-from toolkit.config.dn import DNError, is_within, normalize_dn, parse_dn
+from toolkit.config.dn import DNError, dn_key, is_within, parse_dn
 from toolkit.config.durations import format_duration
 from toolkit.ldap.accesslog import LOG_BASE, WRITE_FILTER
 from toolkit.ldap.changelog import ChangelogDetector
@@ -704,8 +704,8 @@ def _database_for(databases: dict[str, tuple[str, list[str]]], dn: str) -> str |
     best, best_len = None, -1
     for db, (suffix, _) in databases.items():
         try:
-            if is_within(dn, suffix) and len(normalize_dn(suffix)) > best_len:
-                best, best_len = db, len(normalize_dn(suffix))
+            if is_within(dn, suffix) and len(dn_key(suffix)) > best_len:
+                best, best_len = db, len(dn_key(suffix))
         except DNError:
             continue
     return best

@@ -9,7 +9,6 @@ users.normalize(resource) == users.normalize(resource_from_server)   # no change
 from __future__ import annotations
 
 from toolkit.mapping.derived import DictResolver, OnUnresolved, Resolver
-from toolkit.mapping.dn import normalize_dn
 from toolkit.mapping.loader import (
     DEFAULT_MAPPING_PATH,
     MappingError,
@@ -76,6 +75,5 @@ __all__ = [
     "create_transformation",
     "default_mapping_text",
     "load_mapping",
-    "normalize_dn",
     "register_transformation",
 ]

@@ -11,7 +11,8 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any, Protocol
 
-from toolkit.mapping.dn import normalize_dn, strip_unique_member_uid
+from toolkit.config.dn import normalize_dn
+from toolkit.mapping.dn import strip_unique_member_uid
 from toolkit.mapping.model import DerivationKind
 
 #: javaClass -> kind (full SDK names and short names).

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from toolkit.config.dn import normalize_dn
 from toolkit.errors import SkippableError
 from toolkit.mapping import ops as compiler
 from toolkit.mapping.derived import (
@@ -24,7 +25,6 @@ from toolkit.mapping.derived import (
     referenced_dns,
     unresolvable,
 )
-from toolkit.mapping.dn import normalize_dn
 from toolkit.mapping.model import AddTemplate, AttributeDef, DerivationKind, SearchParams
 from toolkit.mapping.ops import ResourceFunction
 from toolkit.mapping.transformations import Normalize, TransformationError, as_text

@@ -12,8 +12,8 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from toolkit.config.dn import normalize_dn
 from toolkit.config.model import SyncClass
-from toolkit.mapping.dn import normalize_dn
 from toolkit.mapping.resource import MappingValueError, ResourceMapping
 from toolkit.plan.model import (
     ADOPT,

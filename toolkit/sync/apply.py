@@ -22,9 +22,9 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from toolkit.config.dn import normalize_dn
 from toolkit.config.private import open_private
 from toolkit.errors import FatalError, RetriableError, ScimsyncError, SkippableError
-from toolkit.mapping.dn import normalize_dn
 from toolkit.plan.engine import has_pending, replace_refs
 from toolkit.plan.model import ADOPT, CREATE, DELETE, PENDING, Link, Row
 from toolkit.plan.names import (

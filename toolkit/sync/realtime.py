@@ -30,6 +30,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from toolkit.config.dn import normalize_dn
 from toolkit.config.model import Config, SyncPipe
 from toolkit.config.private import open_private, private_dir
 from toolkit.config.properties import check_positive
@@ -37,7 +38,6 @@ from toolkit.errors import FatalError
 from toolkit.ldap.changes import Change, ChangeDetector, describe_cursor
 from toolkit.ldap.search import AnyOf, request_attributes
 from toolkit.mapping import load_mapping
-from toolkit.mapping.dn import normalize_dn
 from toolkit.plan.engine import entry_key
 from toolkit.plan.guards import DeleteBudget
 from toolkit.plan.model import Link

@@ -12,12 +12,11 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from toolkit.config.dn import normalize_dn as dn_parts
+from toolkit.config.dn import dn_key, normalize_dn
 from toolkit.config.ldapfilter import filter_attributes, parse_filter
 from toolkit.config.model import Config, SyncClass, SyncPipe
 from toolkit.ldap.match import compile_filter
 from toolkit.ldap.source import LdapSource
-from toolkit.mapping.dn import normalize_dn
 from toolkit.mapping.resource import ResourceMapping, ResourceMappings
 from toolkit.plan.engine import (
     ClassRead,
@@ -82,7 +81,7 @@ class Reconciler:
         # each class's base DNs parsed once: an entry's DN is then parsed at most once per
         # entry, and not at all when it ends with a base as spelled (the usual case)
         self.bases = {
-            c.name: [(b.strip().lower(), dn_parts(b)) for b in c.include_base_dn]
+            c.name: [(b.strip().lower(), dn_key(b)) for b in c.include_base_dn]
             for c in self.classes
         }
         self.validator: Validator | None = None
@@ -113,7 +112,7 @@ class Reconciler:
         for sync_class in self.classes:
             bases = self.bases[sync_class.name]
             if bases and not any(_ends_with(text, spelled) for spelled, _ in bases):
-                parts = parts or dn_parts(entry["dn"])  # another spelling of a base, or none
+                parts = parts or dn_key(entry["dn"])  # another spelling of a base, or none
                 if not any(_is_within(parts, base) for _, base in bases):
                     continue
             predicates = self.filters[sync_class.name]
