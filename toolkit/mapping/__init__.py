@@ -34,6 +34,8 @@ from toolkit.mapping.resource import (
     ResourceMappings,
 )
 from toolkit.mapping.transformations import (
+    Base64Transformation,
+    BinaryValueError,
     BooleanTransformation,
     DefaultTransformation,
     GeneralizedTimeTransformation,
@@ -50,6 +52,8 @@ __all__ = [
     "DEFAULT_MAPPING_PATH",
     "AddTemplate",
     "AttributeDef",
+    "Base64Transformation",
+    "BinaryValueError",
     "BooleanTransformation",
     "CanonicalValue",
     "DefaultTransformation",

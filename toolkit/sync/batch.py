@@ -82,7 +82,7 @@ class Session:
 
 
 def open_session(config: Config, options: RunOptions) -> Session:
-    from toolkit.ldap.fromconfig import open_source
+    from toolkit.sync.mappingcheck import open_checked_source
 
     pipe = config.pipe(options.pipe_name)
     destination = config.destination_of(pipe)
@@ -92,8 +92,8 @@ def open_session(config: Config, options: RunOptions) -> Session:
         from dataclasses import replace
 
         endpoint = replace(endpoint, max_rate_per_second=options.rate_per_second)
+    source = open_checked_source(config, pipe, mappings)  # refused: nothing else opened
     store = StateStore(config.state_dir / "state.db")
-    source = open_source(config, config.source_of(pipe))
     return Session(config, pipe, mappings, source, ScimClient(endpoint), store)
 
 

@@ -38,11 +38,13 @@ from toolkit.ldap.search import AnyOf, request_attributes
 from toolkit.ldap.source import LdapSource
 from toolkit.mapping import load_mapping
 from toolkit.mapping.dn import normalize_dn
+from toolkit.mapping.resource import ResourceMappings
 from toolkit.plan.engine import entry_key
 from toolkit.plan.model import Link
 from toolkit.scim.client import ScimClient
 from toolkit.scim.fromconfig import destination_endpoint
 from toolkit.sync import synclog
+from toolkit.sync.mappingcheck import open_checked_source
 from toolkit.sync.reconcile import Reconciler, Result
 from toolkit.sync.state import Failure, StateStore
 
@@ -131,8 +133,14 @@ def _rfc3339(text: str) -> datetime:
     return when if when.tzinfo else when.replace(tzinfo=UTC)
 
 
-def _ldap_source(config: Config, pipe: SyncPipe) -> LdapSource:
-    source = open_source(config, config.source_of(pipe))
+def _ldap_source(
+    config: Config, pipe: SyncPipe, mappings: ResourceMappings | None = None
+) -> LdapSource:
+    """The pipe's LDAP source (with `mappings`: once its schema has all they name)."""
+    if mappings is None:
+        source = open_source(config, config.source_of(pipe))
+    else:
+        source = open_checked_source(config, pipe, mappings)
     if not isinstance(source, LdapSource):
         source.close()
         raise FatalError(
@@ -169,11 +177,11 @@ class RealtimeSync:
     def __init__(self, config: Config, pipe_name: str | None = None, workers: int | None = None):
         self.config = config
         self.pipe = config.pipe(pipe_name)
-        self.source = _ldap_source(config, self.pipe)
+        mappings = load_mapping(config.mapping_file_of(config.destination_of(self.pipe)))
+        self.source = _ldap_source(config, self.pipe, mappings)
         self.detector: ChangeDetector | None = None
         self.store = StateStore(config.state_dir / "state.db")
         self.client = ScimClient(destination_endpoint(config, self.pipe))
-        mappings = load_mapping(config.mapping_file_of(config.destination_of(self.pipe)))
         self.reconciler = Reconciler(
             config, self.pipe, mappings, self.source, self.client, self.store
         )
