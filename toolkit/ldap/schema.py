@@ -54,7 +54,7 @@ class SchemaUnavailable(LdapError):
 class AttributeType:
     oid: str
     names: tuple[str, ...]
-    syntax: str | None = None  # as written (maybe with a length: "...15{256}" is cut)
+    syntax: str | None = None  # its OID (a length bound, "...15{256}", is left out)
     sup: str | None = None
     usage: str = "userApplications"
 
@@ -124,7 +124,7 @@ class DirectorySchema:
         attribute_type = self.get(name)
         while attribute_type is not None and attribute_type.oid not in seen:
             if attribute_type.syntax:
-                return attribute_type.syntax.split("{", 1)[0]
+                return attribute_type.syntax
             seen.add(attribute_type.oid)
             attribute_type = self.get(attribute_type.sup) if attribute_type.sup else None
         return None

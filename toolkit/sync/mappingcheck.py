@@ -49,7 +49,7 @@ class MappingSchemaError(FatalError):
         self.problems = problems
         head = (
             "the mapping names LDAP attributes the directory's schema does not define "
-            "(a run would remove their SCIM attributes from every object):"
+            "(their values would read as absent and the SCIM attributes be removed):"
         )
         super().__init__("\n".join([head, *(f"  {p}" for p in problems)]))
 
