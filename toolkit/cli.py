@@ -545,6 +545,11 @@ def _dry_run(args: argparse.Namespace) -> int:
         print(f"resync would not send {len(invalid)} objects: the server's schema refuses them")
         for row in invalid[:20]:
             print(f"  {row.dn}: {'; '.join(row.problems)}")
+    unmapped = [row for row in plan.rows if (row.reason or "").startswith("cannot map: ")]
+    if unmapped:
+        print(f"resync would not send {len(unmapped)} objects: the mapping refuses a value")
+        for row in unmapped[:20]:
+            print(f"  {row.reason.removeprefix('cannot map: ')}")
     if args.output:
         print(f"plan written to {args.output}")
     return 0
