@@ -13,12 +13,12 @@ from test_plan_support import SUFFIX, make_env, totals
 
 from toolkit.config.pipeconfig import default_mapping_text
 from toolkit.mapping import (
-    normalize_dn,
     Base64Transformation,
     MappingValueError,
     TransformationError,
     create_transformation,
     load_mapping,
+    normalize_dn,
 )
 from toolkit.plan.plan import Plan
 
