@@ -11,7 +11,7 @@ from test_plan_support import SUFFIX, run_cli
 
 from toolkit.config.pipeconfig import default_mapping_text
 from toolkit.lab.dirsrv import DirSrv
-from toolkit.lab.syncyaml import write_pipe_config
+from toolkit.lab.syncyaml import default_classes, write_pipe_config
 
 TITLE = '<mapping ldapAttribute="title"/>'
 ID_MAPPING = '<resourceIDMapping ldapAttribute="entryUUID" createdBy="directory"/>'
@@ -155,3 +155,32 @@ def test_validate_says_when_it_could_not_ask_the_directory(slapd, tmp_path):
     assert "cannot connect" in result.err or "no LDAP server answered" in result.err
     offline = run_cli(config, "config", "validate", "--offline")
     assert offline.code == 0 and "NOT checked" in offline.out and "--offline" in offline.err
+
+
+@pytest.mark.parametrize(
+    ("change", "key", "message"),
+    [
+        (
+            {"resource": "Userz"},
+            "resource",
+            "no resource named 'Userz' (resources: User, Group)",
+        ),
+        (
+            {"include-filter": ["(objectClass=person)"]},
+            "include-filter",
+            "cannot tell which resource of the mapping its entries become",
+        ),
+    ],
+    ids=["unknown resource", "filter naming no resource"],
+)
+def test_validate_finds_each_class_resource_as_a_run_does(slapd, tmp_path, change, key, message):
+    classes = default_classes(SUFFIX)
+    classes["users"].update(change)
+    config = pipe_folder(slapd, tmp_path / "pipe", None, classes=classes)
+    line = line_of(config, f"{key}:")
+    validate = run_cli(config, "config", "validate")
+    assert validate.code == 2
+    assert f"{config}:{line}: sync-pipes.ldap-to-scim.sync-classes.users.{key}: " in validate.out
+    assert message in validate.out
+    run = run_cli(config, "dry-run")
+    assert run.code == 2 and message in run.err and "Traceback" not in run.err

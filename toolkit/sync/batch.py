@@ -100,7 +100,10 @@ def open_session(config: Config, options: RunOptions) -> Session:
 def class_resource(sync_class: SyncClass, mappings: ResourceMappings) -> ResourceMapping:
     """The resource a class's entries become: its `resource`, else by its include-filter."""
     if sync_class.resource:
-        return mappings[sync_class.resource]
+        try:
+            return mappings[sync_class.resource]
+        except KeyError as exc:
+            raise FatalError(f"sync class {sync_class.name}: {exc.args[0]}") from None
     text = " ".join(sync_class.include_filter).lower()
     for resource in mappings:
         if any(f"objectclass={oc.lower()}" in text for oc in resource.search.object_classes):

@@ -15,7 +15,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from toolkit.checks import CheckResult
-from toolkit.config import Config, LdapServer, SyncPipe, load_config, validate_file
+from toolkit.config import Config, LdapServer, Problem, SyncPipe, load_config, validate_file
+from toolkit.config.document import line_of
 from toolkit.errors import FatalError, ScimsyncError
 from toolkit.ldap.fromconfig import open_source, server_spec, source_spec
 from toolkit.ldap.ldifsource import LdifSource
@@ -140,6 +141,7 @@ def validate_config(path: Path | str, *, offline: bool = False) -> Validation:
     for pipe in config.sync_pipes.values():
         mappings = load_mapping(config.mapping_file_of(config.destination_of(pipe)))
         result.warnings += [w for w in mappings.warnings if w not in result.warnings]
+        result.problems += _class_resources(config, pipe, mappings)
         source = config.source_of(pipe)
         if source.type != "ldap":
             continue
@@ -162,6 +164,32 @@ def validate_config(path: Path | str, *, offline: bool = False) -> Validation:
             p for p in unknown_attributes(mappings, schema) if p not in result.problems
         ]
     return result
+
+
+def _class_resources(config: Config, pipe: SyncPipe, mappings: ResourceMappings) -> list[str]:
+    """Each sync class's resource, found in the mapping as a run finds it (or the problem)."""
+    from toolkit.sync.batch import class_resource
+
+    problems = []
+    raw = ((config.document or {}).get("sync-pipes") or {}).get(pipe.name) or {}
+    raw_classes = raw.get("sync-classes") or {}
+    for sync_class in pipe.classes_in_order():
+        if sync_class.is_exclusion and not (
+            sync_class.include_base_dn or sync_class.include_filter
+        ):
+            continue  # Ping's DEFAULT class: no run maps its entries
+        try:
+            class_resource(sync_class, mappings)
+        except FatalError as exc:
+            body = raw_classes.get(sync_class.name)
+            key = "resource" if sync_class.resource else "include-filter"
+            problem = Problem(
+                f"sync-pipes.{pipe.name}.sync-classes.{sync_class.name}.{key}",
+                str(exc).split(": ", 1)[-1],
+                line_of(body, key) if isinstance(body, dict) else None,
+            )
+            problems.append(problem.located(config.path))
+    return problems
 
 
 # --- prepare-endpoint-server -------------------------------------------------------------------
