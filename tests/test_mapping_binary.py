@@ -5,11 +5,13 @@ mapping declares Base64Transformation or dataType="binary"; then the value goes 
 from __future__ import annotations
 
 import base64
+import json
 from pathlib import Path
 
 import ldap3
 import pytest
 from test_plan_support import SUFFIX, make_env, totals
+from test_realtime_support import make_rt
 
 from toolkit.config.pipeconfig import default_mapping_text
 from toolkit.mapping import (
@@ -21,6 +23,7 @@ from toolkit.mapping import (
     normalize_dn,
 )
 from toolkit.plan.plan import Plan
+from toolkit.sync import synclog
 
 DN = "uid=ann,ou=people,dc=example,dc=com"
 PHOTO = b"\xff\xd8\xff\xe0\x00\x10JFIF\x00\x01\x01\x00\x00\x01\x00\x01\x00\x00\xff\xd9"
@@ -191,3 +194,34 @@ def test_binary_value_is_a_problem_of_its_object_only(slapd, scim_server, tmp_pa
         assert env.cli_json("dry-run")["totals"]["unchanged"] == env.users + env.groups
     finally:
         env.close()
+
+
+def test_realtime_records_the_binary_value_as_that_change_failing(slapd, scim_server, tmp_path):
+    """The same refusal on the change feed: the change adding the photo fails (logged with the
+    attribute, kept for retry); a change to another user in the same batch goes through."""
+    rt = make_rt("slapd", slapd, scim_server, tmp_path / "pipe", users=6, groups=1)
+    try:
+        text = default_mapping_text(SUFFIX)
+        (rt.folder / "mapping.xml").write_text(
+            text.replace(TITLE, '<mapping ldapAttribute="jpegPhoto"/>', 1)
+        )
+        rt.config_path.write_text(
+            rt.config_path.read_text().replace(
+                "    server: [rt-scim]\n",
+                "    server: [rt-scim]\n    resource-mapping-file: mapping.xml\n",
+            )
+        )
+        mark = len(rt.log())
+        photo_dn = rt.add_user("photo.holder", jpegPhoto=[PHOTO])
+        plain_dn = rt.add_user("plain.user")
+        rt.sync()
+        lines = [line for line in rt.log()[mark:] if line["type"] in synclog.OUTCOMES]
+        by_dn = {line["dn"].lower(): line for line in lines}
+        failed = by_dn[photo_dn.lower()]
+        assert failed["type"] == synclog.CHANGE_FAILED, failed
+        assert "LDAP attribute jpegPhoto holds a binary value" in json.dumps(failed), failed
+        assert by_dn[plain_dn.lower()]["type"] == synclog.CHANGE_APPLIED
+        users = rt.users()
+        assert "plain.user" in users and "photo.holder" not in users
+    finally:
+        rt.close()
