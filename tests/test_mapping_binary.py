@@ -225,3 +225,13 @@ def test_realtime_records_the_binary_value_as_that_change_failing(slapd, scim_se
         assert "plain.user" in users and "photo.holder" not in users
     finally:
         rt.close()
+
+
+def test_resource_id_of_octets_is_their_base64(tmp_path):
+    # an id attribute holding octets (a GUID) gives distinct ids, never replacement signs
+    users = mapping_with(tmp_path)
+    guid = b"\x8a\xff\x00\x10" * 4
+    other = b"\x8a\xfe\x00\x10" * 4
+    ids = {users.resource_id(entry(entryuuid=[g])) for g in (guid, other)}
+    assert ids == {base64.b64encode(g).decode() for g in (guid, other)}
+    assert users.resource_id(entry(entryuuid=[b"abc"])) == "abc"

@@ -177,12 +177,16 @@ class ResourceMapping:
         for key, values in entry.items():
             if key.lower() == wanted and values:
                 value = values if isinstance(values, str | bytes) else values[0]
-                if type(value) is bytes and id_mapping.transformation is not None:
-                    # octets that are not UTF-8 (a GUID): base64 keeps ids distinct
-                    if not id_mapping.transformation.accepts_bytes("string"):
+                transformation = id_mapping.transformation
+                if type(value) is bytes and not (
+                    transformation and transformation.accepts_bytes("string")
+                ):
+                    try:
+                        value = value.decode()
+                    except UnicodeDecodeError:  # octets (a GUID): base64 keeps ids distinct
                         value = base64.b64encode(value).decode("ascii")
-                if id_mapping.transformation is not None:
-                    return as_text(id_mapping.transformation.to_scim(value, "string"))
+                if transformation is not None:
+                    return as_text(transformation.to_scim(value, "string"))
                 return as_text(value)
         return None
 
