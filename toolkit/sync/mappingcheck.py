@@ -146,7 +146,10 @@ def validate_config(path: Path | str, *, offline: bool = False) -> Validation:
         if source.type != "ldap":
             continue
         if offline:
-            result.unchecked.append(f"pipe {pipe.name}: --offline")
+            result.unchecked.append(
+                f"pipe {pipe.name}: the mapping was not checked against the schema of sync "
+                f"source {source.name} (--offline)"
+            )
             continue
         if source.name not in schemas:
             try:
