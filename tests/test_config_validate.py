@@ -184,3 +184,29 @@ def test_validate_finds_each_class_resource_as_a_run_does(slapd, tmp_path, chang
     assert message in validate.out
     run = run_cli(config, "dry-run")
     assert run.code == 2 and message in run.err and "Traceback" not in run.err
+
+
+@pytest.mark.parametrize(
+    ("mapping", "warned"),
+    [
+        ('<mapping ldapAttribute="jpegPhoto"/>', True),
+        ('<mapping ldapAttribute="userCertificate;binary"/>', True),
+        (
+            '<mapping ldapAttribute="jpegPhoto" transform="toolkit.mapping.Base64Transformation"/>',
+            False,
+        ),
+    ],
+    ids=["photo as text", "certificate as text", "photo as base64"],
+)
+def test_validate_warns_of_a_binary_attribute_sent_as_text(slapd, tmp_path, mapping, warned):
+    config = pipe_folder(slapd, tmp_path / "pipe", (TITLE, mapping))
+    file = tmp_path / "pipe" / "mapping.xml"
+    result = run_cli(config, "config", "validate")
+    assert result.code == 0 and result.out.strip() == f"{config}: valid"
+    warning = (
+        f"scimsync: warning: {file}:{line_of(file, mapping)}: resource 'User', attribute "
+        f"'title': LDAP attribute {mapping.split(chr(34))[1]!r} has the "
+    )
+    assert (warning in result.err) == warned, result.err
+    if warned:
+        assert "entries holding a value that is not UTF-8 will not be sent" in result.err

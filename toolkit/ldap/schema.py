@@ -25,17 +25,15 @@ from toolkit.ldap.spec import LdapServerSpec
 _FALLBACK_SUBENTRIES = ("cn=Subschema", "cn=schema")
 
 #: Syntaxes whose values are octets rather than text (RFC 4517 and RFC 4523 OIDs).
-BINARY_SYNTAXES = frozenset(
-    {
-        "1.3.6.1.4.1.1466.115.121.1.5",  # Binary
-        "1.3.6.1.4.1.1466.115.121.1.8",  # Certificate
-        "1.3.6.1.4.1.1466.115.121.1.9",  # Certificate List
-        "1.3.6.1.4.1.1466.115.121.1.10",  # Certificate Pair
-        "1.3.6.1.4.1.1466.115.121.1.28",  # JPEG
-        "1.3.6.1.4.1.1466.115.121.1.40",  # Octet String
-        "1.3.6.1.4.1.1466.115.121.1.49",  # Supported Algorithm
-    }
-)
+BINARY_SYNTAXES = {
+    "1.3.6.1.4.1.1466.115.121.1.5": "Binary",
+    "1.3.6.1.4.1.1466.115.121.1.8": "Certificate",
+    "1.3.6.1.4.1.1466.115.121.1.9": "Certificate List",
+    "1.3.6.1.4.1.1466.115.121.1.10": "Certificate Pair",
+    "1.3.6.1.4.1.1466.115.121.1.28": "JPEG",
+    "1.3.6.1.4.1.1466.115.121.1.40": "Octet String",
+    "1.3.6.1.4.1.1466.115.121.1.49": "Supported Algorithm",
+}
 
 _OID = re.compile(r"^\(\s*([0-9A-Za-z.\-]+)")
 _NAMES = re.compile(r"\sNAME\s+(?:'([^']*)'|\(\s*((?:'[^']*'\s*)+)\))", re.IGNORECASE)

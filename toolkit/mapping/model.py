@@ -137,3 +137,4 @@ class LdapAttributeUse:
     resource: str
     what: str  # "attribute 'title'", "resourceIDMapping"
     line: int
+    as_text: bool = False  # its values are sent as text: octets that are not UTF-8 are refused

@@ -40,10 +40,15 @@ def is_write_only(attribute: AttributeDef) -> bool:
 
 
 def mappings_of(attribute: AttributeDef) -> list[LdapMapping]:
-    found = [attribute.mapping] if attribute.mapping else []
-    found += [sub.mapping for sub in attribute.sub_attributes if sub.mapping]
+    return [mapping for mapping, _ in typed_mappings(attribute)]
+
+
+def typed_mappings(attribute: AttributeDef) -> list[tuple[LdapMapping, str]]:
+    """Each LDAP mapping of the attribute, with the SCIM data type its values become."""
+    found = [(attribute.mapping, attribute.data_type or "string")] if attribute.mapping else []
+    found += [(sub.mapping, sub.data_type) for sub in attribute.sub_attributes if sub.mapping]
     for canonical in attribute.canonical_values:
-        found += [mapping for _, mapping in canonical.sub_mappings]
+        found += [(m, _sub_type(attribute, name)) for name, m in canonical.sub_mappings]
     return found
 
 

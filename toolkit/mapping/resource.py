@@ -507,12 +507,14 @@ class ResourceMappings:
                 )
                 uses.setdefault((use.ldap_attribute.lower(), line), use)
             for attribute in resource.attributes:
-                for mapping in compiler.mappings_of(attribute):
+                sent = not compiler.is_write_only(attribute)  # password: never from LDAP
+                for mapping, data_type in compiler.typed_mappings(attribute):
                     use = LdapAttributeUse(
                         mapping.ldap_attribute,
                         resource.name,
                         f"attribute {attribute.name!r}",
                         mapping.line,
+                        sent and not mapping.transformation.accepts_bytes(data_type),
                     )
                     uses.setdefault((use.ldap_attribute.lower(), use.line), use)
         return sorted(uses.values(), key=lambda use: use.line)

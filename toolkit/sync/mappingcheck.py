@@ -20,11 +20,18 @@ from toolkit.config.document import line_of
 from toolkit.errors import FatalError, ScimsyncError
 from toolkit.ldap.fromconfig import open_source, server_spec, source_spec
 from toolkit.ldap.ldifsource import LdifSource
-from toolkit.ldap.schema import DirectorySchema, SchemaUnavailable, base_type, read_schema
+from toolkit.ldap.schema import (
+    BINARY_SYNTAXES,
+    DirectorySchema,
+    SchemaUnavailable,
+    base_type,
+    read_schema,
+)
 from toolkit.ldap.source import LdapSource
 from toolkit.mapping import DEFAULT_MAPPING_PATH, load_mapping
 from toolkit.mapping.loader import mapping_problems
 from toolkit.mapping.resource import ResourceMappings
+from toolkit.mapping.transformations import BASE64_TRANSFORMATION
 
 log = logging.getLogger(__name__)
 
@@ -76,6 +83,23 @@ def unknown_attributes(mappings: ResourceMappings, schema: DirectorySchema) -> l
             f"({schema.where}){_closest(name, known)}"
         )
     return problems
+
+
+def binary_as_text(mappings: ResourceMappings, schema: DirectorySchema) -> list[str]:
+    """Warnings for attributes of a binary syntax (a photo, a certificate) that the mapping
+    sends as text: each entry holding a value that is not UTF-8 will be refused."""
+    file = mappings.path or DEFAULT_MAPPING_PATH
+    warnings = []
+    for use in mappings.ldap_attribute_uses():
+        syntax = schema.syntax_of(use.ldap_attribute)
+        if use.as_text and syntax in BINARY_SYNTAXES:
+            warnings.append(
+                f"{file}:{use.line}: resource {use.resource!r}, {use.what}: LDAP attribute "
+                f"{use.ldap_attribute!r} has the {BINARY_SYNTAXES[syntax]} syntax, mapped as text: "
+                "entries holding a value that is not UTF-8 will not be sent; declare "
+                f'transform="{BASE64_TRANSFORMATION}" to send its values as base64'
+            )
+    return warnings
 
 
 def _closest(name: str, known: list[str]) -> str:
@@ -166,6 +190,7 @@ def validate_config(path: Path | str, *, offline: bool = False) -> Validation:
         result.problems += [
             p for p in unknown_attributes(mappings, schema) if p not in result.problems
         ]
+        result.warnings += [w for w in binary_as_text(mappings, schema) if w not in result.warnings]
     return result
 
 
