@@ -71,6 +71,7 @@ CASES = [
     ("other case and an alias", (TITLE, '<mapping ldapAttribute="TITLE"/>'), 0, ["valid"]),
     ("attribute options", (TITLE, '<mapping ldapAttribute="title;lang-en"/>'), 0, ["valid"]),
     ("by OID", (TITLE, '<mapping ldapAttribute="2.5.4.12"/>'), 0, ["valid"]),
+    ("the entry's DN", (TITLE, '<mapping ldapAttribute="dn"/>'), 0, ["valid"]),
     (
         "unknown transformation class",
         (TITLE, f'<mapping ldapAttribute="title" transform="{UNKNOWN_CLASS}"/>'),
