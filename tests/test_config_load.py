@@ -443,8 +443,15 @@ def test_config_show_never_prints_a_secret(folder):
 
 
 def test_config_validate_cli(folder):
+    # no directory to ask (its password is not even set): valid as a file, and said to be unchecked
     run = scimsync("--config", str(folder / "sync.yaml"), "config", "validate")
-    assert run.returncode == 0 and run.stdout.strip().endswith("valid"), run.stderr
+    assert run.returncode == 0, run.stderr
+    assert run.stdout.strip().endswith(
+        "valid, but the mapping was NOT checked against the directory's schema"
+    )
+    assert "SCIMSYNC_SOURCE_PASSWORD is not set" in run.stderr
+    run = scimsync("--config", str(folder / "sync.yaml"), "config", "validate", "--offline")
+    assert run.returncode == 0 and "NOT checked" in run.stdout and "--offline" in run.stderr
     edited(folder, _set(*CLASS, "include-filter", value=["(cn=a"]))
     run = scimsync("config", "validate", env={"SCIMSYNC_CONFIG": str(folder / "sync.yaml")})
     assert run.returncode == 2

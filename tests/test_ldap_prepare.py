@@ -265,6 +265,8 @@ def test_cli_creates_the_user_then_passes_on_389(dirsrv, tmp_path, capsys):
     assert main([*create, "--create-sync-user"]) == 0
     out = capsys.readouterr().out
     assert f"PASS  sync user entry: created {bind_dn}" in out and "0 failed" in out
+    # the new read-only user reads the schema: the built-in mapping's attributes are all there
+    assert "PASS  mapped attributes in the schema: all 21 LDAP attributes" in out
     assert SYNC_PASSWORD not in out and dirsrv.admin_password not in out
     assert main(argv) == 0
 

@@ -103,7 +103,18 @@ def _add_config(sub: argparse._SubParsersAction) -> None:
     show = verbs.add_parser("show", help="print the effective config (secrets as references only)")
     show.add_argument("--json", action="store_true", help="print JSON")
     show.set_defaults(func=_config_show)
-    validate = verbs.add_parser("validate", help="list every problem of the config, or say valid")
+    validate = verbs.add_parser(
+        "validate",
+        help="list every problem of the config, or say valid",
+        description="Check the config and its mapping files as a run would load them, and "
+        "each mapping against the LDAP schema of its pipe's source (read as the sync user). "
+        "Exits 2 on a problem; says so when the directory could not be asked.",
+    )
+    validate.add_argument(
+        "--offline",
+        action="store_true",
+        help="do not read the directory's schema (the mapping is then not checked against it)",
+    )
     validate.set_defaults(func=_config_validate)
 
     ds = sub.add_parser(
@@ -158,15 +169,22 @@ def _config_show(args: argparse.Namespace) -> int:
 
 
 def _config_validate(args: argparse.Namespace) -> int:
-    from toolkit.config import validate_file
+    from toolkit.sync.mappingcheck import validate_config
 
     path = config_path(args)
-    problems = validate_file(path)
-    for problem in problems:
-        print(problem.located(path))
-    if problems:
-        print(f"{path}: {len(problems)} problem(s)", file=sys.stderr)
+    result = validate_config(path, offline=args.offline)
+    for problem in result.problems:
+        print(problem)
+    for warning in result.warnings:
+        print(f"scimsync: warning: {warning}", file=sys.stderr)
+    if result.problems:
+        print(f"{path}: {len(result.problems)} problem(s)", file=sys.stderr)
         return 2
+    if result.unchecked:
+        for reason in result.unchecked:
+            print(f"scimsync: warning: {reason}", file=sys.stderr)
+        print(f"{path}: valid, but the mapping was NOT checked against the directory's schema")
+        return 0
     print(f"{path}: valid")
     return 0
 
@@ -542,6 +560,11 @@ def _dry_run(args: argparse.Namespace) -> int:
         print(f"resync would not send {len(invalid)} objects: the server's schema refuses them")
         for row in invalid[:20]:
             print(f"  {row.dn}: {'; '.join(row.problems)}")
+    unmapped = [row for row in plan.rows if (row.reason or "").startswith("cannot map: ")]
+    if unmapped:
+        print(f"resync would not send {len(unmapped)} objects: the mapping refuses a value")
+        for row in unmapped[:20]:
+            print(f"  {row.reason.removeprefix('cannot map: ')}")
     if args.output:
         print(f"plan written to {args.output}")
     return 0

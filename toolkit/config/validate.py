@@ -53,15 +53,34 @@ def load_config(path: Path | str) -> Config:
     return config
 
 
-def validate_file(path: Path | str) -> list[Problem]:
-    """All problems of the config at `path` (a YAML syntax error is the only one then)."""
+def validate_file(
+    path: Path | str, mapping_validator: MappingValidator | None = None
+) -> list[Problem]:
+    """All problems of the config at `path` (a YAML syntax error is the only one then).
+
+    A config that defines no sync pipe is a problem here (a run needs one), though not while
+    a config is being built object by object (`check_document`, dsconfig). `mapping_validator`
+    checks each resource-mapping-file (default: well-formed and valid against the XSD).
+    """
     path = Path(path).absolute()
     try:
         doc = load_document(path)
     except ConfigError as exc:
         return exc.problems
-    config, problems = check_document(doc, path)
-    return problems if config is None else _secret_problems(config)
+    if all(key in SECTIONS and not doc[key] for key in doc):  # empty, or empty sections
+        return [Problem("", "the config file configures nothing (no sync pipe, no server)", 1)]
+    config, problems = check_document(doc, path, mapping_validator)
+    if config is not None and not config.sync_pipes:
+        problems.append(
+            Problem(
+                SYNC_PIPES,
+                "no sync pipe is configured: a run needs one (create-sync-pipe-config writes one)",
+                line_of(doc, SYNC_PIPES),
+            )
+        )
+    if config is not None:
+        problems += _secret_problems(config)
+    return problems
 
 
 def _secret_problems(config: Config) -> list[Problem]:

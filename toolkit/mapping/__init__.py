@@ -33,6 +33,8 @@ from toolkit.mapping.resource import (
     ResourceMappings,
 )
 from toolkit.mapping.transformations import (
+    Base64Transformation,
+    BinaryValueError,
     BooleanTransformation,
     DefaultTransformation,
     GeneralizedTimeTransformation,
@@ -49,6 +51,8 @@ __all__ = [
     "DEFAULT_MAPPING_PATH",
     "AddTemplate",
     "AttributeDef",
+    "Base64Transformation",
+    "BinaryValueError",
     "BooleanTransformation",
     "CanonicalValue",
     "DefaultTransformation",

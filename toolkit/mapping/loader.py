@@ -61,6 +61,16 @@ def load_mapping(path: str | Path | None = None) -> ResourceMappings:
     return _Loader(str(source)).load(tree.getroot(), source)
 
 
+def mapping_problems(path: str | Path) -> list[str]:
+    """Everything `load_mapping` would refuse in `path` ("FILE:LINE: message"), none if usable:
+    the config check of a resource-mapping-file, so that validate refuses what a run would."""
+    try:
+        load_mapping(path)
+    except MappingError as exc:
+        return list(exc.errors)
+    return []
+
+
 def _children(element: etree._Element, tag: str) -> list[etree._Element]:
     return [child for child in element if child.tag == tag]
 
@@ -129,6 +139,7 @@ class _Loader:
                 ldap_attribute=id_element.get("ldapAttribute", "").strip(),
                 created_by=id_element.get("createdBy"),
                 transformation=self.transformation(id_element, "string"),
+                line=id_element.sourceline or 0,
             )
         if search_filter.count("(") != search_filter.count(")"):
             self.error(_child(element, "filter"), "unbalanced parenthesis in LDAPSearch filter")

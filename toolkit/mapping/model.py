@@ -98,6 +98,8 @@ class IdMapping:
     ldap_attribute: str
     created_by: str | None = None  # "directory" | "scim-consumer"
     transformation: Transformation | None = None
+    # where in the file (kept out of repr: mapping fingerprints must not move with the lines)
+    line: int = field(default=0, repr=False, compare=False)
 
 
 @dataclass(frozen=True)
@@ -125,3 +127,14 @@ class AddTemplate:
 
     dn_template: str
     fixed_attributes: tuple[FixedAttribute, ...] = ()
+
+
+@dataclass(frozen=True)
+class LdapAttributeUse:
+    """One place where the mapping file names an LDAP attribute (for checks against a schema)."""
+
+    ldap_attribute: str
+    resource: str
+    what: str  # "attribute 'title'", "resourceIDMapping"
+    line: int
+    as_text: bool = False  # its values are sent as text: octets that are not UTF-8 are refused

@@ -21,6 +21,7 @@ from toolkit.mapping.transformations import (
     ToScim,
     TransformationError,
     as_text,
+    ldap_text,
     normalize_string,
 )
 
@@ -39,10 +40,15 @@ def is_write_only(attribute: AttributeDef) -> bool:
 
 
 def mappings_of(attribute: AttributeDef) -> list[LdapMapping]:
-    found = [attribute.mapping] if attribute.mapping else []
-    found += [sub.mapping for sub in attribute.sub_attributes if sub.mapping]
+    return [mapping for mapping, _ in typed_mappings(attribute)]
+
+
+def typed_mappings(attribute: AttributeDef) -> list[tuple[LdapMapping, str]]:
+    """Each LDAP mapping of the attribute, with the SCIM data type its values become."""
+    found = [(attribute.mapping, attribute.data_type or "string")] if attribute.mapping else []
+    found += [(sub.mapping, sub.data_type) for sub in attribute.sub_attributes if sub.mapping]
     for canonical in attribute.canonical_values:
-        found += [mapping for _, mapping in canonical.sub_mappings]
+        found += [(m, _sub_type(attribute, name)) for name, m in canonical.sub_mappings]
     return found
 
 
@@ -83,8 +89,24 @@ def _all(values: Any) -> Any:
     return (values,) if isinstance(values, str | bytes) else values
 
 
-def _converter(mapping: LdapMapping, data_type: str) -> tuple[str, ToScim]:
-    return mapping.ldap_attribute.lower(), mapping.transformation.scim_converter(data_type)
+@dataclass(frozen=True)
+class _Converter:
+    """How one LDAP attribute's values become SCIM values of one data type."""
+
+    key: str  # the LDAP attribute, lower case (as entries hold it)
+    convert: ToScim
+    attribute: str  # as the mapping spells it, for messages
+    takes_bytes: bool  # else a value that is not UTF-8 text is refused (BinaryValueError)
+
+
+def _converter(mapping: LdapMapping, data_type: str) -> _Converter:
+    transformation = mapping.transformation
+    return _Converter(
+        mapping.ldap_attribute.lower(),
+        transformation.scim_converter(data_type),
+        mapping.ldap_attribute,
+        transformation.accepts_bytes(data_type),
+    )
 
 
 def _sub_type(attribute: AttributeDef, sub_name: str) -> str:
@@ -140,7 +162,7 @@ class _Source:
         self.names: dict[str, Any] = {
             "_first": _first,
             "_all": _all,
-            "as_text": as_text,
+            "ldap_text": ldap_text,
             "TransformationError": TransformationError,
         }
         self.depth = 2
@@ -195,20 +217,20 @@ class _Store:
 def _emit_attribute(code: _Source, attribute: AttributeDef, path: str, store: _Store) -> None:
     if attribute.derivation is None and attribute.kind == "simple":
         assert attribute.mapping is not None
-        key, convert = _converter(attribute.mapping, attribute.data_type or "string")
-        code.line(f"v = entry.get({key!r})")
+        converter = _converter(attribute.mapping, attribute.data_type or "string")
+        code.line(f"v = entry.get({converter.key!r})")
         with code.block("if v:"):
             code.line("v = v[0] if type(v) is list else _first(v)")
-            if convert is as_text:  # most attributes: text as the reader gives it, no call
-                store.put(_converted(code, convert))
+            if converter.convert is ldap_text:  # most attributes: text as read, no call
+                store.put(_converted(code, converter))
             else:
-                code.line(f"v = {code.name(convert)}(v)")
+                code.line(f"v = {_converted(code, converter)}")
                 with code.block("if v is not None:"):
                     store.put("v")
     elif attribute.derivation is None and attribute.kind == "complex":
         subs = [(sub.name, sub.mapping, sub.data_type) for sub in attribute.sub_attributes]
         code.line("item = {}")
-        _emit_item(code, [(name, *_converter(m, t)) for name, m, t in subs if m])
+        _emit_item(code, [(name, _converter(m, t)) for name, m, t in subs if m])
         with code.block("if item:"):
             store.put("item")
     elif attribute.derivation is None and attribute.kind == "complexMultiValued":
@@ -219,7 +241,7 @@ def _emit_attribute(code: _Source, attribute: AttributeDef, path: str, store: _S
                 continue
             code.line("item = {}")
             subs = [
-                (sub_name, *_converter(mapping, _sub_type(attribute, sub_name)))
+                (sub_name, _converter(mapping, _sub_type(attribute, sub_name)))
                 for sub_name, mapping in canonical.sub_mappings
             ]
             _emit_item(code, subs)
@@ -238,13 +260,13 @@ def _emit_attribute(code: _Source, attribute: AttributeDef, path: str, store: _S
             store.put("v")
 
 
-def _emit_item(code: _Source, subs: list[tuple[str, str, ToScim]], item: str = "item") -> None:
+def _emit_item(code: _Source, subs: list[tuple[str, _Converter]], item: str = "item") -> None:
     """`item[name]` = the first value of each sub-attribute's LDAP attribute, converted."""
-    for name, key, convert in subs:
-        code.line(f"v = entry.get({key!r})")
+    for name, converter in subs:
+        code.line(f"v = entry.get({converter.key!r})")
         with code.block("if v:"):
             code.line("v = v[0] if type(v) is list else _first(v)")
-            code.line(f"{item}[{name!r}] = {_converted(code, convert)}")
+            code.line(f"{item}[{name!r}] = {_converted(code, converter)}")
 
 
 def _emit_simple_multi_valued(code: _Source, attribute: AttributeDef, store: _Store) -> None:
@@ -252,20 +274,20 @@ def _emit_simple_multi_valued(code: _Source, attribute: AttributeDef, store: _St
     SDK itself keeps only the first value of a canonical type, silently dropping the rest),
     with the first value of its other sub-attributes and the group's canonical type. A group
     with no `value` mapping gives one item of those others, if any has a value."""
-    # Per group: (type or None, key and converter of `value` or None, [(other sub, key, conv.)])
-    groups: list[tuple[str | None, tuple[str, ToScim] | None, list[tuple[str, str, ToScim]]]]
+    # Per group: (type or None, converter of `value` or None, [(other sub, its converter)])
+    groups: list[tuple[str | None, _Converter | None, list[tuple[str, _Converter]]]]
     groups = []
     if attribute.mapping is not None:
         groups.append((None, _converter(attribute.mapping, attribute.data_type or "string"), []))
     for canonical in attribute.canonical_values:
-        value: tuple[str, ToScim] | None = None
+        value: _Converter | None = None
         extras = []
         for sub_name, mapping in canonical.sub_mappings:
             converter = _converter(mapping, _sub_type(attribute, sub_name))
             if sub_name == "value":
                 value = converter
             else:
-                extras.append((sub_name, *converter))
+                extras.append((sub_name, converter))
         if canonical.sub_mappings:
             groups.append((canonical.name, value, extras))
     code.line("items = []")
@@ -279,14 +301,13 @@ def _emit_simple_multi_valued(code: _Source, attribute: AttributeDef, store: _St
                     item = f"{{**extra, 'type': {type_name!r}}}" if type_name else "extra"
                     code.line(f"items.append({item})")
             continue
-        key, convert = value
         typed = f", 'type': {type_name!r}" if type_name is not None else ""
-        code.line(f"v = entry.get({key!r})")
+        code.line(f"v = entry.get({value.key!r})")
         with code.block("if v:"), code.block("for v in (v if type(v) is list else _all(v)):"):
             if not extras:  # the usual case: one literal
-                code.line(f"items.append({{'value': {_converted(code, convert)}{typed}}})")
+                code.line(f"items.append({{'value': {_converted(code, value)}{typed}}})")
             else:
-                code.line(f"item = {{'value': {_converted(code, convert)}}}")
+                code.line(f"item = {{'value': {_converted(code, value)}}}")
                 with code.block("if extra:"):
                     code.line("item.update(extra)")
                 if typed:
@@ -296,11 +317,15 @@ def _emit_simple_multi_valued(code: _Source, attribute: AttributeDef, store: _St
         store.put("items")
 
 
-def _converted(code: _Source, convert: ToScim) -> str:
-    """The expression converting the LDAP value `v` (text as the reader gives it: no call)."""
-    return (
-        "v if type(v) is str else as_text(v)" if convert is as_text else f"{code.name(convert)}(v)"
-    )
+def _converted(code: _Source, converter: _Converter) -> str:
+    """The expression converting the LDAP value `v`. Text as the reader gives it costs no call;
+    anything else (bytes: a value that is not UTF-8) goes through `ldap_text`, which refuses it
+    naming the attribute, unless the transformation takes octets (base64)."""
+    convert = converter.convert
+    if converter.takes_bytes:
+        return f"{code.name(convert)}(v)"
+    text = f"v if type(v) is str else ldap_text(v, {converter.attribute!r})"
+    return text if convert is ldap_text else f"{code.name(convert)}({text})"
 
 
 # --- comparable form --------------------------------------------------------------------------

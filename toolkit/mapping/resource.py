@@ -7,6 +7,7 @@ mapping an entry costs a few dict look-ups per attribute and no lxml work at all
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import inspect
 from collections.abc import Iterable, Iterator, Mapping
@@ -25,7 +26,13 @@ from toolkit.mapping.derived import (
     referenced_dns,
     unresolvable,
 )
-from toolkit.mapping.model import AddTemplate, AttributeDef, DerivationKind, SearchParams
+from toolkit.mapping.model import (
+    AddTemplate,
+    AttributeDef,
+    DerivationKind,
+    LdapAttributeUse,
+    SearchParams,
+)
 from toolkit.mapping.ops import ResourceFunction
 from toolkit.mapping.transformations import Normalize, TransformationError, as_text
 
@@ -170,8 +177,16 @@ class ResourceMapping:
         for key, values in entry.items():
             if key.lower() == wanted and values:
                 value = values if isinstance(values, str | bytes) else values[0]
-                if id_mapping.transformation is not None:
-                    return as_text(id_mapping.transformation.to_scim(value, "string"))
+                transformation = id_mapping.transformation
+                if type(value) is bytes and not (
+                    transformation and transformation.accepts_bytes("string")
+                ):
+                    try:
+                        value = value.decode()
+                    except UnicodeDecodeError:  # octets (a GUID): base64 keeps ids distinct
+                        value = base64.b64encode(value).decode("ascii")
+                if transformation is not None:
+                    return as_text(transformation.to_scim(value, "string"))
                 return as_text(value)
         return None
 
@@ -478,6 +493,31 @@ class ResourceMappings:
 
     def __iter__(self) -> Iterator[ResourceMapping]:
         return iter(self.resources.values())
+
+    def ldap_attribute_uses(self) -> list[LdapAttributeUse]:
+        """Every LDAP attribute the file names in a mapping (read-only and write-only
+        attributes too: a misspelt name is wrong wherever it is), in file order."""
+        uses: dict[tuple[str, int], LdapAttributeUse] = {}
+        for resource in self:
+            id_mapping = resource.search.id_mapping
+            if id_mapping is not None:
+                line = id_mapping.line or resource.search.line
+                use = LdapAttributeUse(
+                    id_mapping.ldap_attribute, resource.name, "resourceIDMapping", line
+                )
+                uses.setdefault((use.ldap_attribute.lower(), line), use)
+            for attribute in resource.attributes:
+                sent = not compiler.is_write_only(attribute)  # password: never from LDAP
+                for mapping, data_type in compiler.typed_mappings(attribute):
+                    use = LdapAttributeUse(
+                        mapping.ldap_attribute,
+                        resource.name,
+                        f"attribute {attribute.name!r}",
+                        mapping.line,
+                        sent and not mapping.transformation.accepts_bytes(data_type),
+                    )
+                    uses.setdefault((use.ldap_attribute.lower(), use.line), use)
+        return sorted(uses.values(), key=lambda use: use.line)
 
     def by_endpoint(self, endpoint: str) -> ResourceMapping | None:
         wanted = endpoint.strip("/").lower()

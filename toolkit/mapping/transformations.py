@@ -30,6 +30,14 @@ class TransformationError(SkippableError):
     """One value cannot be transformed; the caller adds the entry and attribute to the message."""
 
 
+class BinaryValueError(TransformationError):
+    """An LDAP value that is not UTF-8 text, where the mapping makes text of it."""
+
+
+#: How a mapping declares that an attribute's values go as base64 (see Base64Transformation).
+BASE64_TRANSFORMATION = "toolkit.mapping.Base64Transformation"
+
+
 class Transformation:
     """Base class: a bidirectional LDAP <-> SCIM value conversion for some data types."""
 
@@ -48,6 +56,11 @@ class Transformation:
     @property
     def name(self) -> str:
         return self.names[0] if self.names else type(self).__name__
+
+    def accepts_bytes(self, data_type: str) -> bool:
+        """True if `scim_converter(data_type)` takes any octets (else only UTF-8 text, and the
+        mapping refuses an entry whose value is not: never text made of replacement signs)."""
+        return False
 
     def check(self, data_type: str) -> str | None:
         """Why this transformation cannot serve `data_type`, or None if it can."""
@@ -85,6 +98,23 @@ def as_text(value: Any) -> str:
         return value
     if isinstance(value, bytes | bytearray):
         return bytes(value).decode("utf-8", "replace")
+    return str(value)
+
+
+def ldap_text(value: Any, attribute: str = "") -> str:
+    """An LDAP value as text. The reader gives values that are not UTF-8 as bytes (a photo, a
+    certificate, a mis-encoded name): those raise BinaryValueError naming `attribute`."""
+    if type(value) is str:
+        return value
+    if isinstance(value, bytes | bytearray):
+        try:
+            return bytes(value).decode("utf-8")
+        except UnicodeDecodeError:
+            raise BinaryValueError(
+                f"LDAP attribute {attribute or '(unnamed)'} holds a binary value "
+                f"({len(value)} bytes that are not UTF-8 text), which is never sent as text; "
+                f'to send it as base64, declare transform="{BASE64_TRANSFORMATION}" on its mapping'
+            ) from None
     return str(value)
 
 
@@ -270,9 +300,12 @@ class DefaultTransformation(Transformation):
 
     names = ("com.unboundid.scim.ldap.DefaultTransformation", "DefaultTransformation")
 
+    def accepts_bytes(self, data_type: str) -> bool:
+        return data_type == "binary"
+
     def scim_converter(self, data_type: str) -> ToScim:
         return {
-            "string": as_text,
+            "string": ldap_text,
             "boolean": parse_boolean,
             "integer": _to_int,
             "binary": _to_base64,
@@ -287,6 +320,33 @@ class DefaultTransformation(Transformation):
         if data_type == "dateTime":
             return format_generalized_time(parse_datetime(value))
         return as_text(value)
+
+
+class Base64Transformation(Transformation):
+    """Our own addition (Ping's SDK has none): every LDAP value as its base64 text.
+
+    For attributes that hold octets (jpegPhoto, userCertificate, values that are not UTF-8)
+    mapped to a SCIM string or binary attribute: the value goes as it is, never as text made
+    of replacement signs. A text value is encoded from its UTF-8 form.
+    """
+
+    names = (BASE64_TRANSFORMATION, "Base64Transformation")
+    data_types = ("string", "binary")
+
+    def accepts_bytes(self, data_type: str) -> bool:
+        return True
+
+    def scim_converter(self, data_type: str) -> ToScim:
+        return _to_base64
+
+    def to_ldap(self, value: Any, data_type: str = "string") -> bytes:
+        try:
+            return base64.b64decode(as_text(value).strip(), validate=True)
+        except (binascii.Error, ValueError) as exc:
+            raise TransformationError(f"not base64 data: {value!r}") from exc
+
+    def normalizer(self, data_type: str) -> Normalize:
+        return normalize_binary
 
 
 class BooleanTransformation(Transformation):
@@ -506,6 +566,7 @@ def register_transformation(cls: type[Transformation], *names: str) -> type[Tran
 
 for _cls in (
     DefaultTransformation,
+    Base64Transformation,
     BooleanTransformation,
     NegatedBooleanTransformation,
     GeneralizedTimeTransformation,

@@ -101,7 +101,7 @@ class Session:
 
 
 def open_session(config: Config, options: RunOptions) -> Session:
-    from toolkit.ldap.fromconfig import open_source
+    from toolkit.sync.mappingcheck import open_checked_source
 
     pipe = config.pipe(options.pipe_name)
     destination = config.destination_of(pipe)
@@ -111,15 +111,18 @@ def open_session(config: Config, options: RunOptions) -> Session:
         from dataclasses import replace
 
         endpoint = replace(endpoint, max_rate_per_second=options.rate_per_second)
+    source = open_checked_source(config, pipe, mappings)  # refused: nothing else opened
     store = StateStore(pipe_files(config, pipe).state_db)
-    source = open_source(config, config.source_of(pipe))
     return Session(config, pipe, mappings, source, ScimClient(endpoint), store)
 
 
 def class_resource(sync_class: SyncClass, mappings: ResourceMappings) -> ResourceMapping:
     """The resource a class's entries become: its `resource`, else by its include-filter."""
     if sync_class.resource:
-        return mappings[sync_class.resource]
+        try:
+            return mappings[sync_class.resource]
+        except KeyError as exc:
+            raise FatalError(f"sync class {sync_class.name}: {exc.args[0]}") from None
     text = " ".join(sync_class.include_filter).lower()
     for resource in mappings:
         if any(f"objectclass={oc.lower()}" in text for oc in resource.search.object_classes):

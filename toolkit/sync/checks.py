@@ -46,20 +46,28 @@ def prepare_endpoint(
 ) -> list[CheckResult]:
     """prepare-endpoint-server: the LDAP checks (and sync user), or the SCIM target's checks.
 
-    For a SCIM server: its discovery endpoints answer, and every attribute the mappings of
-    the destinations using it write exists and is writable.
+    For an LDAP server, also: its schema defines every LDAP attribute the mappings of the
+    pipes reading from it name. For a SCIM server: its discovery endpoints answer, and every
+    attribute the mappings of the destinations using it write exists and is writable.
     """
     from toolkit.ldap.fromconfig import prepare_server
 
     server = config.external_servers.get(server_name)
     if not isinstance(server, Scim2Server):
-        return prepare_server(
+        results = prepare_server(
             config,
             server_name,
             admin_dn=admin_dn,
             admin_password=admin_password,
             create_sync_user=create_sync_user,
         )
+        if any(r.name == "sync user binds" and r.ok for r in results):
+            from toolkit.sync.mappingcheck import schema_check
+
+            mapped = schema_check(config, server_name)
+            if mapped is not None:
+                results.append(mapped)
+        return results
     from toolkit.mapping import load_mapping
     from toolkit.scim.checks import check_scim_server
     from toolkit.scim.client import ScimClient

@@ -111,11 +111,11 @@ class RealtimeSync:
         self.config = config
         self.on_progress = on_progress
         self.pipe = config.pipe(pipe_name)
-        self.source = feed_source(config, self.pipe)
+        mappings = load_mapping(config.mapping_file_of(config.destination_of(self.pipe)))
+        self.source = feed_source(config, self.pipe, mappings)
         self.detector: ChangeDetector | None = None
         self.store = StateStore(pipe_files(config, self.pipe).state_db)
         self.client = ScimClient(destination_endpoint(config, self.pipe))
-        mappings = load_mapping(config.mapping_file_of(config.destination_of(self.pipe)))
         self.reconciler = Reconciler(
             config, self.pipe, mappings, self.source, self.client, self.store
         )

@@ -17,15 +17,23 @@ from toolkit.config.properties import check_positive
 from toolkit.errors import FatalError, ScimsyncError
 from toolkit.ldap.fromconfig import open_source
 from toolkit.ldap.source import LdapSource
+from toolkit.mapping.resource import ResourceMappings
 from toolkit.sync.files import pipe_files
+from toolkit.sync.mappingcheck import open_checked_source
 from toolkit.sync.state import StateStore
 
 HOWS = ("beginning", "end", "change-number", "rewind", "time")
 
 
-def feed_source(config: Config, pipe: SyncPipe) -> LdapSource:
-    """The pipe's LDAP source, which has a change feed (an LDIF source has none)."""
-    source = open_source(config, config.source_of(pipe))
+def feed_source(
+    config: Config, pipe: SyncPipe, mappings: ResourceMappings | None = None
+) -> LdapSource:
+    """The pipe's LDAP source, which has a change feed (an LDIF source has none); with
+    `mappings`, once its schema has every attribute they name."""
+    if mappings is None:
+        source = open_source(config, config.source_of(pipe))
+    else:
+        source = open_checked_source(config, pipe, mappings)
     if not isinstance(source, LdapSource):
         source.close()
         raise FatalError(
