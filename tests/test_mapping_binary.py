@@ -13,6 +13,7 @@ import pytest
 from test_plan_support import SUFFIX, make_env, totals
 from test_realtime_support import make_rt
 
+from toolkit.config.dn import normalize_dn
 from toolkit.config.pipeconfig import default_mapping_text
 from toolkit.mapping import (
     Base64Transformation,
@@ -20,7 +21,6 @@ from toolkit.mapping import (
     TransformationError,
     create_transformation,
     load_mapping,
-    normalize_dn,
 )
 from toolkit.plan.plan import Plan
 from toolkit.sync import synclog
