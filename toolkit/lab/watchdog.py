@@ -35,13 +35,18 @@ def watch(owner_pid: int, lab_folder: Path, remove: Path | None = None) -> subpr
 
 
 def _alive(pid: int) -> bool:
+    """Whether `pid` still runs; a zombie (killed, not yet reaped by its parent) does not."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
         return False
     except PermissionError:
         return True
-    return True
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return True  # no /proc: kill(0) is all we know
+    return stat.rpartition(")")[2].split()[0] != "Z"
 
 
 def main(argv: list[str]) -> int:
