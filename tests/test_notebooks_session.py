@@ -146,3 +146,30 @@ def test_a_headless_run_is_quiet_on_stderr(tmp_path):
     assert done.returncode == 0, done.stderr
     assert done.stderr == ""
     assert "executed notebook written to scimsync-runs/03-dry-run-" in done.stdout
+
+
+def test_setup_write_after_run_all_gives_a_config_that_outlives_the_lab(tmp_path, capsys):
+    from toolkit.cli import main
+
+    nb = interactive("01-setup")
+    target = tmp_path / "mine" / "sync.yaml"
+    client = NotebookClient(nb, kernel_name="python3", timeout=180)
+    with client.setup_kernel(cwd=str(tmp_path)):
+        run_all(client, nb)
+        lab = lab_of(client, nb)
+        addresses = servers(lab["config"])
+        shown = run_cell(
+            client,
+            nb,
+            f"wizard.config_path.value = {str(target)!r}\n"
+            "wizard.preview_button.click()\n"
+            "wizard.write_button.click()\n"
+            "print(wizard.error)",
+        )
+        assert shown == "None\n"
+    wait_gone(Path(lab["folder"]).parent, addresses)
+    # the lab's folder is gone; the config refers to its own copies of the secrets
+    config = load_config(target)
+    assert config.external_servers["source-ds"].password.resolve()
+    assert config.external_servers["scim"].oauth_token.resolve()
+    assert main(["--config", str(target), "config", "validate"]) == 0
