@@ -307,3 +307,8 @@ def test_a_refused_parameter_applies_nothing_under_plain_papermill(
         )
     assert named in failed.value.evalue
     assert scim_users(small_lab.config) == 0
+
+
+def test_a_parameter_of_an_unknown_type_is_refused():
+    with pytest.raises(NotebookError, match="parameter ratio: its declared type float is none of"):
+        check_values({"ratio": "float"}, {"ratio": 0.5})

@@ -226,11 +226,18 @@ def check_values(
         )
     typed = {}
     for name, value in given.items():
-        if name in declared:
-            try:
-                typed[name] = KINDS[declared[name]](value)
-            except ValueError as exc:
-                problems.append(f"parameter {name}: {exc}")
+        if name not in declared:
+            continue
+        kind = KINDS.get(declared[name])
+        if kind is None:
+            problems.append(
+                f"parameter {name}: its declared type {declared[name]} is none of {', '.join(KINDS)}"
+            )
+            continue
+        try:
+            typed[name] = kind(value)
+        except ValueError as exc:
+            problems.append(f"parameter {name}: {exc}")
     if problems:
         raise NotebookError(f"{where}: " + "; ".join(problems))
     return typed
@@ -387,7 +394,8 @@ class LabSession:
     _owned_dir: Path | None = field(default=None, repr=False)  # a temporary folder to remove
     _watchdog: Any = field(default=None, repr=False)
     stopped: bool = False
-    _status: Any = field(default=None, repr=False)
+    _status: Any = field(default=None, repr=False)  # the view's label and button, once shown
+    _button: Any = field(default=None, repr=False)
 
     def config(self) -> Config:
         return load_config(self.config_path)
@@ -444,7 +452,7 @@ class LabSession:
         return "lab started for this notebook; it runs until you press Stop lab or the kernel shuts down"
 
     def _show(self) -> None:
-        if self._status is not None:
+        if self._status is not None and self._button is not None:
             self._status.value = self._text()
             self._button.disabled = self.stopped
 
