@@ -19,7 +19,7 @@ from papermill.exceptions import PapermillExecutionError
 from toolkit.cli import main
 from toolkit.config import load_config
 from toolkit.lab import lab
-from toolkit.notebooks import KINDS, NotebookError, check_values, notebook_path
+from toolkit.notebooks import KINDS, NotebookError, check_values, notebook_path, run_notebook
 from toolkit.scim.client import ScimClient
 from toolkit.scim.fromconfig import destination_endpoint
 
@@ -312,3 +312,9 @@ def test_a_refused_parameter_applies_nothing_under_plain_papermill(
 def test_a_parameter_of_an_unknown_type_is_refused():
     with pytest.raises(NotebookError, match="parameter ratio: its declared type float is none of"):
         check_values({"ratio": "float"}, {"ratio": 0.5})
+
+
+def test_run_notebook_without_parameters_still_runs_headless(tmp_path):
+    """No parameters: papermill injects no cell; the kernel's environment says headless."""
+    out = run_notebook(probe_notebook(tmp_path), tmp_path / "out.ipynb", {})
+    assert printed(out)["headless"] is True
