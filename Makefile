@@ -1,4 +1,5 @@
-# scimsync: `make test` passes every test, `make demo` runs the main job on the embedded lab.
+# scimsync: `make test` passes every test, `make demo` runs the main job on the embedded lab
+# through the notebooks and keeps them (and the HTML report) in ./scimsync-demo/.
 PYTHON ?= python3
 VENV   ?= .venv
 PY     := $(VENV)/bin/python
@@ -37,4 +38,4 @@ format: install
 	$(VENV)/bin/ruff format toolkit tests bench
 
 clean:
-	rm -rf $(VENV) .pytest_cache scimsync-lab
+	rm -rf $(VENV) .pytest_cache scimsync-lab scimsync-demo scimsync-runs

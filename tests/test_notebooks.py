@@ -18,11 +18,12 @@ from toolkit.config import Config, load_config
 from toolkit.lab import lab
 from toolkit.lab.process import port_open
 from toolkit.notebooks import (
+    KINDS,
     NOTEBOOKS,
     NotebookError,
     NotebookFailed,
+    declared_parameters,
     notebook_path,
-    parse_parameter,
     run_notebook,
 )
 from toolkit.plan.plan import Plan
@@ -111,22 +112,41 @@ def scim_user(config: Config, user_name: str) -> dict | None:
 
 
 def test_setup_notebook_starts_its_own_lab_writes_a_config_and_stops_the_lab(tmp_path):
-    lab_dir, target = tmp_path / "lab", tmp_path / "new" / "sync.yaml"
+    """The lab lives in a folder the notebook removes: the config refers to copies of its
+    secrets (mode 0600, relative references), so it stays valid once the lab is gone."""
+    target = tmp_path / "new" / "sync.yaml"
     out = run_notebook(
         "01-setup",
         tmp_path / "01.ipynb",
-        {"config_path": "", "lab_dir": str(lab_dir), "lab_users": 20, "output": str(target)},
+        {"config_path": "", "lab_users": 20, "output": str(target)},
     )
     written = load_config(target)
     ldap = written.external_servers["source-ds"]
     scim = written.external_servers["scim"]
-    assert ldap.password.reference == f"${{file:{lab_dir / 'secrets' / 'ldap-password'}}}"
-    assert scim.oauth_token.reference == f"${{file:{lab_dir / 'secrets' / 'scim-token'}}}"
+    assert ldap.password.reference == "${file:.scimsync/secrets/ldap-password}"
+    assert scim.oauth_token.reference == "${file:.scimsync/secrets/scim-token}"
+    copies = target.parent / ".scimsync" / "secrets"
+    for name in ("ldap-password", "scim-token"):
+        assert (copies / name).stat().st_mode & 0o777 == 0o600
+    assert ldap.password.resolve() and scim.oauth_token.resolve()  # the copies are readable
     assert (target.parent / "scim-resources.xml").is_file()
     assert f"wrote {target}" in outputs_text(out)
-    secrets = secrets_of(lab_dir)
+    assert "lab stopped" in outputs_text(out)  # headless: the last cell stopped it
+    assert main(["--config", str(target), "config", "validate"]) == 0
+    secrets = [(copies / name).read_text().strip() for name in ("ldap-password", "scim-token")]
     assert_no_secret(out, secrets)
     assert_no_secret(target, secrets)
+
+
+def test_setup_notebook_in_a_given_lab_folder_stops_the_lab(tmp_path):
+    lab_dir, target = tmp_path / "lab", tmp_path / "new" / "sync.yaml"
+    out = run_notebook(
+        "01-setup",
+        tmp_path / "01.ipynb",
+        {"lab_dir": str(lab_dir), "lab_users": 20, "output": str(target), "force": "yes"},
+    )
+    assert load_config(target).external_servers["source-ds"].password.resolve()
+    assert_no_secret(out, secrets_of(lab_dir))
     assert_lab_stopped(lab_dir)
 
 
@@ -180,6 +200,18 @@ def test_dry_run_notebook_saves_the_plan_and_writes_nothing(shared_lab, tmp_path
     assert "POST /Users" in text  # the picked object's exact request
     assert scim_user(load_config(shared_lab.config), "yusuf.leroy0") is None
     assert_no_secret(out, secrets_of(shared_lab.folder))
+
+
+def test_outputs_default_to_a_run_folder_not_the_current_one(shared_lab, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    assert (
+        main(["--config", shared_lab.config, "notebook", "run", "03", "-p", "max_rows", "1"]) == 0
+    )
+    assert [p.name for p in tmp_path.iterdir()] == ["scimsync-runs"]
+    (run,) = (tmp_path / "scimsync-runs").iterdir()
+    assert run.name.startswith("03-dry-run-")
+    assert sorted(p.name for p in run.iterdir()) == ["03-dry-run.ipynb", "plan.json"]
+    assert len(Plan.load(run / "plan.json")) == 110
 
 
 def test_sync_notebook_applies_a_saved_plan_then_realtime_carries_an_edit(own_lab, tmp_path):
@@ -236,6 +268,8 @@ def test_sync_notebook_applies_a_saved_plan_then_realtime_carries_an_edit(own_la
 
 
 def test_a_failing_notebook_stops_the_lab_it_started(tmp_path):
+    """papermill stops at the failing cell, so the last cell never runs: the kernel's exit
+    stops the lab."""
     lab_dir = tmp_path / "lab"
     with pytest.raises(NotebookFailed) as failed:
         run_notebook(
@@ -262,30 +296,29 @@ def test_unknown_notebooks_and_parameters_are_usage_errors(tmp_path, capsys):
     assert main(["notebook", "run", "nope", "--output", str(tmp_path / "y.ipynb")]) == 2
     assert "no notebook 'nope'" in capsys.readouterr().err
     assert notebook_path("dry-run") == notebook_path("03") == notebook_path("03-dry-run")
-    assert [parse_parameter(v) for v in ("5", "0.5", "true", "False", "none", "x")] == [
-        5,
-        0.5,
-        True,
-        False,
-        None,
-        "x",
-    ]
 
 
-def test_notebook_list_shows_each_notebook_with_its_parameters(capsys):
+def test_notebook_list_shows_each_notebook_with_its_typed_parameters(capsys):
     assert main(["notebook", "list"]) == 0
     text = capsys.readouterr().out
     for name in NOTEBOOKS:
         assert name in text
-    assert 'output="plan.json"' in text and "run_resync=True" in text
+    assert "confirm: bool = False" in text and 'source_search_filter: LdapFilter = ""' in text
 
 
 @pytest.mark.parametrize("name", list(NOTEBOOKS))
-def test_committed_notebooks_have_no_outputs_and_a_parameters_cell(name):
+def test_committed_notebooks_have_no_outputs_and_typed_checked_parameters(name):
     nb = nbformat.read(notebook_path(name), as_version=4)
     nbformat.validate(nb)
-    tagged = [c for c in nb.cells if "parameters" in c.metadata.get("tags", [])]
-    assert len(tagged) == 1 and "config_path = " in tagged[0].source
+    tagged = [i for i, c in enumerate(nb.cells) if "parameters" in c.metadata.get("tags", [])]
+    assert len(tagged) == 1 and 'config_path: "File" = ' in nb.cells[tagged[0]].source
+    declared = declared_parameters(name)  # raises for a parameter without a known type
+    assert all(p.kind in KINDS for p in declared.values())
+    if "confirm" in declared:
+        assert declared["confirm"].kind == "bool" and declared["confirm"].default == "False"
+    # the first cell after the parameters checks them, before anything touches a server
+    assert f'check_parameters(globals(), "{name}")' in nb.cells[tagged[0] + 1].source
+    assert nb.cells[-1].source == "print(session.finish(run))"
     for cell in nb.cells:
         if cell.cell_type == "code":
             assert cell.outputs == [] and cell.execution_count is None, f"{name}: outputs committed"

@@ -627,34 +627,43 @@ def _add_notebook(sub: argparse._SubParsersAction) -> None:
         action="append",
         default=[],
         metavar=("KEY", "VALUE"),
-        help="a parameter (numbers, true/false and none are typed)",
+        help="a parameter, checked against the notebook's declared type (booleans: true/false/yes/no/1/0)",
     )
     run.add_argument(
-        "--output", type=Path, metavar="FILE", help="the executed notebook (default NAME.out.ipynb)"
+        "--output",
+        type=Path,
+        metavar="FILE",
+        help="the executed notebook (default: scimsync-runs/NAME-TIME/NAME.ipynb, with its outputs)",
     )
     run.set_defaults(func=_notebook_run)
 
 
 def _notebook_list(args: argparse.Namespace) -> int:
-    from toolkit.notebooks import NOTEBOOKS, notebook_parameters, notebook_path
+    from toolkit.notebooks import NOTEBOOKS, declared_parameters, notebook_path
 
     for name, text in NOTEBOOKS.items():
         print(f"{name:11} {text}")
         print(f"{'':11} {notebook_path(name)}")
-        shown = ", ".join(f"{k}={v}" for k, v in notebook_parameters(name).items())
+        shown = ", ".join(
+            f"{p.name}: {p.kind} = {p.default}" for p in declared_parameters(name).values()
+        )
         print(f"{'':11} parameters: {shown}")
     return 0
 
 
 def _notebook_run(args: argparse.Namespace) -> int:
-    from toolkit.notebooks import notebook_parameters, notebook_path, parse_parameter, run_notebook
+    from toolkit.notebooks import declared_parameters, new_run_folder, notebook_path, run_notebook
 
     source = notebook_path(args.name)
-    parameters = {key: parse_parameter(value) for key, value in args.parameter}
+    declared = declared_parameters(source)
+    # values stay text: run_notebook types them by the notebook's declared kinds
+    parameters = dict(args.parameter)
     given = args.config or os.environ.get("SCIMSYNC_CONFIG")
-    if given and "config_path" not in parameters and "config_path" in notebook_parameters(source):
+    if given and "config_path" not in parameters and "config_path" in declared:
         parameters["config_path"] = str(config_path(args))
-    output = args.output or Path(f"{source.stem}.out.ipynb")
+    output = args.output or new_run_folder(source.stem) / source.name
+    if "run_dir" in declared and "run_dir" not in parameters:
+        parameters["run_dir"] = str(output.parent)  # the notebook's outputs go beside it
     run_notebook(source, output, parameters, progress=sys.stderr.isatty())
     print(f"ran {source.name}; executed notebook written to {output}")
     return 0
@@ -665,17 +674,25 @@ def _notebook_run(args: argparse.Namespace) -> int:
 
 def _add_demo(sub: argparse._SubParsersAction) -> None:
     demo = sub.add_parser(
-        "demo", help="the main job on the embedded lab, start to finish (make demo)"
+        "demo",
+        help="the main job on the embedded lab through the notebooks, start to finish (make demo)",
     )
     demo.add_argument("--users", type=int, default=2000)
     demo.add_argument("--groups", type=int, default=50)
+    demo.add_argument(
+        "--dir",
+        type=Path,
+        default=Path("scimsync-demo"),
+        metavar="FOLDER",
+        help="where the executed notebooks and the report are kept (default ./scimsync-demo)",
+    )
     demo.set_defaults(func=_demo)
 
 
 def _demo(args: argparse.Namespace) -> int:
     from toolkit import demo
 
-    demo.run(users=args.users, groups=args.groups)
+    demo.run(users=args.users, groups=args.groups, folder=args.dir)
     return 0
 
 

@@ -1,12 +1,15 @@
-"""`scimsync demo` (what `make demo` runs): the main job on the embedded default, end to end.
+"""`scimsync demo` (what `make demo` runs): the main job on the embedded lab, the notebook way.
 
-It starts the lab, shows both endpoints answer, previews the first sync with a dry run,
-applies it with resync, shows a second dry run finds nothing to do, makes a few changes in
-LDAP and lets realtime sync carry them over, and always stops the lab again.
+It starts the lab, shows both endpoints answer, then runs the notebooks headless with papermill
+on the lab's config: 02-explore, 03-dry-run (the plan and an HTML report), 04-sync (resync of
+that plan, then realtime sync until idle), a few LDAP edits, and 04-sync again (realtime sync
+carries the edits). The executed notebooks and the report stay in the demo folder
+(./scimsync-demo/); the lab is always stopped and removed at the end.
 """
 
 from __future__ import annotations
 
+import json
 import tempfile
 import time
 from collections.abc import Callable
@@ -14,8 +17,10 @@ from pathlib import Path
 
 from toolkit.config import load_config
 from toolkit.lab import lab
-from toolkit.sync import realtime
-from toolkit.sync.batch import RunOptions, dry_run, resync
+from toolkit.notebooks import run_notebook
+from toolkit.sync.batch import RunOptions, dry_run
+
+DEFAULT_DIR = Path("scimsync-demo")
 
 
 def _totals(summary: dict) -> str:
@@ -75,16 +80,23 @@ def _ldap_edits(state: lab.LabState) -> list[str]:
     ]
 
 
-def run(users: int = 2000, groups: int = 50, say: Callable[[str], None] = print) -> None:
-    with tempfile.TemporaryDirectory(prefix="scimsync-demo-") as tmp:
-        folder = Path(tmp) / "lab"
+def run(
+    users: int = 2000,
+    groups: int = 50,
+    folder: Path = DEFAULT_DIR,
+    say: Callable[[str], None] = print,
+) -> list[Path]:
+    """Run the demo; the files it leaves in `folder` (kept), executed notebooks first."""
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix="scimsync-demo-lab-") as tmp:
+        lab_folder = Path(tmp) / "lab"
         started = time.monotonic()
-        state = lab.up(folder, users=users, groups=groups)
+        state = lab.up(lab_folder, users=users, groups=groups)
         try:
             say(
                 f"1. lab up ({time.monotonic() - started:.1f} s): slapd at {state.ldap_url}, SCIM at {state.scim_url}"
             )
-            say(f"   config {state.config} (secrets as files, mode 0600)")
             counts = lab.ldap_counts(state)
             spc = lab.scim_service_provider_config(state)
             features = ", ".join(
@@ -95,32 +107,59 @@ def run(users: int = 2000, groups: int = 50, say: Callable[[str], None] = print)
             say(
                 f"2. LDAP answers: {counts['users']} users, {counts['groups']} groups; SCIM answers, supports {features}"
             )
-            config = load_config(Path(state.config))
-            realtime.set_startpoint(config, None, "end")
-            say(
-                "3. realtime-sync set-startpoint --end-of-changelog (before the initial load, so no change is lost)"
-            )
-            plan = dry_run(config, RunOptions())
-            say(f"4. dry-run: {plan.source_count} entries -> {_totals(plan.as_summary_json())}")
-            report = Path(tmp) / "plan.html"
-            plan.save(report)
-            say(
-                f"   a readable report was written ({report.stat().st_size // 1024} KiB of HTML); explore it in pandas as plan.frame"
-            )
-            t0 = time.monotonic()
-            result = resync(config, RunOptions())
-            say(
-                f"5. resync: applied {result.applied.applied}, failed {result.applied.failed} in {time.monotonic() - t0:.1f} s"
-            )
-            again = dry_run(config, RunOptions())
-            say(f"6. dry-run again: {_totals(again.as_summary_json())}")
-            for line in _ldap_edits(state):
-                say(f"7. LDAP: {line}")
-            stats = realtime.run_foreground(config, None, until_idle=True, max_changes=None)
-            done = ", ".join(f"{k} {v}" for k, v in sorted(stats.completed.items()))
-            say(f"8. realtime-sync start --until-idle: {stats.changes} changes ({done})")
-            final = dry_run(config, RunOptions())
-            say(f"9. dry-run after realtime sync: {_totals(final.as_summary_json())}")
+            kept = _notebooks(state, folder, say)
         finally:
-            lab.down(folder)
-            say("10. lab down: both servers stopped")
+            lab.down(lab_folder)
+            say("9. lab down: both servers stopped, the lab's folder removed")
+    say(f"kept in {folder}/:")
+    for path in kept:
+        say(f"   {path}")
+    say(f"next: open them in JupyterLab (jupyter lab {folder}); to click through the notebooks")
+    say(
+        "on servers that keep running: `scimsync lab up`, then open the notebooks "
+        "(`scimsync notebook list` shows where) with config_path = 'scimsync-lab/sync.yaml'"
+    )
+    return kept
+
+
+def _notebooks(state: lab.LabState, folder: Path, say: Callable[[str], None]) -> list[Path]:
+    config_path = state.config
+    kept: list[Path] = []
+
+    def notebook(name: str, executed: str, **parameters: object) -> Path:
+        started = time.monotonic()
+        path = run_notebook(name, folder / executed, {"config_path": config_path, **parameters})
+        kept.append(path)
+        say(f"   {path} ({time.monotonic() - started:.1f} s)")
+        return path
+
+    say("3. 02-explore: the directory data and the mapped SCIM records in pandas")
+    notebook("02-explore", "02-explore.ipynb")
+    plan, report = folder / "plan.json", folder / "plan.html"
+    say("4. 03-dry-run: what a resync would do, object by object; saves the plan and a report")
+    notebook("03-dry-run", "03-dry-run.ipynb", output=str(plan), report=str(report))
+    kept.append(report)
+    resynced = folder / "04-sync-resync.json"
+    say("5. 04-sync: resync of that plan (confirm=true), then realtime sync until idle")
+    notebook(
+        "04-sync",
+        "04-sync-resync.ipynb",
+        saved_plan=str(plan),
+        confirm=True,
+        output=str(resynced),
+    )
+    result = json.loads(resynced.read_text())["resync"]
+    say(f"   applied {result['applied']}, failed {result['failed']}")
+    for line in _ldap_edits(state):
+        say(f"6. LDAP: {line}")
+    carried = folder / "04-sync-realtime.json"
+    say("7. 04-sync again (run_resync=false): realtime sync carries the edits until idle")
+    notebook(
+        "04-sync", "04-sync-realtime.ipynb", run_resync=False, confirm=True, output=str(carried)
+    )
+    realtime = json.loads(carried.read_text())["realtime"]
+    done = ", ".join(f"{k} {v}" for k, v in sorted(realtime["completed"].items()))
+    say(f"   {realtime['changes']} changes ({done})")
+    final = dry_run(load_config(Path(config_path)), RunOptions())
+    say(f"8. dry-run after realtime sync: {_totals(final.as_summary_json())}")
+    return kept

@@ -3,7 +3,9 @@
 The form asks what `scimsync create-sync-pipe-config` asks and hands the answers to
 `pipeconfig.write_pipe_config`. Secrets are never typed into it: a widget's value is saved
 with the notebook's widget state, so a secret field takes the file holding the secret (or
-`${env:NAME}`) and the config gets a reference to it.
+`${env:NAME}`) and the config gets a reference to it. With "copy secret files" ticked (a
+notebook ticks it when the files are in a lab folder that goes away with the kernel), Write
+copies them beside the config (mode 0600) and references the copies relatively.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from pathlib import Path
 import ipywidgets as widgets
 
 from toolkit.config import Config, LdapServer, Scim2Server
+from toolkit.config.model import STATE_DIR_NAME
 from toolkit.config.pipeconfig import (
     SOURCE_TYPES,
     PipeConfigAnswers,
@@ -34,6 +37,13 @@ AUTH_FIELDS = {
     "oauth2": ("scim_token_url", "scim_client_id", "scim_client_secret"),
 }
 SECRET_HINT = "file holding it, or ${env:NAME}"
+#: The secret fields and the file name their copy gets under .scimsync/secrets/.
+SECRET_FIELDS = {
+    "source_bind_password": "ldap-password",
+    "scim_password": "scim-password",
+    "scim_token": "scim-token",
+    "scim_client_secret": "scim-client-secret",
+}
 
 
 def _secret_text(value: SecretRef | None) -> str:
@@ -118,6 +128,9 @@ class SetupWizard(View):
         self.test_connections = widgets.Checkbox(
             value=True, description="Test the connections first"
         )
+        self.copy_secrets = widgets.Checkbox(
+            value=False, description="Copy secret files beside the config"
+        )
         self.preview_button = widgets.Button(description="Preview", icon="eye")
         self.write_button = widgets.Button(
             description="Write config", button_style="primary", icon="save"
@@ -149,7 +162,7 @@ class SetupWizard(View):
                 self.pipe_name,
                 self.resource_mapping_file,
                 self.config_path,
-                widgets.HBox([self.force, self.test_connections]),
+                widgets.HBox([self.force, self.test_connections, self.copy_secrets]),
                 widgets.HBox([self.preview_button, self.write_button]),
                 self.summary,
                 self.log.output,
@@ -192,10 +205,12 @@ class SetupWizard(View):
 
     # --- the answers ---------------------------------------------------------------------------
 
-    def answers(self) -> PipeConfigAnswers:
-        """The form as create-sync-pipe-config answers; ConfigError names the field that is wrong."""
+    def answers(self, copy_secrets: bool = False) -> PipeConfigAnswers:
+        """The form as create-sync-pipe-config answers; ConfigError names the field that is wrong.
+
+        `copy_secrets`: the secret files become copies beside the config (written with it)."""
         path = Path(self.config_path.value.strip() or "sync.yaml")
-        return PipeConfigAnswers(
+        answers = PipeConfigAnswers(
             source_base_dns=_lines(self.source_base_dns.value),
             scim_url=self.scim_url.value.strip().rstrip("/"),
             pipe_name=self.pipe_name.value.strip() or "ldap-to-scim",
@@ -215,6 +230,26 @@ class SetupWizard(View):
             resource_mapping_file=_path(self.resource_mapping_file.value),
             trust_ca_file=_path(self.trust_ca_file.value),
         )
+        if copy_secrets:
+            self._copy_secrets(answers)
+        return answers
+
+    def _copy_secrets(self, answers: PipeConfigAnswers) -> None:
+        """Reference copies under .scimsync/secrets/ instead of the files the form names."""
+        for name, file_name in SECRET_FIELDS.items():
+            value = self._field_file(getattr(self, name))
+            if value is None or getattr(answers, name) is None:
+                continue
+            relative = f"{STATE_DIR_NAME}/secrets/{file_name}"
+            answers.typed_secrets[relative] = value.read_text(encoding="utf-8").rstrip("\r\n")
+            setattr(answers, name, f"${{file:{relative}}}")
+
+    @staticmethod
+    def _field_file(field: widgets.Text) -> Path | None:
+        value = field.value.strip()
+        if not value or value.startswith("${"):
+            return None
+        return Path(value).expanduser()
 
     def _secret(self, field: widgets.Text, config_path: Path) -> str | None:
         value = field.value.strip()
@@ -243,7 +278,7 @@ class SetupWizard(View):
         self.error = None
         self.result = None
         try:
-            answers = self.answers()
+            answers = self.answers(copy_secrets=self.copy_secrets.value)
             self.summary.value = pre_html("\n".join(summary(answers)).strip())
             self.result = write_pipe_config(
                 Path(self.config_path.value.strip() or "sync.yaml"),
