@@ -9,7 +9,7 @@ from __future__ import annotations
 import sys
 import time
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -23,34 +23,18 @@ from toolkit.config.properties import (
 )
 from toolkit.errors import FatalError
 from toolkit.ldap.match import matches
-from toolkit.ldap.source import EntrySource
-from toolkit.mapping import load_mapping
 from toolkit.mapping.resource import ResourceMapping, ResourceMappings
 from toolkit.plan import guards
 from toolkit.plan.engine import ClassRead, PlanInputs, build
 from toolkit.plan.model import Row
 from toolkit.plan.plan import Plan
 from toolkit.progress import PLAN, READ_LDAP, READ_SCIM, Listener, Phase, counted
-from toolkit.scim.client import ScimClient
-from toolkit.scim.fromconfig import destination_endpoint
 from toolkit.scim.validate import Validator
 from toolkit.sync import lock
 from toolkit.sync.apply import Applier, ApplyResult
 from toolkit.sync.files import pipe_files
+from toolkit.sync.runtime import PipeRuntime
 from toolkit.sync.startpoint import mark_before_first_resync
-from toolkit.sync.state import StateStore
-
-
-@dataclass
-class Timings:
-    """Where the time of a plan went (seconds)."""
-
-    state_read: float = 0.0  # the links and the quick check's keys
-    ldap_read: float = 0.0
-    scim_read: float = 0.0
-    plan: float = 0.0  # mapping, correlation, diff and guards
-    plan_cpu: float = 0.0  # the same, CPU time of this process (what other load cannot add)
-    state_write: float = 0.0  # the keys of objects found unchanged
 
 
 @dataclass
@@ -76,44 +60,9 @@ class RunOptions:
             parse_delete_limit(self.max_deletes, "--max-deletes")
 
 
-@dataclass
-class Session:
-    """The open endpoints and state of one pipe."""
-
-    config: Config
-    pipe: SyncPipe
-    mappings: ResourceMappings
-    source: EntrySource
-    client: ScimClient
-    store: StateStore
-    timings: Timings = field(default_factory=Timings)
-
-    def close(self) -> None:
-        self.source.close()
-        self.client.close()
-        self.store.close()
-
-    def __enter__(self) -> Session:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
-
-def open_session(config: Config, options: RunOptions) -> Session:
-    from toolkit.sync.mappingcheck import open_checked_source
-
-    pipe = config.pipe(options.pipe_name)
-    destination = config.destination_of(pipe)
-    mappings = load_mapping(config.mapping_file_of(destination))
-    endpoint = destination_endpoint(config, pipe, destination)
-    if options.rate_per_second is not None:
-        from dataclasses import replace
-
-        endpoint = replace(endpoint, max_rate_per_second=options.rate_per_second)
-    source = open_checked_source(config, pipe, mappings)  # refused: nothing else opened
-    store = StateStore(pipe_files(config, pipe).state_db)
-    return Session(config, pipe, mappings, source, ScimClient(endpoint), store)
+def open_session(config: Config, options: RunOptions) -> PipeRuntime:
+    """The pipe's runtime for a dry run or a resync."""
+    return PipeRuntime(config, options.pipe_name, options.rate_per_second).source_first()
 
 
 def class_resource(sync_class: SyncClass, mappings: ResourceMappings) -> ResourceMapping:
@@ -163,7 +112,7 @@ def _read_dns(path: Path) -> list[str]:
     return dns
 
 
-def read_classes(session: Session, options: RunOptions) -> list[ClassRead]:
+def read_classes(session: PipeRuntime, options: RunOptions) -> list[ClassRead]:
     """The entries of every synchronizing class, each class with its bases and filters."""
     source_bases = list(session.config.source_of(session.pipe).base_dn)
     dns = _read_dns(options.source_input_file) if options.source_input_file else None
@@ -196,7 +145,7 @@ def read_classes(session: Session, options: RunOptions) -> list[ClassRead]:
 
 
 def read_targets(
-    session: Session, resources: Iterable[ResourceMapping], on_progress: Listener | None = None
+    session: PipeRuntime, resources: Iterable[ResourceMapping], on_progress: Listener | None = None
 ) -> dict[str, list[dict[str, Any]]]:
     targets = {}
     for resource in {r.name: r for r in resources}.values():
@@ -219,7 +168,7 @@ def _compact(resource: dict[str, Any]) -> dict[str, Any]:
     return resource
 
 
-def make_plan(session: Session, options: RunOptions) -> Plan:
+def make_plan(session: PipeRuntime, options: RunOptions) -> Plan:
     """Read both sides and build the plan (the whole of a dry run)."""
     started = time.perf_counter()
     links = session.store.links(session.pipe.name)

@@ -27,7 +27,6 @@ from collections import OrderedDict, deque
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 from toolkit.config.dn import normalize_dn
@@ -37,41 +36,22 @@ from toolkit.config.properties import check_positive
 from toolkit.errors import FatalError
 from toolkit.ldap.changes import Change, ChangeDetector, describe_cursor
 from toolkit.ldap.search import AnyOf, request_attributes
-from toolkit.mapping import load_mapping
 from toolkit.plan.engine import entry_key
 from toolkit.plan.guards import DeleteBudget
 from toolkit.plan.model import Link
 from toolkit.progress import REALTIME, Listener, Phase
-from toolkit.scim.client import ScimClient
-from toolkit.scim.fromconfig import destination_endpoint
 from toolkit.sync import lock, synclog
 from toolkit.sync.files import pipe_files
 from toolkit.sync.reconcile import Reconciler, Result
+from toolkit.sync.runtime import PipeRuntime
 from toolkit.sync.startpoint import feed_source
-from toolkit.sync.startpoint import set_startpoint as set_startpoint  # the notebooks' import
-from toolkit.sync.state import Failure, Run, StateStore
+from toolkit.sync.state import Failure, Run
 
 BATCH = 500
 PREFETCH_MIN = 8  # entries in a batch from which one OR search beats a search each
 PREFETCH_CHUNK = 100  # values per OR filter
 HELD_DELETE = "held-delete"  # the failures table's kind of a delete the delete guard held back
 KIND_FLAG = {"add": "creates", "modify": "modifies", "modrdn": "modifies", "delete": "deletes"}
-
-
-def pid_file(config: Config, pipe: SyncPipe) -> Path:
-    return pipe_files(config, pipe).pid
-
-
-def status_file(config: Config, pipe: SyncPipe) -> Path:
-    return pipe_files(config, pipe).status
-
-
-def log_file(config: Config, pipe: SyncPipe) -> Path:
-    return pipe_files(config, pipe).log
-
-
-def running_pid(config: Config, pipe: SyncPipe) -> int | None:
-    return pipe_files(config, pipe).running_pid()
 
 
 # --- the loop ----------------------------------------------------------------------------------
@@ -110,14 +90,17 @@ class RealtimeSync:
     ):
         self.config = config
         self.on_progress = on_progress
-        self.pipe = config.pipe(pipe_name)
-        mappings = load_mapping(config.mapping_file_of(config.destination_of(self.pipe)))
-        self.source = feed_source(config, self.pipe, mappings)
+        self.runtime = PipeRuntime(config, pipe_name).source_first()
+        self.pipe = self.runtime.pipe
+        try:
+            self.source = self.runtime.feed_source
+        except BaseException:
+            self.runtime.close()
+            raise
         self.detector: ChangeDetector | None = None
-        self.store = StateStore(pipe_files(config, self.pipe).state_db)
-        self.client = ScimClient(destination_endpoint(config, self.pipe))
+        self.store, self.client = self.runtime.store, self.runtime.client
         self.reconciler = Reconciler(
-            config, self.pipe, mappings, self.source, self.client, self.store
+            config, self.pipe, self.runtime.mappings, self.source, self.client, self.store
         )
         self.allow_deletes = allow_deletes
         if not allow_deletes:
@@ -128,7 +111,7 @@ class RealtimeSync:
                 window,
                 self.store.recent_deletes(self.pipe.name, time.time() - window),
             )
-        self.log = synclog.SyncLog(log_file(config, self.pipe), self.pipe.name)
+        self.log = synclog.SyncLog(self.runtime.files.log, self.pipe.name)
         self.workers = workers or self.pipe.num_worker_threads
         self.stop_event = threading.Event()
         self.stats = Stats()
@@ -138,8 +121,8 @@ class RealtimeSync:
     def close(self) -> None:
         if self.detector is not None:
             self.detector.close()
-        for closable in (self.source, self.client, self.store, self.log):
-            closable.close()
+        self.runtime.close()
+        self.log.close()
 
     def run(self, until_idle: bool = False, max_changes: int | None = None) -> Stats:
         with lock.writer(self.config.state_dir, self.pipe.name, lock.REALTIME):
@@ -551,7 +534,7 @@ class RealtimeSync:
             )
 
     def _write_status(self) -> None:
-        path = status_file(self.config, self.pipe)
+        path = self.runtime.files.status
         tmp = path.with_suffix(".tmp")
         with open_private(tmp) as out:
             out.write(json.dumps(asdict(self.stats), default=str))
@@ -642,8 +625,8 @@ def run_foreground(
 ) -> Stats:
     check_positive(max_changes, "--max-changes", integer=True)
     sync = RealtimeSync(config, pipe_name, allow_deletes=allow_deletes, on_progress=on_progress)
-    pidf = pid_file(config, sync.pipe)
-    if running_pid(config, sync.pipe):
+    pidf = sync.runtime.files.pid
+    if sync.runtime.files.running_pid():
         sync.close()
         raise FatalError(f"pipe {sync.pipe.name} is already running (pid file {pidf})")
     try:  # the writer lock before the pid file: a refused process never looks started
@@ -671,7 +654,7 @@ def run_foreground(
 def start_detached(config: Config, pipe_name: str | None, allow_deletes: bool = False) -> int:
     """Run realtime sync in a process of its own (toolkit.sync.detached); returns its PID."""
     pipe = config.pipe(pipe_name)
-    if running_pid(config, pipe):
+    if pipe_files(config, pipe).running_pid():
         raise FatalError(f"pipe {pipe.name} is already running")
     lock.check_free(config.state_dir, pipe.name)  # refused here, not once detached
     private_dir(config.state_dir)
@@ -693,7 +676,7 @@ def start_detached(config: Config, pipe_name: str | None, allow_deletes: bool = 
     out.close()
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
-        if running_pid(config, pipe) == proc.pid:
+        if pipe_files(config, pipe).running_pid() == proc.pid:
             # reap it when it ends: a long-lived caller (a notebook) would otherwise keep a
             # zombie that still answers kill(pid, 0), so the pipe would look started
             threading.Thread(target=proc.wait, daemon=True).start()
@@ -708,14 +691,14 @@ def start_detached(config: Config, pipe_name: str | None, allow_deletes: bool = 
 def stop(config: Config, pipe_name: str | None, timeout: float = 120.0) -> int | None:
     """Ask the running process to stop after its in-flight changes; wait until it has."""
     pipe = config.pipe(pipe_name)
-    pid = running_pid(config, pipe)
+    pid = pipe_files(config, pipe).running_pid()
     if pid is None:
         return None
     os.kill(pid, signal.SIGTERM)
     deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline and running_pid(config, pipe) == pid:
+    while time.monotonic() < deadline and pipe_files(config, pipe).running_pid() == pid:
         time.sleep(0.05)
-    if running_pid(config, pipe) == pid:
+    if pipe_files(config, pipe).running_pid() == pid:
         raise FatalError(f"pipe {pipe.name} (pid {pid}) did not stop within {timeout:.0f} s")
     return pid
 
@@ -802,20 +785,14 @@ class RealtimeStatus:
 
 def status(config: Config, pipe_name: str | None) -> RealtimeStatus:
     """Started or not, cursor, lag, rates, completion counters, failures."""
-    pipe = config.pipe(pipe_name)
-    store = StateStore(pipe_files(config, pipe).state_db)
-    try:
+    with PipeRuntime(config, pipe_name) as runtime:
+        pipe, store, files = runtime.pipe, runtime.store, runtime.files
         cursor = store.cursor(pipe.name)
         failures = store.failures(pipe.name)
         links = sum(store.link_counts(pipe.name).values())
         runs = store.runs(pipe.name)
-    finally:
-        store.close()
-    stats: dict[str, Any] = {}
-    path = status_file(config, pipe)
-    if path.exists():
-        stats = json.loads(path.read_text())
-    pid = running_pid(config, pipe)
+    stats: dict[str, Any] = json.loads(files.status.read_text()) if files.status.exists() else {}
+    pid = files.running_pid()
     behind, seconds = _lag(config, pipe, cursor)
     return RealtimeStatus(
         pipe=pipe.name,

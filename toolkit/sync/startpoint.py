@@ -16,28 +16,29 @@ from toolkit.config.model import Config, SyncPipe
 from toolkit.config.properties import check_positive
 from toolkit.errors import FatalError, ScimsyncError
 from toolkit.ldap.fromconfig import open_source
-from toolkit.ldap.source import LdapSource
-from toolkit.mapping.resource import ResourceMappings
+from toolkit.ldap.source import EntrySource, LdapSource
 from toolkit.sync.files import pipe_files
-from toolkit.sync.mappingcheck import open_checked_source
 from toolkit.sync.state import StateStore
 
 HOWS = ("beginning", "end", "change-number", "rewind", "time")
 
 
-def feed_source(
-    config: Config, pipe: SyncPipe, mappings: ResourceMappings | None = None
-) -> LdapSource:
-    """The pipe's LDAP source, which has a change feed (an LDIF source has none); with
-    `mappings`, once its schema has every attribute they name."""
-    if mappings is None:
-        source = open_source(config, config.source_of(pipe))
-    else:
-        source = open_checked_source(config, pipe, mappings)
-    if not isinstance(source, LdapSource):
+def feed_source(config: Config, pipe: SyncPipe) -> LdapSource:
+    """The pipe's LDAP source, which has a change feed."""
+    source = open_source(config, config.source_of(pipe))
+    try:
+        return require_feed(source, pipe)
+    except BaseException:
         source.close()
+        raise
+
+
+def require_feed(source: EntrySource, pipe: SyncPipe) -> LdapSource:
+    """`source` as one with a change feed (an LDIF source has none)."""
+    if not isinstance(source, LdapSource):
         raise FatalError(
-            f"sync-sources.{pipe.sync_source}: an ldif source has no change feed; realtime sync needs an LDAP source"
+            f"sync-sources.{pipe.sync_source}: an ldif source has no change feed; "
+            "realtime sync needs an LDAP source"
         )
     return source
 
