@@ -298,7 +298,7 @@ class Scenario:
     def shot(self, name: str, locator: Any = None) -> None:
         path = self.shots / f"{self.spec['name']}-{len(self.seen['shots']):02d}-{name}.png"
         try:
-            (locator or self.page).screenshot(path=str(path), timeout=15_000)
+            (self.page if locator is None else locator).screenshot(path=str(path), timeout=15_000)
         except Exception as exc:  # a screenshot that fails must not hide what was seen
             self.seen.setdefault("shot_errors", []).append(f"{path.name}: {exc}")
             return
@@ -408,11 +408,26 @@ class Scenario:
                 raise TimeoutError(f"{what}: the panel reported nothing within {timeout:.0f} s")
             time.sleep(0.1)
         self.wait_idle(timeout)
+        self.wait_still(cell, timeout)
         after = log.inner_text()
         said = after[len(before) :].strip() if after.startswith(before) else after.strip()
         self.seen.setdefault("logs", {})[what] = said
         self.save()
         return said
+
+    def wait_still(self, cell: Any, timeout: float, quiet: float = 1.5) -> None:
+        """Until the cell's text and bars stay unchanged for `quiet` s (work left in a thread)."""
+        look = "(cell) => cell.innerText + [...cell.querySelectorAll('.progress-bar')].map((b) => b.style.width)"
+        handle = cell.element_handle()
+        last, since, deadline = None, time.monotonic(), time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            now = self.page.evaluate(look, handle)
+            if now != last:
+                last, since = now, time.monotonic()
+            elif time.monotonic() - since >= quiet:
+                return
+            time.sleep(0.1)
+        raise TimeoutError(f"the panel was still changing after {timeout:.0f} s")
 
     def setup_write(self) -> None:
         """01-setup: Write config to a new path, as an analyst would."""
@@ -460,15 +475,17 @@ class Scenario:
 
 
 def scim_counts(lab_folder: Path) -> dict[str, Any]:
-    """Users and groups on the SCIM server of the lab in `lab_folder`, or why they cannot be read."""
+    """Users and groups on the SCIM server of the lab in `lab_folder` (and in its LDAP: "lab"),
+    or why they cannot be read."""
     import httpx
 
     state_file = lab_folder / "lab.json"
     if not state_file.exists():
         return {"error": f"no {state_file}: the lab is not running"}
-    url = json.loads(state_file.read_text())["scim_url"].rstrip("/")
+    state = json.loads(state_file.read_text())
+    url = state["scim_url"].rstrip("/")
     token = (lab_folder / "secrets" / "scim-token").read_text().strip()
-    counts: dict[str, Any] = {}
+    counts: dict[str, Any] = {"lab": {"Users": state["users"], "Groups": state["groups"]}}
     try:
         for kind in ("Users", "Groups"):
             response = httpx.get(
