@@ -1,13 +1,17 @@
 #!/bin/sh
 # Install the Debian packages the tests and the lab need, when they are missing:
-# slapd and ldap-utils (the lab and the OpenLDAP tests), 389-ds-base (the 389-DS tests).
+# slapd and ldap-utils (the lab and the OpenLDAP tests), 389-ds-base (the 389-DS tests),
+# chromium and a font (the browser tests of the notebooks drive it through Playwright).
 set -eu
-PACKAGES="slapd ldap-utils 389-ds-base openssl"
+PACKAGES="slapd ldap-utils 389-ds-base openssl chromium fonts-dejavu-core"
 missing=""
 [ -x /usr/sbin/slapd ] || missing="$missing slapd"
 command -v ldapsearch >/dev/null 2>&1 || missing="$missing ldap-utils"
 [ -x /usr/sbin/ns-slapd ] || missing="$missing 389-ds-base"
 command -v openssl >/dev/null 2>&1 || missing="$missing openssl"  # test certificates
+[ -x /usr/bin/chromium ] || missing="$missing chromium"
+# without recommends chromium brings no font: labels would render as empty boxes
+[ -f /usr/share/fonts/truetype/dejavu/DejaVuSans.ttf ] || missing="$missing fonts-dejavu-core"
 [ -z "$missing" ] && exit 0
 
 if [ "$(id -u)" = 0 ]; then

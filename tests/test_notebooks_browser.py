@@ -1,0 +1,241 @@
+"""The four notebooks clicked through in JupyterLab by a real browser (Playwright, Debian's chromium).
+
+Each notebook is opened, Run All, and looked at: every cell ran, no traceback or stderr output,
+no widget error, widgets shown as widgets, every button and label readable in full, no MathJax
+in data. Then the buttons an analyst presses after Run All: 01-setup's Write config (the config
+must validate and its secret files exist), 04-sync's Preview and Apply (the SCIM server must
+change), and, on a lab of 2,000 users, the apply's progress bar must show values between 0 and
+100%. Each scenario runs once (module scope); the tests assert on what it saw. Screenshots are
+kept in the pytest tmp folder (its path is printed) and named in the failure messages.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+from notebook_browser import JupyterLab, copy_notebook, require_browser, run_scenario
+
+from toolkit.cli import main
+from toolkit.lab import lab
+from toolkit.notebooks import NOTEBOOKS, notebook_path
+
+pytestmark = pytest.mark.timeout(900)
+
+BIG_LAB_USERS = 2000
+
+
+class Scenarios:
+    """Runs each scenario once, on demand, and keeps what it saw."""
+
+    def __init__(self, server: JupyterLab, work: Path):
+        self.server, self.work = server, work
+        self.shots = work / "shots"
+        self.seen: dict[str, dict[str, Any]] = {}
+        self.labs: list[Path] = []  # labs the notebooks started: stopped at the end if still up
+        self.own_labs: list[Path] = []  # labs these tests started
+
+    def lab_dir(self, name: str) -> Path:
+        folder = self.work / "labs" / name
+        self.labs.append(folder)
+        return folder
+
+    def spec(self, name: str) -> tuple[dict[str, Any], dict[str, Any], float]:
+        """The notebook's parameters, the scenario's extra fields, and its time limit."""
+        if name == "01-setup":
+            return (
+                {
+                    "lab_dir": str(self.lab_dir(name)),
+                    "output": str(self.work / "setup-run" / "sync.yaml"),
+                },
+                {
+                    "action": "setup-write",
+                    "write_to": str(self.work / "setup-browser" / "sync.yaml"),
+                },
+                300,
+            )
+        if name == "04-sync":
+            folder = self.lab_dir(name)
+            return (
+                {"lab_dir": str(folder)},
+                {"action": "sync-apply", "lab_folder": str(folder)},
+                300,
+            )
+        if name == "04-sync-2000":
+            # a config given: the lab is this test's, 2,000 users and 10 groups to create
+            folder = self.work / "labs" / name
+            state = lab.up(folder, users=BIG_LAB_USERS, groups=10)
+            self.own_labs.append(folder)
+            return (
+                {"config_path": state.config},
+                {"action": "sync-apply", "lab_folder": str(folder)},
+                480,
+            )
+        return {"lab_dir": str(self.lab_dir(name))}, {}, 240
+
+    def get(self, name: str) -> dict[str, Any]:
+        if name not in self.seen:
+            self.seen[name] = self._run(name)
+        return self.seen[name]
+
+    def _run(self, name: str) -> dict[str, Any]:
+        parameters, extra, timeout = self.spec(name)
+        source = notebook_path(name.removesuffix("-2000"))
+        copy_notebook(source, self.server.root / f"{name}.ipynb", parameters)
+        spec = {
+            "name": name,
+            "notebook": f"{name}.ipynb",
+            "base": self.server.url,
+            "token": self.server.token,
+            "shots": str(self.shots),
+            "result": str(self.work / f"{name}.seen.json"),
+            "run_all_timeout": timeout / 2,
+            **extra,
+        }
+        try:
+            return run_scenario(spec, timeout)
+        finally:
+            self.server.shutdown_kernels()
+
+    def stop_labs(self) -> None:
+        """Stop the labs the notebooks (or the tests) left running, by the PIDs in lab.json."""
+        for folder in self.labs:
+            deadline = time.monotonic() + 15  # a kernel's exit hook may be stopping it now
+            while (folder / "lab.json").exists() and time.monotonic() < deadline:
+                time.sleep(0.2)
+            if (folder / "lab.json").exists():
+                lab.down(folder)
+        for folder in self.own_labs:
+            lab.down(folder)
+
+
+@pytest.fixture(scope="module")
+def scenarios(tmp_path_factory, request):
+    require_browser()
+    work = tmp_path_factory.mktemp("browser")
+    server = JupyterLab(work / "root", work / "jupyter").start()
+    runs = Scenarios(server, work)
+    try:
+        yield runs
+    finally:
+        server.stop()
+        runs.stop_labs()
+        reporter = request.config.pluginmanager.get_plugin("terminalreporter")
+        message = f"browser screenshots: {runs.shots}"
+        if reporter is not None:
+            reporter.write_line(message)
+        else:
+            print(message)
+
+
+def described(seen: dict[str, Any]) -> str:
+    """What the failure message adds: the crash, the panels' logs, where the screenshots are."""
+    parts = []
+    if seen.get("crash"):
+        parts.append(f"scenario stopped: {seen['crash']}")
+    for what, said in seen.get("logs", {}).items():
+        parts.append(f"{what} said: {said[:600]}")
+    shots = seen.get("shots", [])
+    if shots:
+        parts.append(f"screenshots in {Path(shots[0]).parent} ({len(shots)})")
+    return "\n".join(parts)
+
+
+def ran(seen: dict[str, Any]) -> dict[str, Any]:
+    """What Run All showed; fails when the scenario did not get that far."""
+    assert "after_run_all" in seen, f"Run All did not complete\n{described(seen)}"
+    return seen["after_run_all"]
+
+
+# --- every notebook after Run All ----------------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", list(NOTEBOOKS))
+def test_run_all_runs_every_cell_without_an_error(scenarios, name):
+    seen = scenarios.get(name)
+    page = ran(seen)
+    assert seen["unfinished"] == [], f"cells not run: {seen['unfinished']}\n{described(seen)}"
+    assert page["stderr"] == [], f"stderr or traceback output: {page['stderr']}\n{described(seen)}"
+    assert page["widget_errors"] == [], f"widget errors: {page['widget_errors']}"
+
+
+@pytest.mark.parametrize("name", list(NOTEBOOKS))
+def test_run_all_shows_widgets_as_widgets(scenarios, name):
+    seen = scenarios.get(name)
+    page = ran(seen)
+    assert page["widget_views"] > 0, f"no widget rendered\n{described(seen)}"
+    assert page["widget_text"] == [], f"widgets shown as text: {page['widget_text']}"
+
+
+@pytest.mark.parametrize("name", list(NOTEBOOKS))
+def test_every_button_and_label_is_readable_in_full(scenarios, name):
+    seen = scenarios.get(name)
+    ran(seen)
+    cut = [
+        f"{c['text']!r} ({c['width_needed']} px in {c['width_shown']} px)"
+        for c in seen["cut_labels"]
+    ]
+    assert cut == [], f"labels cut by their width: {cut}\n{described(seen)}"
+
+
+@pytest.mark.parametrize("name", list(NOTEBOOKS))
+def test_no_mathjax_in_outputs(scenarios, name):
+    seen = scenarios.get(name)
+    ran(seen)
+    assert seen["mathjax"] == [], (
+        f"MathJax typeset data in: {seen['mathjax'][:5]}\n{described(seen)}"
+    )
+
+
+# --- the buttons after Run All ----------------------------------------------------------------
+
+
+def secret_files(config: Path) -> list[Path]:
+    """The files a config's `${file:...}` references name (relative ones beside the config)."""
+    found = re.findall(r"\$\{file:([^}]+)\}", config.read_text())
+    return [config.parent / f if not Path(f).is_absolute() else Path(f) for f in found]
+
+
+def test_setup_write_after_run_all_writes_a_config_that_validates(scenarios, capsys):
+    seen = scenarios.get("01-setup")
+    ran(seen)
+    written = Path(scenarios.work / "setup-browser" / "sync.yaml")
+    assert written.is_file(), f"Write config wrote nothing to {written}\n{described(seen)}"
+    capsys.readouterr()
+    code = main(["--config", str(written), "config", "validate"])
+    assert code == 0, f"config validate: {capsys.readouterr().out}"
+    secrets = secret_files(written)
+    assert secrets, f"{written} references no secret file"
+    missing = [str(p) for p in secrets if not p.is_file()]
+    assert missing == [], f"{written} references secret files that do not exist: {missing}"
+
+
+@pytest.mark.parametrize("name", ["04-sync", "04-sync-2000"])
+def test_sync_preview_and_apply_after_run_all_change_the_scim_server(scenarios, name):
+    seen = scenarios.get(name)
+    ran(seen)
+    before, after = seen.get("scim_before", {}), seen.get("scim_after", {})
+    assert "error" not in before, f"SCIM server after Run All: {before['error']}\n{described(seen)}"
+    assert "apply" in seen.get("logs", {}), f"Apply was not pressed\n{described(seen)}"
+    assert "error" not in after, f"SCIM server after Apply: {after['error']}\n{described(seen)}"
+    lab_size = before["lab"]
+    assert (before["Users"], before["Groups"]) == (0, 0), f"SCIM server after Run All: {before}"
+    assert (after["Users"], after["Groups"]) == (lab_size["Users"], lab_size["Groups"]), (
+        f"SCIM server after Apply: {after}, the lab's LDAP: {lab_size}\n{described(seen)}"
+    )
+
+
+def test_sync_apply_of_2000_objects_moves_the_progress_bar(scenarios):
+    seen = scenarios.get("04-sync-2000")
+    ran(seen)
+    samples = seen.get("progress")
+    assert samples, f"no progress bar sampled during Apply\n{described(seen)}"
+    widths = [s["width"] for s in samples]
+    between = [w for w in widths if 0 < w < 100]
+    shown = [(s["ms"], s["label"], round(s["width"], 1)) for s in samples]
+    assert between, (
+        f"the progress bar never showed a value between 0 and 100%: {shown[:20]}\n{described(seen)}"
+    )
