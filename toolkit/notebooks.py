@@ -296,8 +296,8 @@ def check_parameters(namespace: dict[str, Any], name: str) -> NotebookRun:
     """Check the parameters in a kernel's `namespace` (`globals()`) and type them in place.
 
     The declared set is the parameters cell's annotated names; a name that papermill's
-    injected cell assigned but the cell does not declare is refused. Headless is a papermill
-    run: `run_notebook` says so in the kernel's environment, plain papermill by its injected cell.
+    injected cell assigned but the cell does not declare is refused. Headless is a run of
+    `run_notebook`, which says so in the kernel's environment.
     """
     annotations = namespace.get("__annotations__", {})
     declared = {
@@ -308,9 +308,10 @@ def check_parameters(namespace: dict[str, Any], name: str) -> NotebookRun:
     injected = _injected_names(history)
     given = {k: namespace[k] for k in set(declared) | injected if k in namespace}
     namespace.update(check_values(declared, given, f"{name}.ipynb"))
-    headless = os.environ.get(HEADLESS_ENV) == "1" or any(
-        s.lstrip().startswith("# Parameters") for s in history
-    )
+    # only `run_notebook` says headless: a notebook papermill ran, opened again in JupyterLab,
+    # holds the same injected cell, and its lab must then outlive Run All (plain papermill's
+    # lab is stopped when the kernel shuts down, as every notebook's is)
+    headless = os.environ.get(HEADLESS_ENV) == "1"
     run_dir = namespace.get("run_dir") or None
     return NotebookRun(name, headless, Path(run_dir).expanduser() if run_dir else None)
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import html
 import json
-from typing import Any
+from typing import Any, TypeVar
 
 import ipywidgets as widgets
 import pandas as pd
@@ -42,6 +42,21 @@ def json_html(value: Any) -> str:
 
 def pre_html(text: str) -> str:
     return f"<pre>{html.escape(text)}</pre>"
+
+
+W = TypeVar("W", bound=widgets.DOMWidget)
+
+
+def fitted(widget: W) -> W:
+    """`widget` sized to its own text: a button to its label, a description to its words, so
+    that no label is cut at the notebook's default width (ipywidgets gives buttons and
+    descriptions a fixed width)."""
+    if isinstance(widget, widgets.Button | widgets.Checkbox):
+        widget.layout.width = "auto"
+    style = getattr(widget, "style", None)
+    if style is not None and hasattr(style, "description_width"):
+        style.description_width = "initial"
+    return widget
 
 
 class Log:

@@ -13,7 +13,7 @@ import pandas as pd
 
 from toolkit.config import Config, Problem, load_config, validate_file
 from toolkit.config.document import dump_document
-from toolkit.widgets.common import Log, View, error_text, lines_html, pre_html, table_html
+from toolkit.widgets.common import Log, View, error_text, fitted, lines_html, pre_html, table_html
 
 
 def _cell(value: Any) -> Any:
@@ -61,7 +61,7 @@ class ConfigViewer(View):
         self.tabs = widgets.Tab(children=[widgets.HTML(body) for _, body in sections])
         for i, (name, _) in enumerate(sections):
             self.tabs.set_title(i, name)
-        self.validate_button = widgets.Button(description="Validate", icon="check")
+        self.validate_button = fitted(widgets.Button(description="Validate", icon="check"))
         self.validate_button.on_click(self._validate)
         self.result = widgets.HTML()
         self.log = Log()

@@ -10,7 +10,7 @@ import pandas as pd
 
 from toolkit.plan.model import SITUATIONS, Row
 from toolkit.plan.plan import Plan
-from toolkit.widgets.common import ALL, View, json_html, lines_html, table_html
+from toolkit.widgets.common import ALL, View, fitted, json_html, lines_html, table_html
 
 LIST_COLUMNS = ["class", "situation", "dn", "scim_id", "method", "path", "reason"]
 DIFF_COLUMNS = ["attribute", "old", "new", "add", "remove"]
@@ -57,17 +57,17 @@ class PlanExplorer(View):
             lines_html(list(plan.guard.problems), "resync would refuse this plan:")
             + lines_html(list(plan.guard.warnings), "warnings:")
         )
-        self.class_filter = widgets.Dropdown(
-            options=[ALL, *classes], value=ALL, description="class"
+        self.class_filter = fitted(
+            widgets.Dropdown(options=[ALL, *classes], value=ALL, description="class")
         )
-        self.situation_filter = widgets.Dropdown(
-            options=[ALL, *present], value=ALL, description="situation"
+        self.situation_filter = fitted(
+            widgets.Dropdown(options=[ALL, *present], value=ALL, description="situation")
         )
-        self.dn_filter = widgets.Text(description="DN contains", placeholder="part of a DN")
+        self.dn_filter = fitted(widgets.Text(description="DN contains", placeholder="part of a DN"))
         self.count = widgets.HTML()
         self.table = widgets.HTML()
-        self.object = widgets.Dropdown(
-            options=[], description="object", layout=widgets.Layout(width="60em")
+        self.object = fitted(
+            widgets.Dropdown(options=[], description="object", layout=widgets.Layout(width="60em"))
         )
         self.diff = widgets.HTML()
         self.records = widgets.HTML()

@@ -12,7 +12,7 @@ import pandas as pd
 from toolkit.config import Config
 from toolkit.ldap.changes import describe_cursor
 from toolkit.sync import realtime, startpoint
-from toolkit.widgets.common import Log, View, error_text, table_html
+from toolkit.widgets.common import Log, View, error_text, fitted, table_html
 from toolkit.widgets.progress import ProgressView
 
 STARTPOINTS = [
@@ -40,20 +40,24 @@ class RealtimePanel(View):
         self.stats: realtime.Stats | None = None
         self.cursor: str | None = None
         self.error: str | None = None
-        self.startpoint = widgets.Dropdown(options=STARTPOINTS, value="end", description="start at")
-        self.startpoint_value = widgets.Text(
-            description="value", placeholder="for number, rewind, time"
+        self.startpoint = fitted(
+            widgets.Dropdown(options=STARTPOINTS, value="end", description="start at")
         )
-        self.set_button = widgets.Button(description="Set start point", icon="map-marker")
-        self.max_changes = widgets.IntText(
-            value=0, description="max changes", tooltip="0: no limit"
+        self.startpoint_value = fitted(
+            widgets.Text(description="value", placeholder="for number, rewind, time")
         )
-        self.run_button = widgets.Button(
-            description="Run until idle", button_style="primary", icon="play"
+        self.set_button = fitted(widgets.Button(description="Set start point", icon="map-marker"))
+        self.max_changes = fitted(
+            widgets.IntText(value=0, description="max changes", tooltip="0: no limit")
         )
-        self.start_button = widgets.Button(description="Start in background", icon="play-circle")
-        self.stop_button = widgets.Button(description="Stop", icon="stop")
-        self.refresh_button = widgets.Button(description="Refresh status", icon="refresh")
+        self.run_button = fitted(
+            widgets.Button(description="Run until idle", button_style="primary", icon="play")
+        )
+        self.start_button = fitted(
+            widgets.Button(description="Start in background", icon="play-circle")
+        )
+        self.stop_button = fitted(widgets.Button(description="Stop", icon="stop"))
+        self.refresh_button = fitted(widgets.Button(description="Refresh status", icon="refresh"))
         for button, handler in (
             (self.set_button, self._set_startpoint),
             (self.run_button, self._run),

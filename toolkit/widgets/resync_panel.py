@@ -21,7 +21,7 @@ from toolkit.plan.model import SITUATIONS
 from toolkit.plan.plan import Plan
 from toolkit.sync.batch import ResyncResult, RunOptions, dry_run, resync
 from toolkit.sync.files import pipe_files
-from toolkit.widgets.common import Log, View, error_text, lines_html, table_html
+from toolkit.widgets.common import Log, View, error_text, fitted, lines_html, table_html
 from toolkit.widgets.progress import ProgressView
 
 
@@ -43,24 +43,32 @@ class ResyncPanel(View):
         self.result: ResyncResult | None = None
         self.error: str | None = None
         o = self.base_options
-        self.search_filter = widgets.Text(
-            value=o.source_search_filter or "",
-            description="source filter",
-            placeholder="only entries matching this LDAP filter",
-            layout=widgets.Layout(width="40em"),
+        self.search_filter = fitted(
+            widgets.Text(
+                value=o.source_search_filter or "",
+                description="source filter",
+                placeholder="only entries matching this LDAP filter",
+                layout=widgets.Layout(width="40em"),
+            )
         )
-        self.max_deletes = widgets.Text(
-            value=o.max_deletes or "", description="max deletes", placeholder=str(pipe.max_deletes)
+        self.max_deletes = fitted(
+            widgets.Text(
+                value=o.max_deletes or "",
+                description="max deletes",
+                placeholder=str(pipe.max_deletes),
+            )
         )
-        self.allow_deletes = widgets.Checkbox(
-            value=o.allow_deletes, description="allow deletes past the guards"
+        self.allow_deletes = fitted(
+            widgets.Checkbox(value=o.allow_deletes, description="allow deletes past the guards")
         )
-        self.allow_recreate = widgets.Checkbox(
-            value=o.allow_recreate, description="allow recreating vanished resources"
+        self.allow_recreate = fitted(
+            widgets.Checkbox(
+                value=o.allow_recreate, description="allow recreating vanished resources"
+            )
         )
-        self.preview_button = widgets.Button(description="Preview (dry run)", icon="eye")
-        self.confirm_button = widgets.Button(
-            description="Apply", button_style="danger", icon="play", disabled=True
+        self.preview_button = fitted(widgets.Button(description="Preview (dry run)", icon="eye"))
+        self.confirm_button = fitted(
+            widgets.Button(description="Apply", button_style="danger", icon="play", disabled=True)
         )
         self.preview_button.on_click(self._preview)
         self.confirm_button.on_click(self._confirm)

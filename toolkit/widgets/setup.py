@@ -28,7 +28,7 @@ from toolkit.config.problems import ConfigError
 from toolkit.config.secrets import SecretRef
 from toolkit.errors import ScimsyncError
 from toolkit.sync.checks import check_connections
-from toolkit.widgets.common import Log, View, error_text, lines_html, pre_html
+from toolkit.widgets.common import Log, View, error_text, fitted, lines_html, pre_html
 
 AUTH_FIELDS = {
     "none": (),
@@ -80,7 +80,11 @@ class SetupWizard(View):
 
         def choice(description: str, options: list, value: str) -> widgets.Dropdown:
             return widgets.Dropdown(
-                options=options, value=value, description=description, layout=wide(), style=style
+                options=options,
+                value=value,
+                description=description,
+                layout=wide(),
+                style=style,
             )
 
         self.config_path = text("Write to", str(config_path))
@@ -124,16 +128,18 @@ class SetupWizard(View):
             str(d.resource_mapping_file or ""),
             "empty: a copy of the default scim-resources.xml",
         )
-        self.force = widgets.Checkbox(value=False, description="Overwrite an existing config")
-        self.test_connections = widgets.Checkbox(
-            value=True, description="Test the connections first"
+        self.force = fitted(
+            widgets.Checkbox(value=False, description="Overwrite an existing config")
         )
-        self.copy_secrets = widgets.Checkbox(
-            value=False, description="Copy secret files beside the config"
+        self.test_connections = fitted(
+            widgets.Checkbox(value=True, description="Test the connections first")
         )
-        self.preview_button = widgets.Button(description="Preview", icon="eye")
-        self.write_button = widgets.Button(
-            description="Write config", button_style="primary", icon="save"
+        self.copy_secrets = fitted(
+            widgets.Checkbox(value=False, description="Copy secret files beside the config")
+        )
+        self.preview_button = fitted(widgets.Button(description="Preview", icon="eye"))
+        self.write_button = fitted(
+            widgets.Button(description="Write config", button_style="primary", icon="save")
         )
         self.preview_button.on_click(self._preview)
         self.write_button.on_click(self._write)
