@@ -413,6 +413,13 @@ def _realtime_start(args: argparse.Namespace) -> int:
     stats = realtime.run_foreground(config, args.pipe_name, args.until_idle, args.max_changes)
     done = ", ".join(f"{k} {v}" for k, v in sorted(stats.completed.items())) or "no changes"
     print(f"realtime sync stopped after {stats.changes} changes ({done}); {stats.detector}")
+    if stats.failed:  # as resync: a scheduler (or papermill) sees that changes failed
+        print(
+            f"{stats.failed} entries failed (see `scimsync status`); they are retried in the "
+            "background, or by a resync",
+            file=sys.stderr,
+        )
+        return 1
     return 0
 
 

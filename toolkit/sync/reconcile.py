@@ -27,19 +27,27 @@ from toolkit.plan.engine import (
     has_pending,
     lookup_path,
 )
-from toolkit.plan.model import CONFLICT, OUT_OF_SCOPE, UNCHANGED, Link, Row, form_hash
+from toolkit.plan.model import (
+    CONFLICT,
+    DELETE,
+    OUT_OF_SCOPE,
+    UNCHANGED,
+    Link,
+    Row,
+    form_hash,
+)
 from toolkit.plan.plan import Plan
 from toolkit.scim.client import ScimClient
 from toolkit.scim.errors import NotFound, PreconditionFailed
 from toolkit.scim.filters import and_, eq
 from toolkit.scim.validate import Validator
 from toolkit.sync import synclog
-from toolkit.sync.apply import Applier
+from toolkit.sync.apply import Applier, Outcome
 from toolkit.sync.batch import class_resource
 from toolkit.sync.state import StateStore
 
-#: LDAP attributes whose values are DNs of other entries the mapping refers to.
-REFERENCE_ATTRIBUTES = ("manager", "member", "uniquemember")
+#: DNs per search for the entries that name them (times the referencing attributes)
+REFERENCERS_CHUNK = 50
 #: DNs compared as the link store's `COLLATE NOCASE` compares them (ASCII letters only)
 _NOCASE = str.maketrans(string.ascii_uppercase, string.ascii_lowercase)
 
@@ -95,6 +103,11 @@ class Reconciler:
             for text in sync_class.include_filter:
                 names.update(filter_attributes(parse_filter(text)))
         self.attributes = sorted(names)
+        # the attributes that name other entries by DN, as the mappings declare them
+        self.referencing = sorted(
+            {a.lower(): a for r in self.resources.values() for a in r.referencing_attributes()}
+            .values()
+        )
         self.update_method = config.destination_of(pipe).update_method
         self.endpoints: dict[str, str] = {}
         # the links of the DNs a realtime batch's entries refer to, read when the batch starts
@@ -161,7 +174,7 @@ class Reconciler:
         link = link or self.store.link(self.pipe.name, entry_key(entry))
         remembered = self._remembered(link, resource) if trust_link else None
         targets = [remembered] if remembered else self._targets(resource, sync_class, entry, link)
-        links = self._reference_links(entry)
+        links = self._reference_links(entry, resource)
         if link is not None:
             links[link.entry_uuid] = link
         result = self._apply(
@@ -186,6 +199,58 @@ class Reconciler:
                 self.store.clear_failure(self.pipe.name, result.key)
             return again
         return result
+
+    def reconcile_together(
+        self, items: list[tuple[dict[str, Any] | None, Link | None]]
+    ) -> list[Result]:
+        """Make the target match several entries in one plan, applied as resync applies it:
+        entries that take each other's unique names (a swap, a rotation) are sent in an order
+        that frees each name first, one resource of a cycle moved aside for a moment
+        (toolkit.sync.apply). An entry gone or out of scope is reconciled on its own."""
+        results: dict[int, Result] = {}
+        reads: dict[str, ClassRead] = {}
+        targets: dict[str, dict[str, dict[str, Any]]] = {}
+        links: dict[str, Link] = {}
+        keys: dict[str, int] = {}  # entry key -> position in items
+        for i, (entry, link) in enumerate(items):
+            sync_class = self.class_of(entry) if entry is not None else None
+            if entry is None or sync_class is None or sync_class.is_exclusion:
+                results[i] = self.reconcile(entry, link)
+                continue
+            resource = self.resources[sync_class.name]
+            link = link or self.store.link(self.pipe.name, entry_key(entry))
+            for target in self._targets(resource, sync_class, entry, link):
+                targets.setdefault(resource.name, {})[target["id"]] = target
+            links.update(self._reference_links(entry, resource))
+            if link is not None:
+                links[link.entry_uuid] = link
+            read = reads.setdefault(sync_class.name, ClassRead(sync_class, resource, []))
+            read.entries.append(entry)
+            keys[entry_key(entry)] = i
+        if reads:
+            inputs = PlanInputs(
+                pipe=self.pipe.name,
+                classes=[reads[c.name] for c in self.classes if c.name in reads],
+                targets={kind: list(found.values()) for kind, found in targets.items()},
+                links=links,
+                endpoints=self._endpoints(),
+                update_method=self.update_method,
+                delete_policy=self.pipe.delete_policy,
+                member_chunk_size=self.pipe.member_chunk_size,
+                partial=True,
+                validator=self._validator(),
+            )
+            rows = build(inputs).rows
+            plan = Plan(pipe=self.pipe.name, rows=rows, partial=True)
+            applier = Applier(plan, self.client, self.store, workers=1, links=links)
+            outcomes = {id(o.row): o for o in applier.run().failures}
+            for row in rows:
+                sent = row.situation not in (UNCHANGED, OUT_OF_SCOPE, CONFLICT)
+                outcome = outcomes.get(id(row)) or Outcome(row, True, scim_id=row.scim_id)
+                results[keys[row.entry_uuid]] = self._result(
+                    row, outcome if sent else None, links
+                )
+        return [results[i] for i in range(len(items))]
 
     def _remembered(self, link: Link | None, resource: ResourceMapping) -> dict[str, Any] | None:
         """The linked resource as this pipe last left it, when ETags can vouch for that."""
@@ -246,6 +311,17 @@ class Reconciler:
         if not rows:
             return Result(synclog.NO_CHANGE_NEEDED, detail=detail or "nothing to do")
         row = rows[0]
+        outcome = None
+        if row.situation not in (UNCHANGED, OUT_OF_SCOPE, CONFLICT):
+            plan = Plan(pipe=self.pipe.name, rows=[row], partial=inputs.partial)
+            # the entry's link was read for this reconcile: its write needs no second read
+            outcome = Applier(plan, self.client, self.store, links=inputs.links).apply_row(row)
+        return self._result(row, outcome, inputs.links, detail)
+
+    def _result(
+        self, row: Row, outcome: Outcome | None, links: dict[str, Link], detail: str = ""
+    ) -> Result:
+        """A row of a plan and the outcome of applying it (None: nothing was sent)."""
         base = {
             "situation": row.situation,
             "dn": row.dn,
@@ -254,28 +330,32 @@ class Reconciler:
             "key": row.entry_uuid or None,
         }
         unresolved = "unresolved" in (row.reason or "")
+        note = "; ".join(t for t in (detail, row.reason) if t)
         if row.situation == UNCHANGED:
-            self._keep_link(inputs.links.get(row.entry_uuid), row)
+            self._keep_link(links.get(row.entry_uuid), row)
             return Result(
                 synclog.NO_CHANGE_NEEDED,
                 scim_id=row.scim_id,
-                detail="; ".join(t for t in (detail, row.reason) if t),
+                detail=note,
                 unresolved=unresolved,
                 **base,
             )
         if row.situation == OUT_OF_SCOPE:
             return Result(synclog.DROPPED_OP_TYPE, scim_id=row.scim_id, detail=row.reason, **base)
-        if row.situation == CONFLICT:
+        if row.situation == CONFLICT or outcome is None:
             return Result(synclog.CHANGE_FAILED, detail=row.reason, **base)
-        plan = Plan(pipe=self.pipe.name, rows=[row], partial=inputs.partial)
-        # the entry's link was read for this reconcile: its write needs no second read
-        outcome = Applier(plan, self.client, self.store, links=inputs.links).apply_row(row)
+        if not outcome.ok and row.situation == DELETE and isinstance(outcome.exc, NotFound):
+            # a retried DELETE whose first attempt was applied (its reply lost): done
+            self.store.delete_links(self.pipe.name, [row.entry_uuid])
+            self.store.clear_failure(self.pipe.name, row.entry_uuid)
+            note = "; ".join(t for t in (note, "the resource was already gone (404)") if t)
+            return Result(synclog.CHANGE_APPLIED, scim_id=row.scim_id, detail=note, **base)
         if not outcome.ok:
             return Result(synclog.CHANGE_FAILED, detail=outcome.error, error=outcome.exc, **base)
         return Result(
             synclog.CHANGE_APPLIED,
             scim_id=outcome.scim_id,
-            detail="; ".join(t for t in (detail, row.reason) if t),
+            detail=note,
             unresolved=unresolved,
             **base,
         )
@@ -362,14 +442,32 @@ class Reconciler:
     def read_references(self, entries: Iterable[dict[str, Any]]) -> dict[str, list[Link]]:
         """The links of every DN these entries refer to, in a query per 500 DNs (managers and
         groups' members recur from entry to entry): what `known_references` takes."""
-        dns = list(dict.fromkeys(dn for entry in entries for dn in _reference_dns(entry)))
+        dns = list(dict.fromkeys(dn for entry in entries for dn in self._named_dns(entry)))
         found: dict[str, list[Link]] = {dn.translate(_NOCASE): [] for dn in dns}
         for link in self.store.links_by_dns(self.pipe.name, dns).values():
             found.setdefault(link.dn.translate(_NOCASE), []).append(link)
         return found
 
-    def _reference_links(self, entry: dict[str, Any]) -> dict[str, Link]:
-        dns = _reference_dns(entry)
+    def referencers(self, dns: Iterable[str]) -> list[dict[str, Any]]:
+        """The entries that name one of these DNs in an attribute the mappings resolve (a
+        manager, a group member): they map anew when the entry at such a DN is added,
+        deleted, renamed or moved. Read as reconcile needs them, a search per 50 DNs."""
+        wanted = list(dict.fromkeys(dns))
+        found: dict[str, dict[str, Any]] = {}
+        for start in range(0, len(wanted) if self.referencing else 0, REFERENCERS_CHUNK):
+            chunk = wanted[start : start + REFERENCERS_CHUNK]
+            for entry in self.source.find_any(self.referencing, chunk, self.attributes):
+                found.setdefault(entry_key(entry), entry)
+        return list(found.values())
+
+    def _named_dns(self, entry: dict[str, Any]) -> list[str]:
+        """The DNs the entry names through its class's mapping (none out of every class)."""
+        sync_class = self.class_of(entry)
+        resource = self.resources.get(sync_class.name) if sync_class is not None else None
+        return resource.named_dns(entry) if resource is not None else []
+
+    def _reference_links(self, entry: dict[str, Any], resource: ResourceMapping) -> dict[str, Link]:
+        dns = resource.named_dns(entry)
         if not dns:
             return {}
         known = self.known_references
@@ -378,10 +476,6 @@ class Reconciler:
             if all(key in known for key in keys):
                 return {link.entry_uuid: link for key in keys for link in known[key]}
         return self.store.links_by_dns(self.pipe.name, dns)
-
-
-def _reference_dns(entry: dict[str, Any]) -> list[str]:
-    return [str(v) for name in REFERENCE_ATTRIBUTES for v in entry.get(name, ())]
 
 
 def _ends_with(dn: str, base: str) -> bool:
