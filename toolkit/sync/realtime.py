@@ -495,12 +495,12 @@ class RealtimeSync:
         """The entries naming an entry that was added, deleted, renamed or moved (as manager,
         as member) map anew, as a resync maps them: reconcile them too. Those that this
         creates or deletes in turn are followed, up to REFERENCE_ROUNDS rounds."""
-        seen: set[str] = set()
         for _ in range(REFERENCE_ROUNDS):
-            wanted = [dn for dn in dict.fromkeys(dns) if _dn_key(dn) not in seen]
+            # each round after the last's outcomes: entries reconciled side by side may have
+            # read each other's links before one was moved
+            wanted = list({_dn_key(dn): dn for dn in dns}.values())
             if not wanted or self.stop_event.is_set():
                 return
-            seen.update(_dn_key(dn) for dn in wanted)
             try:
                 entries = self.reconciler.referencers(wanted)
             except FatalError:
@@ -517,6 +517,7 @@ class RealtimeSync:
                 return
             results = list(pool.map(self._reconcile_referencer, entries))
             dns = [r.dn for r in results if r.dn and _creates_or_deletes(r)]
+            dns += [dn for r in results for dn in _moved(r)]
 
     def _reconcile_referencer(self, entry: dict[str, Any]) -> Result:
         """Reconcile an entry naming one that changed; log and record its outcome."""
@@ -548,9 +549,11 @@ class RealtimeSync:
         return result
 
     def _link(self, group: list[Change], entry: dict[str, Any] | None) -> Link | None:
-        """The entry's link: by its entryUUID (the change's, else the entry's as read now), else
-        by any DN the entry had in these changes (389-DS changes, deletes above all, carry no
-        entryUUID, and the link may still hold a DN from before a rename in this batch)."""
+        """The entry's link: by its entryUUID (the change's, else the entry's as read now), else,
+        for an entry gone, by any DN it had in these changes (389-DS changes, deletes above
+        all, carry no entryUUID, and the link may still hold a DN from before a rename in
+        this batch). An entry read is never given another's link by DN: after a swap in the
+        batch, its DN's link is the other entry's."""
         uuids = [c.entry_uuid for c in reversed(group) if c.entry_uuid]
         if entry is not None:
             uuids.insert(0, entry_key(entry))
@@ -558,6 +561,8 @@ class RealtimeSync:
             link = self.store.link(self.pipe.name, uuid)
             if link is not None:
                 return link
+        if entry is not None:
+            return None
         dns = [dn for c in reversed(group) for dn in (c.new_dn, c.dn) if dn]
         for dn in dict.fromkeys(dns):
             link = self.store.link_by_dn(self.pipe.name, dn)
@@ -656,6 +661,7 @@ class RealtimeSync:
                 self._clear_failures(failure.key, result.key)
                 if failure.operation != "modify" or _creates_or_deletes(result):
                     settled.append(failure.dn)
+                settled += _moved(result)
                 continue
             done = failure.background_retries + 1
             self.store.put_failure(
@@ -770,7 +776,15 @@ def _named_anew(group: list[Change], result: Result) -> list[str]:
     dns = [dn for c in group if c.kind != "modify" for dn in (c.dn, c.new_dn) if dn]
     if _creates_or_deletes(result) and result.dn:
         dns.append(result.dn)  # a modify that took the entry into or out of scope
-    return dns
+    return dns + _moved(result)
+
+
+def _moved(result: Result) -> list[str]:
+    """Both DNs of an entry whose link this outcome moved (a rename applied late, after it
+    failed): the entries naming either map anew."""
+    if result.moved_from is None or result.msg_type == synclog.CHANGE_FAILED:
+        return []
+    return [result.moved_from, *([result.dn] if result.dn else [])]
 
 
 def _dn_key(dn: str) -> str:

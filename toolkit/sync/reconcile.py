@@ -48,6 +48,8 @@ from toolkit.sync.state import StateStore
 
 #: DNs per search for the entries that name them (times the referencing attributes)
 REFERENCERS_CHUNK = 50
+#: entries one plan of reconcile_together reads at most for the targets' owners
+OWNERS_LIMIT = 50
 #: DNs compared as the link store's `COLLATE NOCASE` compares them (ASCII letters only)
 _NOCASE = str.maketrans(string.ascii_uppercase, string.ascii_lowercase)
 
@@ -66,6 +68,9 @@ class Result:
     key: str | None = None  # the entry's key (entryUUID): the failures table's key
     changes: list[dict[str, Any]] = field(default_factory=list)
     error: BaseException | None = field(default=None, repr=False)  # why a change failed
+    # the DN the entry's link held before, when this reconcile moved it (a rename applied):
+    # entries naming either DN map anew
+    moved_from: str | None = None
 
 
 class Reconciler:
@@ -105,8 +110,9 @@ class Reconciler:
         self.attributes = sorted(names)
         # the attributes that name other entries by DN, as the mappings declare them
         self.referencing = sorted(
-            {a.lower(): a for r in self.resources.values() for a in r.referencing_attributes()}
-            .values()
+            {
+                a.lower(): a for r in self.resources.values() for a in r.referencing_attributes()
+            }.values()
         )
         self.update_method = config.destination_of(pipe).update_method
         self.endpoints: dict[str, str] = {}
@@ -174,6 +180,9 @@ class Reconciler:
         link = link or self.store.link(self.pipe.name, entry_key(entry))
         remembered = self._remembered(link, resource) if trust_link else None
         targets = [remembered] if remembered else self._targets(resource, sync_class, entry, link)
+        if not remembered and self._owned_by_others(entry, resource, targets):
+            # a resource another entry has: correlated as resync does, with that entry read
+            return self.reconcile_together([(entry, link)])[0]
         links = self._reference_links(entry, resource)
         if link is not None:
             links[link.entry_uuid] = link
@@ -212,15 +221,22 @@ class Reconciler:
         targets: dict[str, dict[str, dict[str, Any]]] = {}
         links: dict[str, Link] = {}
         keys: dict[str, int] = {}  # entry key -> position in items
-        for i, (entry, link) in enumerate(items):
+        todo = list(items)
+        for i, (entry, link) in enumerate(todo):  # grows by the owners of matched targets
             sync_class = self.class_of(entry) if entry is not None else None
             if entry is None or sync_class is None or sync_class.is_exclusion:
                 results[i] = self.reconcile(entry, link)
                 continue
             resource = self.resources[sync_class.name]
             link = link or self.store.link(self.pipe.name, entry_key(entry))
-            for target in self._targets(resource, sync_class, entry, link):
+            found = self._targets(resource, sync_class, entry, link)
+            for target in found:
                 targets.setdefault(resource.name, {})[target["id"]] = target
+            for owner in self._owners(entry, resource, found, len(todo) < OWNERS_LIMIT):
+                if owner[1].entry_uuid not in keys and all(
+                    entry_key(e) != owner[1].entry_uuid for e, _ in todo if e is not None
+                ):
+                    todo.append(owner)
             links.update(self._reference_links(entry, resource))
             if link is not None:
                 links[link.entry_uuid] = link
@@ -247,10 +263,41 @@ class Reconciler:
             for row in rows:
                 sent = row.situation not in (UNCHANGED, OUT_OF_SCOPE, CONFLICT)
                 outcome = outcomes.get(id(row)) or Outcome(row, True, scim_id=row.scim_id)
-                results[keys[row.entry_uuid]] = self._result(
-                    row, outcome if sent else None, links
-                )
+                results[keys[row.entry_uuid]] = self._result(row, outcome if sent else None, links)
         return [results[i] for i in range(len(items))]
+
+    def _owned_by_others(
+        self, entry: dict[str, Any], resource: ResourceMapping, targets: list[dict[str, Any]]
+    ) -> bool:
+        """True when a target correlation found is linked to another entry of a class."""
+        return bool(self._owners(entry, resource, targets, True))
+
+    def _owners(
+        self,
+        entry: dict[str, Any],
+        resource: ResourceMapping,
+        targets: list[dict[str, Any]],
+        wanted: bool,
+    ) -> list[tuple[dict[str, Any], Link]]:
+        """The entries (as read now, with their links) that these targets are linked to,
+        other than `entry`, when in a synchronizing class: resync reads them too, and
+        decides by them whether the entry may take the target (a name they give up, or a
+        conflict). An owner gone or out of scope leaves the target to be adopted, as resync
+        does."""
+        key, out = entry_key(entry), []
+        for target in targets if wanted else ():
+            owner = self.store.link_of_target(self.pipe.name, resource.name, target["id"])
+            if owner is None or owner.entry_uuid == key:
+                continue
+            found = (
+                None
+                if owner.entry_uuid.startswith("dn:")
+                else self.locate(None, owner.entry_uuid, "entryUUID")
+            )
+            sync_class = self.class_of(found) if found is not None else None
+            if sync_class is not None and not sync_class.is_exclusion:
+                out.append((found, owner))
+        return out
 
     def _remembered(self, link: Link | None, resource: ResourceMapping) -> dict[str, Any] | None:
         """The linked resource as this pipe last left it, when ETags can vouch for that."""
@@ -322,6 +369,19 @@ class Reconciler:
         self, row: Row, outcome: Outcome | None, links: dict[str, Link], detail: str = ""
     ) -> Result:
         """A row of a plan and the outcome of applying it (None: nothing was sent)."""
+        result = self._row_result(row, outcome, links, detail)
+        link = links.get(row.entry_uuid)
+        if (
+            link is not None
+            and result.msg_type != synclog.CHANGE_FAILED
+            and normalize_dn(link.dn) != normalize_dn(row.dn)
+        ):
+            result.moved_from = link.dn  # the link now holds row.dn
+        return result
+
+    def _row_result(
+        self, row: Row, outcome: Outcome | None, links: dict[str, Link], detail: str
+    ) -> Result:
         base = {
             "situation": row.situation,
             "dn": row.dn,
