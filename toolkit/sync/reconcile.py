@@ -180,7 +180,7 @@ class Reconciler:
         link = link or self.store.link(self.pipe.name, entry_key(entry))
         remembered = self._remembered(link, resource) if trust_link else None
         targets = [remembered] if remembered else self._targets(resource, sync_class, entry, link)
-        if not remembered and self._owned_by_others(entry, resource, targets):
+        if not remembered and self._owners(entry, resource, targets, link, first=True):
             # a resource another entry has: correlated as resync does, with that entry read
             return self.reconcile_together([(entry, link)])[0]
         links = self._reference_links(entry, resource)
@@ -232,7 +232,8 @@ class Reconciler:
             found = self._targets(resource, sync_class, entry, link)
             for target in found:
                 targets.setdefault(resource.name, {})[target["id"]] = target
-            for owner in self._owners(entry, resource, found, len(todo) < OWNERS_LIMIT):
+            owners = self._owners(entry, resource, found, link) if len(todo) < OWNERS_LIMIT else []
+            for owner in owners:
                 if owner[1].entry_uuid not in keys and all(
                     entry_key(e) != owner[1].entry_uuid for e, _ in todo if e is not None
                 ):
@@ -266,26 +267,23 @@ class Reconciler:
                 results[keys[row.entry_uuid]] = self._result(row, outcome if sent else None, links)
         return [results[i] for i in range(len(items))]
 
-    def _owned_by_others(
-        self, entry: dict[str, Any], resource: ResourceMapping, targets: list[dict[str, Any]]
-    ) -> bool:
-        """True when a target correlation found is linked to another entry of a class."""
-        return bool(self._owners(entry, resource, targets, True))
-
     def _owners(
         self,
         entry: dict[str, Any],
         resource: ResourceMapping,
         targets: list[dict[str, Any]],
-        wanted: bool,
+        link: Link | None,
+        first: bool = False,
     ) -> list[tuple[dict[str, Any], Link]]:
         """The entries (as read now, with their links) that these targets are linked to,
         other than `entry`, when in a synchronizing class: resync reads them too, and
         decides by them whether the entry may take the target (a name they give up, or a
         conflict). An owner gone or out of scope leaves the target to be adopted, as resync
-        does."""
+        does. With `first`, the first owner only (whether there is one)."""
         key, out = entry_key(entry), []
-        for target in targets if wanted else ():
+        for target in targets:
+            if link is not None and target["id"] == link.scim_id:
+                continue  # the entry's own resource (the usual case: no query)
             owner = self.store.link_of_target(self.pipe.name, resource.name, target["id"])
             if owner is None or owner.entry_uuid == key:
                 continue
@@ -297,6 +295,8 @@ class Reconciler:
             sync_class = self.class_of(found) if found is not None else None
             if sync_class is not None and not sync_class.is_exclusion:
                 out.append((found, owner))
+                if first:
+                    break
         return out
 
     def _remembered(self, link: Link | None, resource: ResourceMapping) -> dict[str, Any] | None:
