@@ -398,7 +398,9 @@ class RealtimeSync:
         (references unresolved before the final pass, a unique name another entry held)."""
         last = group[-1]
         try:
-            result = self._reconcile(group)
+            # the final pass reads the resources afresh: the form a create's link remembers
+            # holds the references it was sent without (to itself, to entries created later)
+            result = self._reconcile(group, trust_link=not final)
         except FatalError:
             self.stop_event.set()
             raise
@@ -452,7 +454,7 @@ class RealtimeSync:
         key = entry_key(entry) if entry is not None else (link.entry_uuid if link else None)
         return entry, link, key
 
-    def _reconcile(self, group: list[Change]) -> Result:
+    def _reconcile(self, group: list[Change], trust_link: bool = True) -> Result:
         last = group[-1]
         dn = last.new_dn or last.dn
         entry, link, key = self._entry(group)
@@ -460,7 +462,7 @@ class RealtimeSync:
         flag = "creates" if kinds == {"add"} else ("deletes" if last.kind == "delete" else None)
         try:
             result = self.reconciler.reconcile(
-                entry, link, kind_allowed=flag if entry is not None else None
+                entry, link, kind_allowed=flag if entry is not None else None, trust_link=trust_link
             )
         except FatalError:
             raise

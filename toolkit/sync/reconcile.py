@@ -29,6 +29,7 @@ from toolkit.plan.engine import (
 )
 from toolkit.plan.model import (
     CONFLICT,
+    CREATE,
     DELETE,
     OUT_OF_SCOPE,
     UNCHANGED,
@@ -389,7 +390,11 @@ class Reconciler:
             "changes": row.changes,
             "key": row.entry_uuid or None,
         }
-        unresolved = "unresolved" in (row.reason or "")
+        # references left out, or to the entry itself (a create sent before its id is known):
+        # realtime's second pass sets them, as the Applier completes a run's cycles
+        unresolved = "unresolved" in (row.reason or "") or (
+            row.situation == CREATE and any(has_pending(r.body) for r in row.requests)
+        )
         note = "; ".join(t for t in (detail, row.reason) if t)
         if row.situation == UNCHANGED:
             self._keep_link(links.get(row.entry_uuid), row)
