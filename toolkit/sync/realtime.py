@@ -928,6 +928,7 @@ def status(config: Config, pipe_name: str | None) -> dict[str, Any]:
         "changes_processed": stats.get("changes", 0),
         "completed": stats.get("completed", {}),
         "background_retries": stats.get("background_retries", {}),
+        "referencing": stats.get("referencing", {}),
         "failures": [
             {
                 "dn": f.dn,
