@@ -246,3 +246,26 @@ def test_realtime_behind_faults_converges_once_they_stop(failing_storm):
     assert rt.cli_json("status")["failures"] == []
     assert after.code == 0, after.err
     assert_resync_plans_nothing(rt)
+
+
+def test_a_swap_whose_halves_arrive_in_different_runs(storm_rt):
+    """The first half of a userName swap meets 409 and fails (the other user holds the name
+    still); once the second half arrives, the next run applies both as resync would (the
+    holder of the name wanted is read too and the swap goes through a temporary name)."""
+    rt = storm_rt
+    a, b = rt.loners()[:2]
+    staff = f"ou=staff,{PEOPLE}"
+    assert rt.ldap.add(staff, "organizationalUnit", {"ou": "staff"})
+    # user a takes b's uid (so userName) under another parent: the DNs stay apart
+    assert rt.ldap.modify_dn(a["dn"][0], f"uid={b['uid'][0]}", new_superior=staff)
+    first = rt.cli("realtime-sync", "start", "--foreground", "--until-idle")
+    assert first.code == 1, first.out  # 409: b holds the name
+    (failure,) = rt.cli_json("status")["failures"]
+    assert "409" in failure["error"]
+    assert rt.ldap.modify_dn(b["dn"][0], f"uid={a['uid'][0]}")  # the second half
+    rt.sync()  # exits 0
+    users = rt.users()
+    assert users[b["uid"][0]]["name"]["givenName"] == a["givenName"][0]
+    assert users[a["uid"][0]]["name"]["givenName"] == b["givenName"][0]
+    assert rt.cli_json("status")["failures"] == []
+    assert_resync_plans_nothing(rt)

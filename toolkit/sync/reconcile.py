@@ -15,6 +15,7 @@ from typing import Any
 from toolkit.config.dn import normalize_dn as dn_parts
 from toolkit.config.ldapfilter import filter_attributes, parse_filter
 from toolkit.config.model import Config, SyncClass, SyncPipe
+from toolkit.errors import SkippableError
 from toolkit.ldap.match import compile_filter
 from toolkit.ldap.source import LdapSource
 from toolkit.mapping.dn import normalize_dn
@@ -37,6 +38,7 @@ from toolkit.plan.model import (
     Row,
     form_hash,
 )
+from toolkit.plan.names import unique_attribute
 from toolkit.plan.plan import Plan
 from toolkit.scim.client import ScimClient
 from toolkit.scim.errors import NotFound, PreconditionFailed
@@ -233,7 +235,12 @@ class Reconciler:
             found = self._targets(resource, sync_class, entry, link)
             for target in found:
                 targets.setdefault(resource.name, {})[target["id"]] = target
-            owners = self._owners(entry, resource, found, link) if len(todo) < OWNERS_LIMIT else []
+            holders = self._holders(entry, resource, found)
+            owners = (
+                self._owners(entry, resource, found + holders, link)
+                if len(todo) < OWNERS_LIMIT
+                else []
+            )
             for owner in owners:
                 if owner[1].entry_uuid not in keys and all(
                     entry_key(e) != owner[1].entry_uuid for e, _ in todo if e is not None
@@ -267,6 +274,23 @@ class Reconciler:
                 outcome = outcomes.get(id(row)) or Outcome(row, True, scim_id=row.scim_id)
                 results[keys[row.entry_uuid]] = self._result(row, outcome if sent else None, links)
         return [results[i] for i in range(len(items))]
+
+    def _holders(
+        self, entry: dict[str, Any], resource: ResourceMapping, targets: list[dict[str, Any]]
+    ) -> list[dict[str, Any]]:
+        """The resource holding the unique name (userName, displayName) the entry's resource
+        is to take, when another does: its entry, read too, may give it up (a swap whose
+        halves reached the target in different batches or retries)."""
+        attr = unique_attribute(resource.name)
+        try:
+            wanted = resource.to_scim(entry).get(attr)
+        except SkippableError:  # a value the mapping refuses: the plan's row will say so
+            return []
+        if not isinstance(wanted, str) or any(
+            str(t.get(attr)).casefold() == wanted.casefold() for t in targets
+        ):
+            return []
+        return self.client.find(resource.name, eq(attr, wanted))
 
     def _owners(
         self,
