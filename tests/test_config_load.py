@@ -69,7 +69,7 @@ def test_example_loads_with_defaults_and_typed_values(folder):
         pipe.max_operation_attempts,
         pipe.max_failed_op_background_retries,
         pipe.num_worker_threads,
-    ) == (5, 0, 4)
+    ) == (5, 5, 4)
     assert pipe.max_deletes.allowed(1000) == 100
     assert [c.name for c in pipe.classes_in_order()] == ["users", "groups", "DEFAULT"]
     users = pipe.sync_classes["users"]

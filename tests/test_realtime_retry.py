@@ -1,19 +1,23 @@
 """realtime-sync's two retry levels against a failing SCIM target (a fault proxy in front of
 the real scim2-server): max-operation-attempts in the client, then the failures table retried
-after failed-op-background-retry-delay, up to max-failed-op-background-retries.
+after failed-op-background-retry-delay (doubled after each retry that fails), up to
+max-failed-op-background-retries. A run that leaves failures exits 1; a DELETE answered 404
+is done; a failure is cleared once its entry is found in sync, or gone.
 """
 
 from __future__ import annotations
 
 import collections
+import sqlite3
 import threading
 import time
 
 import pytest
 from faults import FaultProxy
-from test_realtime_support import Rt, make_rt, position
+from test_realtime_support import PIPE, Rt, make_rt, position
 
 from toolkit.sync import synclog
+from toolkit.sync.state import StateStore
 
 WRITES = {b"POST", b"PUT", b"PATCH", b"DELETE"}
 
@@ -71,13 +75,36 @@ def failures(rt: Rt) -> list[dict]:
     return rt.cli_json("status")["failures"]
 
 
+def next_retry_at(rt: Rt) -> float | None:
+    store = StateStore(rt.state_dir / "state.db")
+    try:
+        (failure,) = store.failures(PIPE)
+        return failure.next_retry_at
+    finally:
+        store.close()
+
+
+def retry_wait(rt: Rt) -> float:
+    """How long after the last failure the next background retry is due."""
+    with sqlite3.connect(rt.state_dir / "state.db") as db:
+        ((wait,),) = db.execute("SELECT next_retry_at - last_failed_at FROM failures").fetchall()
+    return wait
+
+
+def sync_failing(rt: Rt) -> None:
+    """`realtime-sync start --foreground --until-idle` that leaves failures: exits 1."""
+    result = rt.cli("realtime-sync", "start", "--foreground", "--until-idle")
+    assert result.code == 1, (result.code, result.out, result.err)
+    assert f"{len(failures(rt))} entries failed" in result.err
+
+
 def test_failed_change_is_logged_recorded_and_retried_in_the_background(failing):
     rt, proxy = failing
     target = rt.loners()[0]
     dn, uid = target["dn"][0], target["uid"][0]
     rt.replace(dn, title=["Retried Title"])
     proxy.inject("503", 2)  # both attempts of the PATCH fail
-    rt.sync()
+    sync_failing(rt)
     assert proxy.pending == 0
     assert [s.method for s in proxy.seen if s.fault] == ["PATCH", "PATCH"]
     assert rt.users()[uid]["title"] != "Retried Title"
@@ -108,13 +135,16 @@ def test_background_retries_stop_at_the_maximum(failing):
     dn, uid = target["dn"][0], target["uid"][0]
     rt.replace(dn, title=["Never Arrives"])
     proxy.inject("500", 100)
-    rt.sync()
+    sync_failing(rt)
     for expected in (1, 2):
-        time.sleep(1.2)
-        rt.sync()
+        time.sleep(max(0.0, next_retry_at(rt) - time.time()) + 0.1)
+        sync_failing(rt)
         (failure,) = failures(rt)
         assert failure["background_retries"] == expected, failure
-    time.sleep(1.2)
+        if expected == 1:  # the delay (1 s) doubles after a retry that failed
+            assert 1.9 < retry_wait(rt) <= 2.0
+    assert next_retry_at(rt) is None  # the last retry was made
+    time.sleep(2.2)
     rt.sync()  # max-failed-op-background-retries (2) reached: no third retry
     (failure,) = failures(rt)
     assert failure["background_retries"] == 2
@@ -138,17 +168,66 @@ def test_target_down_for_reads_and_writes_then_back(failing):
     rt.replace(dn, title=["After The Outage"])
     proxy._faults.reads_too = True
     proxy.inject("503", 4, retry_after="0")
-    rt.sync()
+    sync_failing(rt)
     assert proxy.pending == 2 and [s.method for s in proxy.seen if s.fault] == ["GET", "GET"]
     (failure,) = failures(rt)
     assert failure["dn"].lower() == dn.lower() and failure["background_retries"] == 0
     time.sleep(1.2)
-    rt.sync()  # the first background retry meets the outage (two more 503s) and is counted
+    sync_failing(rt)  # the first background retry meets the outage (two more 503s), counted
     (failure,) = failures(rt)
     assert failure["background_retries"] == 1 and proxy.pending == 0
-    time.sleep(1.2)
+    time.sleep(2.2)  # the second retry is due twice as late
     rt.sync()
     assert failures(rt) == []
     assert rt.users()[uid]["title"] == "After The Outage"
     retried = [line["type"] for line in rt.log() if "background retry" in line.get("detail", "")]
     assert retried == [synclog.CHANGE_FAILED, synclog.CHANGE_APPLIED]
+
+
+def test_a_delete_answered_404_after_a_lost_reply_is_done(failing):
+    """The DELETE is applied but its answer is a 500; the client's second attempt meets 404:
+    the change is applied, not failed, and the run exits 0."""
+    rt, proxy = failing
+    target = rt.loners()[0]
+    rt.ldap.delete(target["dn"][0])
+    proxy.inject("500", 1, forward=True, when=lambda seen: seen.method == "DELETE")
+    rt.sync()
+    deletes = [s for s in proxy.seen if s.method == "DELETE"]
+    assert [s.fault for s in deletes] == ["500", None] and deletes[0].path == deletes[1].path
+    assert target["uid"][0] not in rt.users()
+    outcome = [line for line in rt.log() if line["type"] in synclog.OUTCOMES]
+    assert [line["type"] for line in outcome] == [synclog.CHANGE_APPLIED]
+    assert "already gone (404)" in outcome[0]["detail"]
+    assert failures(rt) == []
+
+
+def test_a_failure_is_cleared_when_its_entry_is_found_in_sync(failing):
+    """A change fails; the entry is then written back as it was, so the next reconcile finds
+    it unchanged: its failure is over (before any background retry), status lists none."""
+    rt, proxy = failing
+    rt.write_config(rt.classes, max_operation_attempts=2, failed_op_background_retry_delay="1 h")
+    target = rt.loners()[0]
+    dn, uid = target["dn"][0], target["uid"][0]
+    before = rt.users()[uid]["title"]
+    rt.replace(dn, title=["Fails Once"])
+    proxy.inject("503", 2)
+    sync_failing(rt)
+    assert len(failures(rt)) == 1
+    rt.replace(dn, title=[before])  # as the target still has it
+    rt.sync()  # exits 0: the failure this run saw is over
+    assert failures(rt) == []
+    assert rt.cli_json("status")["background_retries"] == {}
+    assert rt.users()[uid]["title"] == before
+
+
+def test_a_failure_is_cleared_when_its_entry_is_gone(failing):
+    rt, proxy = failing
+    target = rt.loners()[0]
+    dn, uid = target["dn"][0], target["uid"][0]
+    rt.replace(dn, title=["Fails Then Leaves"])
+    proxy.inject("503", 2)
+    sync_failing(rt)
+    rt.ldap.delete(dn)
+    rt.sync()
+    assert failures(rt) == []
+    assert uid not in rt.users()

@@ -459,8 +459,13 @@ def _realtime_start(args: argparse.Namespace) -> int:
             "--allow-deletes` to apply them",
             file=sys.stderr,
         )
-        return 1
-    return 0
+    if stats.failed:  # as resync: a scheduler (or papermill) sees that changes failed
+        print(
+            f"{stats.failed} entries failed (see `scimsync status`); they are retried in the "
+            "background, or by a resync",
+            file=sys.stderr,
+        )
+    return 1 if stats.held_deletes or stats.failed else 0
 
 
 def _realtime_stop(args: argparse.Namespace) -> int:

@@ -161,7 +161,9 @@ PIPE_PROPS: tuple[Prop, ...] = (
     _p("num-worker-threads", "int", minimum=1, default=4),
     _p("max-rate-per-second", "int", minimum=0, default=0),
     _p("max-operation-attempts", "int", minimum=1, default=5),
-    _p("max-failed-op-background-retries", "int", minimum=0, default=0),
+    # realtime retries a failed change in the background after the delay, doubled after
+    # each retry that fails (1, 2, 4, 8, 16 min by default), then leaves it to a resync
+    _p("max-failed-op-background-retries", "int", minimum=0, default=5),
     _p("failed-op-background-retry-delay", "duration", default="1 min"),
     _p("max-deletes", "count-or-percent", default="10%"),
     _p("delete-guard-window", "duration", default="1 h"),

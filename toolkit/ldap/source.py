@@ -130,6 +130,19 @@ class LdapSource:
             found.extend(self._search(base_dn, search_filter, ldap3.SUBTREE, attributes))
         return found
 
+    def find_any(
+        self,
+        names: Sequence[str],
+        values: Sequence[str],
+        attributes: Sequence[str] | None = None,
+    ) -> list[Entry]:
+        """Entries of every base DN where one of the attributes `names` equals one of `values`
+        (e.g. the entries naming some DNs as manager or member), read page by page."""
+        terms = "".join(f"({n}={escape_filter_chars(v)})" for v in values for n in names)
+        if not terms:
+            return []
+        return list(self.iter_all(f"(|{terms})", attributes))
+
     # --- change feed -------------------------------------------------------------------------
 
     def change_detector(self) -> tuple[ChangeDetector, str]:

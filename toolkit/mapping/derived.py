@@ -33,6 +33,10 @@ LDAP_ATTRIBUTES: dict[DerivationKind, tuple[str, ...]] = {
     "groups": ("isMemberOf", "memberOf"),
 }
 
+#: The LDAP attributes of LDAP_ATTRIBUTES whose values are LDAP URLs (a dynamic group's
+#: search), not DNs of other entries.
+URL_ATTRIBUTES = frozenset({"memberURL"})
+
 #: The shape each derivation needs (attribute kinds).
 SHAPES: dict[DerivationKind, tuple[str, ...]] = {
     "manager": ("complex",),

@@ -20,6 +20,7 @@ from toolkit.errors import SkippableError
 from toolkit.mapping import ops as compiler
 from toolkit.mapping.derived import (
     LDAP_ATTRIBUTES,
+    URL_ATTRIBUTES,
     DerivedContext,
     OnUnresolved,
     Resolver,
@@ -277,6 +278,23 @@ class ResourceMapping:
                 return None
             dns += referenced_dns(kind, lowered)
         return dns
+
+    def named_dns(self, entry: Entry) -> list[str]:
+        """Every DN the entry names through this mapping's references, in order: those of
+        `referenced_dns`, also for an entry that holds a memberURL as well."""
+        lowered = entry if entry.keys() <= self._lower_names else self._lowered(entry)
+        return [dn for kind in self._derivations() for dn in referenced_dns(kind, lowered)]
+
+    def referencing_attributes(self) -> list[str]:
+        """The LDAP attributes through which this mapping's entries name other entries by DN
+        (a manager, a group's members, a user's groups): an entry naming a DN maps anew when
+        the entry at that DN is added, deleted, renamed or moved."""
+        return [
+            name
+            for kind in self._derivations()
+            for name in LDAP_ATTRIBUTES[kind]
+            if name not in URL_ATTRIBUTES
+        ]
 
     def _derivations(self) -> list[DerivationKind]:
         found = self._cache.get("derivations")

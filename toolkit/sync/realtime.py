@@ -38,8 +38,9 @@ from toolkit.ldap.changes import Change, ChangeDetector, describe_cursor
 from toolkit.ldap.search import AnyOf, request_attributes
 from toolkit.plan.engine import entry_key
 from toolkit.plan.guards import DeleteBudget
-from toolkit.plan.model import Link
+from toolkit.plan.model import ADOPT, CREATE, DELETE, Link
 from toolkit.progress import REALTIME, Listener, Phase
+from toolkit.scim.errors import Conflict
 from toolkit.sync import lock, synclog
 from toolkit.sync.files import pipe_files
 from toolkit.sync.reconcile import Reconciler, Result
@@ -52,6 +53,7 @@ PREFETCH_MIN = 8  # entries in a batch from which one OR search beats a search e
 PREFETCH_CHUNK = 100  # values per OR filter
 HELD_DELETE = "held-delete"  # the failures table's kind of a delete the delete guard held back
 KIND_FLAG = {"add": "creates", "modify": "modifies", "modrdn": "modifies", "delete": "deletes"}
+REFERENCE_ROUNDS = 3  # entries naming a changed entry, then those naming one of them created...
 
 
 # --- the loop ----------------------------------------------------------------------------------
@@ -67,6 +69,9 @@ class Stats:
     batches: int = 0
     completed: dict[str, int] = field(default_factory=dict)
     background_retries: dict[str, int] = field(default_factory=dict)  # by outcome
+    # entries reconciled because an entry they name (manager, member) changed, by outcome
+    referencing: dict[str, int] = field(default_factory=dict)
+    failed: int = 0  # entries whose failure this run recorded and that are still failed
     last_change_time: str | None = None
     last_poll_at: float | None = None
     ops_per_second: float = 0.0
@@ -117,6 +122,11 @@ class RealtimeSync:
         self.stats = Stats()
         self._failed_dns_lock = threading.Lock()
         self._prefetched: dict[str, dict[str, Any]] = {}  # identity -> entry as read
+        # the keys with a failure stored (read with each round of background retries), and
+        # those this run recorded: an entry found in sync clears its failure without a query
+        self._failures_lock = threading.Lock()
+        self._failure_keys: set[str] = set()
+        self._failed_keys: set[str] = set()
 
     def close(self) -> None:
         if self.detector is not None:
@@ -186,6 +196,9 @@ class RealtimeSync:
                     if until_idle or limit(0) <= 0:
                         break
                     self.stop_event.wait(interval)
+        self.store.flush()
+        stored = {f.key for f in self.store.failures(self.pipe.name)}
+        self.stats.failed = len(self._failed_keys & stored)
         self._write_status()
         progress.close()
         return self.stats
@@ -221,6 +234,12 @@ class RealtimeSync:
         retry = [g for g in groups if results[id(g)].unresolved]
         if retry:  # references to entries created in this batch: one more pass now that they exist
             results.update(self._run_chains(pool, _chains(retry), final=True))
+        held = [g for g in groups if _name_taken(results[id(g)])]
+        if held:  # names taken from each other (a swap, a rotation): applied as resync does
+            results.update(self._settle_names(held))
+        self._reconcile_referencing(
+            pool, [dn for g in groups for dn in _named_anew(g, results[id(g)])]
+        )
         for group in groups:
             for _ in group:  # the final outcome of each change
                 self.stats.count(results[id(group)].msg_type)
@@ -317,10 +336,13 @@ class RealtimeSync:
         return {id(group): self._reconcile_entry(group, final) for group in chain}
 
     def _reconcile_entry(self, group: list[Change], final: bool = True) -> Result:
-        """Reconcile one entry; log its changes' outcome unless a later pass will decide it."""
+        """Reconcile one entry; log its changes' outcome unless a later pass will decide it
+        (references unresolved before the final pass, a unique name another entry held)."""
         last = group[-1]
         try:
-            result = self._reconcile(group)
+            # the final pass reads the resources afresh: the form a create's link remembers
+            # holds the references it was sent without (to itself, to entries created later)
+            result = self._reconcile(group, trust_link=not final)
         except FatalError:
             self.stop_event.set()
             raise
@@ -330,10 +352,20 @@ class RealtimeSync:
                 dn=last.new_dn or last.dn,
                 detail=f"{type(exc).__name__}: {exc}",
             )
-        if result.unresolved and not final:
-            return result  # logged after the second pass, so each change has one outcome
+        if (result.unresolved and not final) or _name_taken(result):
+            return result  # logged after a later pass, so each change has one outcome
+        self._conclude(group, result)
+        return result
+
+    def _conclude(self, group: list[Change], result: Result) -> None:
+        """Record an entry's final outcome: its failure, or its failure cleared; and the log."""
+        last = group[-1]
         if result.msg_type == synclog.CHANGE_FAILED:
-            self._record_failure(last, result)
+            self._record_failure(
+                result, result.dn or last.new_dn or last.dn, _failure_key(last), last.kind
+            )
+        else:
+            self._clear_failures(result.key, _failure_key(last))
         for change in group:
             self.log.write(
                 result.msg_type,
@@ -347,9 +379,9 @@ class RealtimeSync:
                 detail=result.detail or None,
                 changes=result.changes or None,
             )
-        return result
 
-    def _reconcile(self, group: list[Change]) -> Result:
+    def _entry(self, group: list[Change]) -> tuple[dict[str, Any] | None, Link | None, str | None]:
+        """The entry of a group of changes as it is now (None: deleted), its link and key."""
         last = group[-1]
         dn = last.new_dn or last.dn
         unique_id = last.entry_uuid or last.unique_id
@@ -361,12 +393,18 @@ class RealtimeSync:
         else:
             entry = self.reconciler.locate(dn, unique_id, unique_attr)
         link = self._link(group, entry)
+        key = entry_key(entry) if entry is not None else (link.entry_uuid if link else None)
+        return entry, link, key
+
+    def _reconcile(self, group: list[Change], trust_link: bool = True) -> Result:
+        last = group[-1]
+        dn = last.new_dn or last.dn
+        entry, link, key = self._entry(group)
         kinds = {c.kind for c in group}
         flag = "creates" if kinds == {"add"} else ("deletes" if last.kind == "delete" else None)
-        key = entry_key(entry) if entry is not None else (link.entry_uuid if link else None)
         try:
             result = self.reconciler.reconcile(
-                entry, link, kind_allowed=flag if entry is not None else None
+                entry, link, kind_allowed=flag if entry is not None else None, trust_link=trust_link
             )
         except FatalError:
             raise
@@ -377,10 +415,89 @@ class RealtimeSync:
         result.key = result.key or key
         return result
 
+    def _settle_names(self, groups: list[list[Change]]) -> dict[int, Result]:
+        """Entries refused with 409 on a unique name, applied again as one plan, as resync
+        applies one: each name freed before it is taken, a cycle's first resource moved aside
+        to a temporary name for a moment (toolkit.sync.apply)."""
+        read = [self._entry(group) for group in groups]
+        try:
+            results = self.reconciler.reconcile_together([(e, lk) for e, lk, _ in read])
+        except FatalError:
+            self.stop_event.set()
+            raise
+        except Exception as exc:
+            failed = f"{type(exc).__name__}: {exc}"
+            results = [Result(synclog.CHANGE_FAILED, detail=failed) for _ in groups]
+        out = {}
+        for group, (_, _, key), result in zip(groups, read, results, strict=True):
+            result.key = result.key or key
+            self._conclude(group, result)
+            out[id(group)] = result
+        return out
+
+    def _reconcile_referencing(self, pool: ThreadPoolExecutor, dns: list[str]) -> None:
+        """The entries naming an entry that was added, deleted, renamed or moved (as manager,
+        as member) map anew, as a resync maps them: reconcile them too. Those that this
+        creates or deletes in turn are followed, up to REFERENCE_ROUNDS rounds."""
+        for _ in range(REFERENCE_ROUNDS):
+            # each round after the last's outcomes: entries reconciled side by side may have
+            # read each other's links before one was moved
+            wanted = list({_dn_key(dn): dn for dn in dns}.values())
+            if not wanted or self.stop_event.is_set():
+                return
+            try:
+                entries = self.reconciler.referencers(wanted)
+            except FatalError:
+                self.stop_event.set()
+                raise
+            except Exception as exc:  # retried in the background: each DN's entry again
+                for dn in wanted:
+                    self._record_failure(
+                        Result(synclog.CHANGE_FAILED, detail=f"{type(exc).__name__}: {exc}"),
+                        dn,
+                        "dn:" + _dn_key(dn),
+                        "references",
+                    )
+                return
+            results = list(pool.map(self._reconcile_referencer, entries))
+            dns = [r.dn for r in results if r.dn and _creates_or_deletes(r)]
+            dns += [dn for r in results for dn in _moved(r)]
+
+    def _reconcile_referencer(self, entry: dict[str, Any]) -> Result:
+        """Reconcile an entry naming one that changed; log and record its outcome."""
+        key = entry_key(entry)
+        try:
+            result = self.reconciler.reconcile(entry, None)
+        except FatalError:
+            self.stop_event.set()
+            raise
+        except Exception as exc:
+            result = Result(synclog.CHANGE_FAILED, detail=f"{type(exc).__name__}: {exc}")
+        result.key, result.dn = result.key or key, result.dn or entry["dn"]
+        if result.msg_type == synclog.CHANGE_FAILED:
+            self._record_failure(result, result.dn, key, "modify")
+        else:
+            self._clear_failures(result.key, key)
+        with self._failures_lock:
+            counted = self.stats.referencing
+            counted[result.msg_type] = counted.get(result.msg_type, 0) + 1
+        self.log.write(
+            result.msg_type,
+            dn=result.dn,
+            situation=result.situation,
+            scim_id=result.scim_id,
+            **{"class": result.class_name},
+            detail="; ".join(t for t in ("an entry it names changed", result.detail) if t),
+            changes=result.changes or None,
+        )
+        return result
+
     def _link(self, group: list[Change], entry: dict[str, Any] | None) -> Link | None:
-        """The entry's link: by its entryUUID (the change's, else the entry's as read now), else
-        by any DN the entry had in these changes (389-DS changes, deletes above all, carry no
-        entryUUID, and the link may still hold a DN from before a rename in this batch)."""
+        """The entry's link: by its entryUUID (the change's, else the entry's as read now), else,
+        for an entry gone, by any DN it had in these changes (389-DS changes, deletes above
+        all, carry no entryUUID, and the link may still hold a DN from before a rename in
+        this batch). An entry read is never given another's link by DN: after a swap in the
+        batch, its DN's link is the other entry's."""
         uuids = [c.entry_uuid for c in reversed(group) if c.entry_uuid]
         if entry is not None:
             uuids.insert(0, entry_key(entry))
@@ -388,6 +505,8 @@ class RealtimeSync:
             link = self.store.link(self.pipe.name, uuid)
             if link is not None:
                 return link
+        if entry is not None:
+            return None
         dns = [dn for c in reversed(group) for dn in (c.new_dn, c.dn) if dn]
         for dn in dict.fromkeys(dns):
             link = self.store.link_by_dn(self.pipe.name, dn)
@@ -395,12 +514,18 @@ class RealtimeSync:
                 return link
         return None
 
-    def _record_failure(self, change: Change, result: Result) -> None:
-        """A change that failed all its attempts: into the failures table, due for its first
+    # --- failures ----------------------------------------------------------------------------
+
+    def _retry_delay(self, retries_done: int) -> float:
+        """The wait before the next background retry: failed-op-background-retry-delay, doubled
+        after each retry that failed."""
+        return self.pipe.failed_op_background_retry_delay * 2**retries_done
+
+    def _record_failure(self, result: Result, dn: str, fallback_key: str, operation: str) -> None:
+        """An entry that failed all its attempts: into the failures table, due for its first
         background retry. A new change's failure starts the count again (it earns its own
         retries), and replaces the row the applier wrote for the same failure."""
-        dn = result.dn or change.new_dn or change.dn
-        key = result.key or _failure_key(change)
+        key = result.key or fallback_key
         if result.held:  # kept for the operator: never retried in the background
             self.stats.held_deletes += 1
             self.store.put_failure(
@@ -413,11 +538,10 @@ class RealtimeSync:
                 background_retries=0,
                 next_retry_at=None,
                 class_name=result.class_name,
-                operation=change.kind,
+                operation=operation,
             )
             return
         retries = self.pipe.max_failed_op_background_retries
-        delay = self.pipe.failed_op_background_retry_delay
         self.store.put_failure(
             self.pipe.name,
             key,
@@ -426,12 +550,24 @@ class RealtimeSync:
             "realtime",
             attempts=self.pipe.max_operation_attempts,
             background_retries=0,
-            next_retry_at=time.time() + delay if retries > 0 else None,
+            next_retry_at=time.time() + self._retry_delay(0) if retries > 0 else None,
             class_name=result.class_name,
-            operation=change.kind,
+            operation=operation,
         )
+        with self._failures_lock:
+            self._failure_keys.add(key)
+            self._failed_keys.add(key)
         if retries == 0:
             self._write_failed_dn(dn, result.detail)
+
+    def _clear_failures(self, *keys: str | None) -> None:
+        """The entry is in sync, or gone: its failure (under any of its keys) is over."""
+        for key in dict.fromkeys(k for k in keys if k):
+            with self._failures_lock:
+                if key not in self._failure_keys:
+                    continue
+                self._failure_keys.discard(key)
+            self.store.clear_failure(self.pipe.name, key)
 
     def _write_failed_dn(self, dn: str, error: str) -> None:
         """A change that finally failed: its DN for `resync --source-input-file` (Ping's
@@ -448,7 +584,7 @@ class RealtimeSync:
             if failure.kind != HELD_DELETE:
                 continue
             if self.allow_deletes:
-                result = self._retry(failure)
+                (result,) = self._retry([failure])
                 self.log.write(
                     result.msg_type,
                     dn=result.dn or failure.dn,
@@ -469,22 +605,33 @@ class RealtimeSync:
         return self.store.link(self.pipe.name, failure.key)
 
     def _retry_failures(self) -> None:
-        """The second retry level: failed changes again after failed-op-background-retry-delay,
-        up to max-failed-op-background-retries times."""
+        """The second retry level: failed changes again after failed-op-background-retry-delay
+        (doubled after each retry that failed), up to max-failed-op-background-retries times.
+        A retry that settles an entry follows it to the entries naming it."""
         now = time.time()
         limit = self.pipe.max_failed_op_background_retries
+        stored = self.store.failures(self.pipe.name)
+        with self._failures_lock:
+            self._failure_keys = {f.key for f in stored}
         due = [
             f
-            for f in self.store.failures(self.pipe.name)
+            for f in stored
             if f.kind == "realtime"
             and f.next_retry_at is not None
             and f.next_retry_at <= now
             and f.background_retries < limit
         ]
+        settled: list[str] = []
+        results = {}
         for failure in due:
             if self.stop_event.is_set():
                 return
-            result = self._retry(failure)
+            results[failure.key] = self._retry([failure])[0]
+        held = [f for f in due if _name_taken(results[f.key])]
+        if held:  # names taken from each other: applied together, as resync applies them
+            results.update(zip((f.key for f in held), self._retry(held), strict=True))
+        for failure in due:
+            result = results[failure.key]
             self.log.write(
                 result.msg_type,
                 dn=result.dn or failure.dn,
@@ -497,7 +644,10 @@ class RealtimeSync:
             retried = self.stats.background_retries
             retried[result.msg_type] = retried.get(result.msg_type, 0) + 1
             if result.msg_type != synclog.CHANGE_FAILED:
-                self.store.clear_failure(self.pipe.name, failure.key)
+                self._clear_failures(failure.key, result.key)
+                if failure.operation != "modify" or _creates_or_deletes(result):
+                    settled.append(failure.dn)
+                settled += _moved(result)
                 continue
             done = failure.background_retries + 1
             self.store.put_failure(
@@ -508,30 +658,38 @@ class RealtimeSync:
                 "realtime",
                 attempts=failure.attempts + self.pipe.max_operation_attempts,
                 background_retries=done,
-                next_retry_at=None
-                if done >= limit
-                else time.time() + self.pipe.failed_op_background_retry_delay,
+                next_retry_at=None if done >= limit else time.time() + self._retry_delay(done),
                 class_name=failure.class_name,
                 operation=failure.operation,
             )
+            with self._failures_lock:
+                self._failed_keys.add(failure.key)
             if done >= limit:
                 self._write_failed_dn(failure.dn, result.detail)
+        if settled:
+            with ThreadPoolExecutor(self.workers, thread_name_prefix="scimsync-retry") as pool:
+                self._reconcile_referencing(pool, settled)
 
-    def _retry(self, failure: Failure) -> Result:
-        """Reconcile a failed entry as it is now: found by its entryUUID, else by its DN."""
+    def _retry(self, failures: list[Failure]) -> list[Result]:
+        """Reconcile failed entries as they are now (found by entryUUID, else by DN); several
+        in one plan (toolkit.sync.reconcile.Reconciler.reconcile_together)."""
         try:
-            if failure.key.startswith("dn:"):
-                entry = self.reconciler.locate(failure.dn, None, None)
-            else:
-                entry = self.reconciler.locate(None, failure.key, "entryUUID")
-            return self.reconciler.reconcile(entry, self._link_of(failure))
+            read = []
+            for failure in failures:
+                if failure.key.startswith("dn:"):
+                    entry = self.reconciler.locate(failure.dn, None, None)
+                else:
+                    entry = self.reconciler.locate(None, failure.key, "entryUUID")
+                read.append((entry, self._link_of(failure)))
+            if len(read) == 1:
+                return [self.reconciler.reconcile(*read[0])]
+            return self.reconciler.reconcile_together(read)
         except FatalError:
             self.stop_event.set()
             raise
         except Exception as exc:  # still failing: counted as this retry's failure
-            return Result(
-                synclog.CHANGE_FAILED, dn=failure.dn, detail=f"{type(exc).__name__}: {exc}"
-            )
+            detail = f"{type(exc).__name__}: {exc}"
+            return [Result(synclog.CHANGE_FAILED, dn=f.dn, detail=detail) for f in failures]
 
     def _write_status(self) -> None:
         path = self.runtime.files.status
@@ -583,6 +741,35 @@ def _chains(groups: list[list[Change]]) -> list[list[list[Change]]]:
     for i, group in enumerate(groups):
         chains.setdefault(root(i), []).append(group)
     return list(chains.values())
+
+
+def _name_taken(result: Result) -> bool:
+    """A change refused with 409: the unique name it takes is held, perhaps by another entry
+    of the batch that gives it up (a swap, a rotation), which the names pass settles."""
+    return result.msg_type == synclog.CHANGE_FAILED and isinstance(result.error, Conflict)
+
+
+def _creates_or_deletes(result: Result) -> bool:
+    return result.msg_type == synclog.CHANGE_APPLIED and result.situation in (CREATE, DELETE, ADOPT)
+
+
+def _named_anew(group: list[Change], result: Result) -> list[str]:
+    """The DNs whose entry (or its resource) the group's outcome added, removed or moved:
+    entries naming one of them map anew. None for a failure (its retry follows them)."""
+    if result.msg_type == synclog.CHANGE_FAILED:
+        return []
+    dns = [dn for c in group if c.kind != "modify" for dn in (c.dn, c.new_dn) if dn]
+    if _creates_or_deletes(result) and result.dn:
+        dns.append(result.dn)  # a modify that took the entry into or out of scope
+    return dns + _moved(result)
+
+
+def _moved(result: Result) -> list[str]:
+    """Both DNs of an entry whose link this outcome moved (a rename applied late, after it
+    failed): the entries naming either map anew."""
+    if result.moved_from is None or result.msg_type == synclog.CHANGE_FAILED:
+        return []
+    return [result.moved_from, *([result.dn] if result.dn else [])]
 
 
 def _dn_key(dn: str) -> str:
@@ -717,6 +904,7 @@ class RealtimeStatus:
     changes_processed: int
     completed: dict[str, int]
     background_retries: dict[str, int]
+    referencing: dict[str, int]  # entries reconciled because an entry they name changed
     failures: list[Failure]
     links: int
     last_resync: Run | None
@@ -744,6 +932,7 @@ class RealtimeStatus:
             "changes_processed": self.changes_processed,
             "completed": self.completed,
             "background_retries": self.background_retries,
+            "referencing": self.referencing,
             "failures": [
                 {
                     "dn": f.dn,
@@ -805,6 +994,7 @@ def status(config: Config, pipe_name: str | None) -> RealtimeStatus:
         changes_processed=stats.get("changes", 0),
         completed=stats.get("completed", {}),
         background_retries=stats.get("background_retries", {}),
+        referencing=stats.get("referencing", {}),
         failures=failures,
         links=links,
         last_resync=next((r for r in reversed(runs) if r.kind == "resync"), None),

@@ -15,6 +15,7 @@ from typing import Any
 from toolkit.config.dn import dn_key, normalize_dn
 from toolkit.config.ldapfilter import filter_attributes, parse_filter
 from toolkit.config.model import Config, SyncClass, SyncPipe
+from toolkit.errors import SkippableError
 from toolkit.ldap.match import compile_filter
 from toolkit.ldap.source import LdapSource
 from toolkit.mapping.resource import ResourceMapping, ResourceMappings
@@ -27,19 +28,31 @@ from toolkit.plan.engine import (
     lookup_path,
 )
 from toolkit.plan.guards import DeleteBudget
-from toolkit.plan.model import CONFLICT, DELETE, OUT_OF_SCOPE, UNCHANGED, Link, Row, form_hash
+from toolkit.plan.model import (
+    CONFLICT,
+    CREATE,
+    DELETE,
+    OUT_OF_SCOPE,
+    UNCHANGED,
+    Link,
+    Row,
+    form_hash,
+)
+from toolkit.plan.names import unique_attribute
 from toolkit.plan.plan import Plan
 from toolkit.scim.client import ScimClient
 from toolkit.scim.errors import NotFound, PreconditionFailed
 from toolkit.scim.filters import and_, eq
 from toolkit.scim.validate import Validator
 from toolkit.sync import synclog
-from toolkit.sync.apply import Applier
+from toolkit.sync.apply import Applier, Outcome
 from toolkit.sync.batch import class_resource
 from toolkit.sync.state import StateStore
 
-#: LDAP attributes whose values are DNs of other entries the mapping refers to.
-REFERENCE_ATTRIBUTES = ("manager", "member", "uniquemember")
+#: DNs per search for the entries that name them (times the referencing attributes)
+REFERENCERS_CHUNK = 50
+#: entries one plan of reconcile_together reads at most for the targets' owners
+OWNERS_LIMIT = 50
 #: DNs compared as the link store's `COLLATE NOCASE` compares them (ASCII letters only)
 _NOCASE = str.maketrans(string.ascii_uppercase, string.ascii_lowercase)
 
@@ -59,6 +72,9 @@ class Result:
     changes: list[dict[str, Any]] = field(default_factory=list)
     error: BaseException | None = field(default=None, repr=False)  # why a change failed
     held: bool = False  # a delete the delete guard held back (not applied, not retried)
+    # the DN the entry's link held before, when this reconcile moved it (a rename applied):
+    # entries naming either DN map anew
+    moved_from: str | None = None
 
 
 class Reconciler:
@@ -96,6 +112,12 @@ class Reconciler:
             for text in sync_class.include_filter:
                 names.update(filter_attributes(parse_filter(text)))
         self.attributes = sorted(names)
+        # the attributes that name other entries by DN, as the mappings declare them
+        self.referencing = sorted(
+            {
+                a.lower(): a for r in self.resources.values() for a in r.referencing_attributes()
+            }.values()
+        )
         self.update_method = config.destination_of(pipe).update_method
         self.endpoints: dict[str, str] = {}
         # the links of the DNs a realtime batch's entries refer to, read when the batch starts
@@ -164,7 +186,10 @@ class Reconciler:
         link = link or self.store.link(self.pipe.name, entry_key(entry))
         remembered = self._remembered(link, resource) if trust_link else None
         targets = [remembered] if remembered else self._targets(resource, sync_class, entry, link)
-        links = self._reference_links(entry)
+        if not remembered and self._owners(entry, resource, targets, link, first=True):
+            # a resource another entry has: correlated as resync does, with that entry read
+            return self.reconcile_together([(entry, link)])[0]
+        links = self._reference_links(entry, resource)
         if link is not None:
             links[link.entry_uuid] = link
         result = self._apply(
@@ -189,6 +214,118 @@ class Reconciler:
                 self.store.clear_failure(self.pipe.name, result.key)
             return again
         return result
+
+    def reconcile_together(
+        self, items: list[tuple[dict[str, Any] | None, Link | None]]
+    ) -> list[Result]:
+        """Make the target match several entries in one plan, applied as resync applies it:
+        entries that take each other's unique names (a swap, a rotation) are sent in an order
+        that frees each name first, one resource of a cycle moved aside for a moment
+        (toolkit.sync.apply). An entry gone or out of scope is reconciled on its own."""
+        results: dict[int, Result] = {}
+        reads: dict[str, ClassRead] = {}
+        targets: dict[str, dict[str, dict[str, Any]]] = {}
+        links: dict[str, Link] = {}
+        keys: dict[str, int] = {}  # entry key -> position in items
+        todo = list(items)
+        for i, (entry, link) in enumerate(todo):  # grows by the owners of matched targets
+            sync_class = self.class_of(entry) if entry is not None else None
+            if entry is None or sync_class is None or sync_class.is_exclusion:
+                results[i] = self.reconcile(entry, link)
+                continue
+            resource = self.resources[sync_class.name]
+            link = link or self.store.link(self.pipe.name, entry_key(entry))
+            found = self._targets(resource, sync_class, entry, link)
+            for target in found:
+                targets.setdefault(resource.name, {})[target["id"]] = target
+            holders = self._holders(entry, resource, found)
+            owners = (
+                self._owners(entry, resource, found + holders, link)
+                if len(todo) < OWNERS_LIMIT
+                else []
+            )
+            for owner in owners:
+                if owner[1].entry_uuid not in keys and all(
+                    entry_key(e) != owner[1].entry_uuid for e, _ in todo if e is not None
+                ):
+                    todo.append(owner)
+            links.update(self._reference_links(entry, resource))
+            if link is not None:
+                links[link.entry_uuid] = link
+            read = reads.setdefault(sync_class.name, ClassRead(sync_class, resource, []))
+            read.entries.append(entry)
+            keys[entry_key(entry)] = i
+        if reads:
+            inputs = PlanInputs(
+                pipe=self.pipe.name,
+                classes=[reads[c.name] for c in self.classes if c.name in reads],
+                targets={kind: list(found.values()) for kind, found in targets.items()},
+                links=links,
+                endpoints=self._endpoints(),
+                update_method=self.update_method,
+                delete_policy=self.pipe.delete_policy,
+                member_chunk_size=self.pipe.member_chunk_size,
+                partial=True,
+                validator=self._validator(),
+            )
+            rows = build(inputs).rows
+            plan = Plan(pipe=self.pipe.name, rows=rows, partial=True)
+            applier = Applier(plan, self.client, self.store, workers=1, links=links)
+            outcomes = {id(o.row): o for o in applier.run().failures}
+            for row in rows:
+                sent = row.situation not in (UNCHANGED, OUT_OF_SCOPE, CONFLICT)
+                outcome = outcomes.get(id(row)) or Outcome(row, True, scim_id=row.scim_id)
+                results[keys[row.entry_uuid]] = self._result(row, outcome if sent else None, links)
+        return [results[i] for i in range(len(items))]
+
+    def _holders(
+        self, entry: dict[str, Any], resource: ResourceMapping, targets: list[dict[str, Any]]
+    ) -> list[dict[str, Any]]:
+        """The resource holding the unique name (userName, displayName) the entry's resource
+        is to take, when another does: its entry, read too, may give it up (a swap whose
+        halves reached the target in different batches or retries)."""
+        attr = unique_attribute(resource.name)
+        try:
+            wanted = resource.to_scim(entry).get(attr)
+        except SkippableError:  # a value the mapping refuses: the plan's row will say so
+            return []
+        if not isinstance(wanted, str) or any(
+            str(t.get(attr)).casefold() == wanted.casefold() for t in targets
+        ):
+            return []
+        return self.client.find(resource.name, eq(attr, wanted))
+
+    def _owners(
+        self,
+        entry: dict[str, Any],
+        resource: ResourceMapping,
+        targets: list[dict[str, Any]],
+        link: Link | None,
+        first: bool = False,
+    ) -> list[tuple[dict[str, Any], Link]]:
+        """The entries (as read now, with their links) that these targets are linked to,
+        other than `entry`, when in a synchronizing class: resync reads them too, and
+        decides by them whether the entry may take the target (a name they give up, or a
+        conflict). An owner gone or out of scope leaves the target to be adopted, as resync
+        does. With `first`, the first owner only (whether there is one)."""
+        key, out = entry_key(entry), []
+        for target in targets:
+            if link is not None and target["id"] == link.scim_id:
+                continue  # the entry's own resource (the usual case: no query)
+            owner = self.store.link_of_target(self.pipe.name, resource.name, target["id"])
+            if owner is None or owner.entry_uuid == key:
+                continue
+            found = (
+                None
+                if owner.entry_uuid.startswith("dn:")
+                else self.locate(None, owner.entry_uuid, "entryUUID")
+            )
+            sync_class = self.class_of(found) if found is not None else None
+            if sync_class is not None and not sync_class.is_exclusion:
+                out.append((found, owner))
+                if first:
+                    break
+        return out
 
     def _remembered(self, link: Link | None, resource: ResourceMapping) -> dict[str, Any] | None:
         """The linked resource as this pipe last left it, when ETags can vouch for that."""
@@ -249,6 +386,42 @@ class Reconciler:
         if not rows:
             return Result(synclog.NO_CHANGE_NEEDED, detail=detail or "nothing to do")
         row = rows[0]
+        outcome = None
+        if row.situation == DELETE and self.delete_budget is not None:
+            held = self.delete_budget.take(row.class_name)
+            if held:  # not sent: kept for the operator (RealtimeSync records it)
+                return Result(
+                    synclog.CHANGE_FAILED,
+                    situation=row.situation,
+                    dn=row.dn,
+                    class_name=row.class_name,
+                    key=row.entry_uuid or None,
+                    detail=held,
+                    held=True,
+                )
+        if row.situation not in (UNCHANGED, OUT_OF_SCOPE, CONFLICT):
+            plan = Plan(pipe=self.pipe.name, rows=[row], partial=inputs.partial)
+            # the entry's link was read for this reconcile: its write needs no second read
+            outcome = Applier(plan, self.client, self.store, links=inputs.links).apply_row(row)
+        return self._result(row, outcome, inputs.links, detail)
+
+    def _result(
+        self, row: Row, outcome: Outcome | None, links: dict[str, Link], detail: str = ""
+    ) -> Result:
+        """A row of a plan and the outcome of applying it (None: nothing was sent)."""
+        result = self._row_result(row, outcome, links, detail)
+        link = links.get(row.entry_uuid)
+        if (
+            link is not None
+            and result.msg_type != synclog.CHANGE_FAILED
+            and normalize_dn(link.dn) != normalize_dn(row.dn)
+        ):
+            result.moved_from = link.dn  # the link now holds row.dn
+        return result
+
+    def _row_result(
+        self, row: Row, outcome: Outcome | None, links: dict[str, Link], detail: str
+    ) -> Result:
         base = {
             "situation": row.situation,
             "dn": row.dn,
@@ -256,27 +429,31 @@ class Reconciler:
             "changes": row.changes,
             "key": row.entry_uuid or None,
         }
-        unresolved = "unresolved" in (row.reason or "")
+        # references left out, or to the entry itself (a create sent before its id is known):
+        # realtime's second pass sets them, as the Applier completes a run's cycles
+        unresolved = "unresolved" in (row.reason or "") or (
+            row.situation == CREATE and any(has_pending(r.body) for r in row.requests)
+        )
+        note = "; ".join(t for t in (detail, row.reason) if t)
         if row.situation == UNCHANGED:
-            self._keep_link(inputs.links.get(row.entry_uuid), row)
+            self._keep_link(links.get(row.entry_uuid), row)
             return Result(
                 synclog.NO_CHANGE_NEEDED,
                 scim_id=row.scim_id,
-                detail="; ".join(t for t in (detail, row.reason) if t),
+                detail=note,
                 unresolved=unresolved,
                 **base,
             )
         if row.situation == OUT_OF_SCOPE:
             return Result(synclog.DROPPED_OP_TYPE, scim_id=row.scim_id, detail=row.reason, **base)
-        if row.situation == CONFLICT:
+        if row.situation == CONFLICT or outcome is None:
             return Result(synclog.CHANGE_FAILED, detail=row.reason, **base)
-        if row.situation == DELETE and self.delete_budget is not None:
-            held = self.delete_budget.take(row.class_name)
-            if held:
-                return Result(synclog.CHANGE_FAILED, detail=held, held=True, **base)
-        plan = Plan(pipe=self.pipe.name, rows=[row], partial=inputs.partial)
-        # the entry's link was read for this reconcile: its write needs no second read
-        outcome = Applier(plan, self.client, self.store, links=inputs.links).apply_row(row)
+        if not outcome.ok and row.situation == DELETE and isinstance(outcome.exc, NotFound):
+            # a retried DELETE whose first attempt was applied (its reply lost): done
+            self.store.delete_links(self.pipe.name, [row.entry_uuid])
+            self.store.clear_failure(self.pipe.name, row.entry_uuid)
+            note = "; ".join(t for t in (note, "the resource was already gone (404)") if t)
+            return Result(synclog.CHANGE_APPLIED, scim_id=row.scim_id, detail=note, **base)
         if not outcome.ok:
             return Result(synclog.CHANGE_FAILED, detail=outcome.error, error=outcome.exc, **base)
         if row.situation == DELETE:
@@ -284,7 +461,7 @@ class Reconciler:
         return Result(
             synclog.CHANGE_APPLIED,
             scim_id=outcome.scim_id,
-            detail="; ".join(t for t in (detail, row.reason) if t),
+            detail=note,
             unresolved=unresolved,
             **base,
         )
@@ -371,14 +548,32 @@ class Reconciler:
     def read_references(self, entries: Iterable[dict[str, Any]]) -> dict[str, list[Link]]:
         """The links of every DN these entries refer to, in a query per 500 DNs (managers and
         groups' members recur from entry to entry): what `known_references` takes."""
-        dns = list(dict.fromkeys(dn for entry in entries for dn in _reference_dns(entry)))
+        dns = list(dict.fromkeys(dn for entry in entries for dn in self._named_dns(entry)))
         found: dict[str, list[Link]] = {dn.translate(_NOCASE): [] for dn in dns}
         for link in self.store.links_by_dns(self.pipe.name, dns).values():
             found.setdefault(link.dn.translate(_NOCASE), []).append(link)
         return found
 
-    def _reference_links(self, entry: dict[str, Any]) -> dict[str, Link]:
-        dns = _reference_dns(entry)
+    def referencers(self, dns: Iterable[str]) -> list[dict[str, Any]]:
+        """The entries that name one of these DNs in an attribute the mappings resolve (a
+        manager, a group member): they map anew when the entry at such a DN is added,
+        deleted, renamed or moved. Read as reconcile needs them, a search per 50 DNs."""
+        wanted = list(dict.fromkeys(dns))
+        found: dict[str, dict[str, Any]] = {}
+        for start in range(0, len(wanted) if self.referencing else 0, REFERENCERS_CHUNK):
+            chunk = wanted[start : start + REFERENCERS_CHUNK]
+            for entry in self.source.find_any(self.referencing, chunk, self.attributes):
+                found.setdefault(entry_key(entry), entry)
+        return list(found.values())
+
+    def _named_dns(self, entry: dict[str, Any]) -> list[str]:
+        """The DNs the entry names through its class's mapping (none out of every class)."""
+        sync_class = self.class_of(entry)
+        resource = self.resources.get(sync_class.name) if sync_class is not None else None
+        return resource.named_dns(entry) if resource is not None else []
+
+    def _reference_links(self, entry: dict[str, Any], resource: ResourceMapping) -> dict[str, Link]:
+        dns = resource.named_dns(entry)
         if not dns:
             return {}
         known = self.known_references
@@ -387,10 +582,6 @@ class Reconciler:
             if all(key in known for key in keys):
                 return {link.entry_uuid: link for key in keys for link in known[key]}
         return self.store.links_by_dns(self.pipe.name, dns)
-
-
-def _reference_dns(entry: dict[str, Any]) -> list[str]:
-    return [str(v) for name in REFERENCE_ATTRIBUTES for v in entry.get(name, ())]
 
 
 def _ends_with(dn: str, base: str) -> bool:

@@ -284,6 +284,10 @@ class StateStore:
     def link_by_dn(self, pipe: str, dn: str) -> Link | None:
         return self._one("dn = ? COLLATE NOCASE", (pipe, dn))
 
+    def link_of_target(self, pipe: str, resource_type: str, scim_id: str) -> Link | None:
+        """The link of the entry whose resource this is, if the pipe manages it."""
+        return self._one("resource_type = ? AND scim_id = ?", (pipe, resource_type, scim_id))
+
     def links_by_dns(self, pipe: str, dns: Iterable[str]) -> dict[str, Link]:
         """The links of these DNs (any case), by entryUUID; for resolving references."""
         return self._links_where(pipe, "dn COLLATE NOCASE", dns)
