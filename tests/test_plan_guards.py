@@ -194,7 +194,7 @@ def test_the_realtime_budget_holds_deletes_past_the_limit_per_class_and_window()
     held = budget.take("users", now=1100)
     assert held.startswith(
         "held back by the delete guard: class users had 10 deletes in the last 1 h, "
-        "max-deletes 10% allows 10 of 100 managed resources"
+        "max-deletes 10% allows 10 of the 100 resources it managed"
     )
     assert budget.take("groups", now=1100) is None  # 2 of 20 allowed
     assert budget.take("groups", now=1101) is None
@@ -203,7 +203,16 @@ def test_the_realtime_budget_holds_deletes_past_the_limit_per_class_and_window()
 
 
 def test_the_realtime_budget_counts_deletes_before_a_restart():
+    # 10 deletes in the window, 90 users managed now: 10% of the 100 the window began with
     recent = [("users", 500.0 + i) for i in range(10)]
-    budget = DeleteBudget(TEN_PERCENT, {"users": 100}, window=3600, recent=recent)
-    assert budget.take("users", now=1000) is not None
+    budget = DeleteBudget(TEN_PERCENT, {"users": 90}, window=3600, recent=recent, now=1000)
+    assert "10 deletes in the last 1 h" in budget.take("users", now=1000)
+    budget.recount({"users": 90}, now=4200)  # the window has moved past them
     assert budget.take("users", now=4200) is None
+
+
+def test_the_realtime_budget_at_100_percent_never_holds_a_delete():
+    budget = DeleteBudget(DeleteLimit(100, percent=True), {"users": 5}, window=3600, now=0)
+    for i in range(5):
+        assert budget.take("users", now=i) is None
+        budget.recount({"users": 4 - i}, now=i)  # each delete leaves one fewer managed

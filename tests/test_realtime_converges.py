@@ -176,7 +176,11 @@ def assert_resync_plans_nothing(rt: Rt) -> None:
 
 @pytest.fixture
 def storm_rt(slapd, scim_server, tmp_path):
-    rt = make_rt("slapd", slapd, scim_server, tmp_path / "pipe", users=30, groups=4)
+    # a storm deletes far more than max-deletes' default lets realtime apply in an hour: the
+    # delete guard is tested in test_realtime_delete_guard
+    rt = make_rt(
+        "slapd", slapd, scim_server, tmp_path / "pipe", users=30, groups=4, max_deletes="100%"
+    )
     yield rt
     rt.close()
 
@@ -209,6 +213,7 @@ def failing_storm(slapd, scim_server, tmp_path):
         users=30,
         groups=4,
         scim_url=proxy.url(),
+        max_deletes="100%",
         max_operation_attempts=2,
         failed_op_background_retry_delay="1 s",
     )

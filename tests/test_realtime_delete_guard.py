@@ -29,7 +29,7 @@ def test_realtime_holds_deletes_past_the_guard_until_allowed(slapd, scim_server,
     assert len(failures) == 6 and {f.kind for f in failures} == {"held-delete"}
     assert failures[0].error.startswith(
         "held back by the delete guard: class users had 4 deletes in the last 1 h, "
-        "max-deletes 10% allows 4 of 40 managed resources"
+        "max-deletes 10% allows 4 of the 40 resources it managed"
     )
     logged = [x for x in rt.log() if x["type"] == synclog.CHANGE_FAILED]
     assert len(logged) == 6 and all("held back by the delete guard" in x["detail"] for x in logged)

@@ -176,7 +176,7 @@ class World:
             plan = self.full_plan(read)
             if all(r.situation == UNCHANGED for r in plan.rows):
                 return
-            Applier(plan, self.client, self.store, progress=False).run()
+            Applier(plan, self.client, self.store).run()
         raise AssertionError("three resyncs did not converge")
 
     def realtime(self, read: list[dict[str, Any]]) -> None:

@@ -229,40 +229,57 @@ class DeleteBudget:
     """Realtime's delete guard: max-deletes per class (and in total) over a sliding window.
 
     The deletes counted are those applied in the last `window` seconds, kept in the state
-    store so that a restart does not reset them. Thread-safe: the realtime workers share one.
+    store so that a restart does not reset them. A percentage is of what the pipe managed
+    when the window began: the resources managed at the last count plus those the window had
+    deleted by then (so that 100% never holds a delete back, however many go). Thread-safe:
+    the realtime workers share one.
     """
 
     def __init__(
         self,
         limit: DeleteLimit,
-        managed: Mapping[str, int],  # class -> resources this pipe manages for it
+        managed: Mapping[str, int],  # class -> resources this pipe manages for it now
         window: float,
         recent: Iterable[tuple[str, float]] = (),  # (class, when) of deletes already applied
+        now: float | None = None,
     ):
-        self.limit, self.managed, self.window = limit, dict(managed), window
+        self.limit, self.window = limit, window
         self._recent = sorted(recent, key=lambda item: item[1])
         self._lock = threading.Lock()
+        self._base: dict[str, int] = {}
+        self.recount(managed, now)
+
+    def recount(self, managed: Mapping[str, int], now: float | None = None) -> None:
+        """The resources managed now (the pipe creates and deletes as it runs)."""
+        with self._lock:
+            self._prune(time.time() if now is None else now)
+            deleted = Counter(c for c, _ in self._recent)
+            self._base = {c: managed.get(c, 0) + deleted[c] for c in {*managed, *deleted}}
+
+    def _prune(self, now: float) -> None:
+        self._recent = [(c, at) for c, at in self._recent if at > now - self.window]
 
     def take(self, class_name: str, now: float | None = None) -> str | None:
         """Count one delete of this class now; or, past the guard, say why it is held back."""
         now = time.time() if now is None else now
         with self._lock:
-            self._recent = [(c, at) for c, at in self._recent if at > now - self.window]
+            self._prune(now)
             in_class = sum(1 for c, _ in self._recent if c == class_name)
-            managed_class, managed = self.managed.get(class_name, 0), sum(self.managed.values())
-            allowed_class = _allowed(self.limit, managed_class)
-            allowed = max(1, self.limit.allowed(managed))
+            of_class, of_pipe = self._base.get(class_name, 0), sum(self._base.values())
+            allowed_class = _allowed(self.limit, of_class)
+            allowed = max(1, self.limit.allowed(of_pipe))
             if in_class >= allowed_class or len(self._recent) >= allowed:
                 scope, count, of, cap = (
-                    (f"class {class_name}", in_class, managed_class, allowed_class)
+                    (f"class {class_name}", in_class, of_class, allowed_class)
                     if in_class >= allowed_class
-                    else ("the pipe", len(self._recent), managed, allowed)
+                    else ("the pipe", len(self._recent), of_pipe, allowed)
                 )
                 return (
                     f"held back by the delete guard: {scope} had {count} deletes in the last "
-                    f"{format_duration(self.window)}, max-deletes {self.limit} allows {cap} of {of} "
-                    "managed resources; check the directory, then `scimsync resync "
-                    "--allow-deletes` or `scimsync realtime-sync start --allow-deletes`"
+                    f"{format_duration(self.window)}, max-deletes {self.limit} allows {cap} of "
+                    f"the {of} resources it managed; check the directory, then "
+                    "`scimsync resync --allow-deletes` or `scimsync realtime-sync start "
+                    "--allow-deletes`"
                 )
             self._recent.append((class_name, now))
             return None

@@ -182,6 +182,9 @@ class RealtimeSync:
                     ahead = feed.submit(poll, next_cursor, limit(len(changes)))
                 self._retry_failures()
                 if changes:
+                    budget = self.reconciler.delete_budget
+                    if budget is not None:  # of the resources managed now
+                        budget.recount(self.store.link_counts(self.pipe.name))
                     self._process(changes, pool, entries)
                     progress.advance(len(changes))
                 if next_cursor != cursor:
