@@ -20,8 +20,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from test_realtime_support import PEOPLE, ROOT, Rt, make_rt
 
+from tests.support.realtime_env import PEOPLE, ROOT, Rt, make_rt
 from toolkit.lab.process import free_port
 from toolkit.mapping.loader import default_mapping_text
 

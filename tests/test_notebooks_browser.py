@@ -17,8 +17,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from notebook_browser import JupyterLab, copy_notebook, require_browser, run_scenario
 
+from tests.support.notebook_browser import JupyterLab, copy_notebook, require_browser, run_scenario
 from toolkit.cli import main
 from toolkit.lab import lab
 from toolkit.notebooks import NOTEBOOKS, notebook_path
