@@ -11,7 +11,7 @@ Run: .venv/bin/python bench/bench_plan.py [--users 100000] [--groups 50] [--modi
    total, and the child's peak RSS (VmHWM of /proc/self/status). The first compares every
    object (nothing was found unchanged before) and records the quick check's keys; then
    `title` changes on `--modify` users in LDAP (ldapmodify), and the second dry run maps and
-   compares only objects whose inputs changed (toolkit.plan.verified): a scheduled run's
+   compares only objects whose inputs changed (toolkit.plan.quickcheck): a scheduled run's
    case. After each dry run, its build() runs again --plan-repeats times on the same inputs
    (CPU-timed: one sample says little on a shared machine); --profile adds a cProfile of it.
 3. Apply: the dry run's modify rows applied by the Applier (the code resync runs, at
@@ -169,7 +169,7 @@ def child_dry_run(
     peak = peak_rss_mb()
     with rows_out.open("wb") as out:
         pickle.dump([r for r in plan.rows if r.requests], out)
-    rows, totals, skipped = len(plan), plan.totals(), plan.skipped
+    rows, totals, skipped = len(plan), plan.totals(), plan.quick_checked
     assert summary.loc["total"].sum() == rows
     del plan, summary
     if save_inputs:  # build()'s inputs, to profile or tune it offline on real data
@@ -658,7 +658,7 @@ def main() -> None:
         )
 
         # --- the dry runs: the first compares every object, the second skips those whose
-        # inputs are as when the first found them unchanged (toolkit.plan.verified) ---
+        # inputs are as when the first found them unchanged (toolkit.plan.quickcheck) ---
         rows_file = work / "rows.pickle"
         first = dry_run_child(config, rows_file, args, save_inputs=None)
         report_dry_run("first dry run after the fill: every object compared", first)

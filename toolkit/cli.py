@@ -549,9 +549,9 @@ def _dry_run(args: argparse.Namespace) -> int:
         f"dry run of pipe {plan.pipe}: {plan.source_count} source entries, {plan.managed_count} linked resources"
     )
     print(plan.summary().to_string())
-    if plan.skipped:
+    if plan.quick_checked:
         print(
-            f"{plan.skipped} unchanged objects were not compared again: their entry, target "
+            f"{plan.quick_checked} unchanged objects were not compared again: their entry, target "
             "version and references are as when an earlier run compared them (--full-compare)"
         )
     for finding in plan.guard.findings:

@@ -40,7 +40,7 @@ def _stored_group(mappings, entry: dict, scim_id: str) -> dict:
     return {**resource, "id": scim_id, "meta": {"version": f'W/"{scim_id}"'}}
 
 
-def _groups_inputs(mappings, entries, targets, links, verified=None) -> PlanInputs:
+def _groups_inputs(mappings, entries, targets, links, quick_check_keys=None) -> PlanInputs:
     groups = replace(
         _class("groups", 200),
         destination_correlation_attributes=(("externalId",), ("displayName",)),
@@ -51,7 +51,7 @@ def _groups_inputs(mappings, entries, targets, links, verified=None) -> PlanInpu
         targets={"Group": targets},
         links={lk.entry_uuid: lk for lk in links},
         endpoints={"Group": "/Groups"},
-        verified=verified,
+        quick_check_keys=quick_check_keys,
     )
 
 
@@ -94,12 +94,14 @@ def test_the_quick_check_does_not_hide_a_duplicate(mappings):
     staff = _group_entry("staff", "g-1")
     targets = [_stored_group(mappings, staff, "s-1")]
     links = [_group_link(staff, "s-1")]
-    first = build(_groups_inputs(mappings, [staff], targets, links, verified={}))
-    assert first.verified  # the linked group is found unchanged: its key is kept
+    first = build(_groups_inputs(mappings, [staff], targets, links, quick_check_keys={}))
+    assert first.quick_check_keys  # the linked group is found unchanged: its key is kept
     # then the copy appears; the linked group is skipped by its key, the copy still found
     targets.append(_stored_group(mappings, staff, "s-3"))
-    second = build(_groups_inputs(mappings, [staff], targets, links, verified=first.verified))
-    assert second.skipped == 1
+    second = build(
+        _groups_inputs(mappings, [staff], targets, links, quick_check_keys=first.quick_check_keys)
+    )
+    assert second.quick_checked == 1
     assert _situations(second) == [("unchanged", "s-1", staff["dn"]), ("duplicate", "s-3", "")]
 
 

@@ -17,7 +17,7 @@ import unicodedata
 from collections.abc import Iterator
 from pathlib import Path
 
-Entry = dict[str, list[str]]
+SampleEntry = dict[str, list[str]]
 
 FIRST = (
     "Anna Ben Chloé Dmitri Émile Fatima Günther Hana Ingrid José Kai Łukasz María Nguyễn "
@@ -112,14 +112,14 @@ def ascii_fold(text: str) -> str:
     return "".join(c for c in decomposed if c.isascii() and c.isalnum()).lower()
 
 
-def _person(i: int, rnd: random.Random, suffix: str, manager_dn: str | None) -> Entry:
+def _person(i: int, rnd: random.Random, suffix: str, manager_dn: str | None) -> SampleEntry:
     first, last = rnd.choice(FIRST), rnd.choice(LAST)
     uid = f"{ascii_fold(first)}.{ascii_fold(last)}{i}"
     city, st, postal, phone = CITIES[i % len(CITIES)]
     n = rnd.randrange(10000)
     dept = DEPARTMENTS[rnd.randrange(len(DEPARTMENTS))]
     street = f"{rnd.randrange(1, 400)} {rnd.choice(STREETS)}"
-    entry: Entry = {
+    entry: SampleEntry = {
         "dn": [f"uid={uid},ou=people,{suffix}"],
         "objectClass": ["top", "person", "organizationalPerson", "inetOrgPerson"],
         "uid": [uid],
@@ -181,7 +181,7 @@ def _group_sizes(groups: int, users: int, rnd: random.Random) -> list[int]:
 
 def generate(
     users: int = 2000, groups: int = 50, seed: int = 0, suffix: str = "dc=example,dc=com"
-) -> Iterator[Entry]:
+) -> Iterator[SampleEntry]:
     """Yield `users` people under ou=people, then `groups` groupOfNames under ou=groups."""
     rnd = random.Random(seed)
     managers = max(1, users // 50)
@@ -212,7 +212,7 @@ def _ldif_line(attr: str, value: str) -> str:
     return f"{attr}:: {base64.b64encode(value.encode()).decode()}\n"
 
 
-def to_ldif(entry: Entry) -> str:
+def to_ldif(entry: SampleEntry) -> str:
     lines = [_ldif_line("dn", entry["dn"][0])]
     for attr, values in entry.items():
         if attr != "dn":

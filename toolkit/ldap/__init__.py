@@ -12,6 +12,7 @@ Entries are plain dicts `{"dn": str, attribute in lower case: [str | bytes, ...]
 
 from __future__ import annotations
 
+from toolkit.entry import Entry
 from toolkit.ldap.accesslog import AccesslogDetector
 from toolkit.ldap.changelog import ChangelogDetector
 from toolkit.ldap.changes import Change, ChangeDetector
@@ -32,7 +33,7 @@ from toolkit.ldap.ldif import Modification, read_records
 from toolkit.ldap.ldifsource import LdifSource
 from toolkit.ldap.match import compile_filter, matches
 from toolkit.ldap.prepare import CheckResult, prepare_ldap_server
-from toolkit.ldap.search import Entry, paged_search
+from toolkit.ldap.search import paged_search
 from toolkit.ldap.source import EntrySource, LdapSource
 from toolkit.ldap.spec import LdapServerSpec, SourceSpec
 

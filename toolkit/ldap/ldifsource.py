@@ -12,10 +12,10 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 from toolkit.config.dn import DNError, dn_key
+from toolkit.entry import Entry
 from toolkit.ldap.errors import LdapOperationError, LdifError
 from toolkit.ldap.ldif import read_records
 from toolkit.ldap.match import compile_filter
-from toolkit.ldap.search import Entry
 
 ALL_USER = "*"
 ALL_OPERATIONAL = "+"

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from functools import lru_cache
-from typing import Any
 
 from toolkit.config.dn import DNError, parse_dn
 from toolkit.config.ldapfilter import (
@@ -25,8 +24,8 @@ from toolkit.config.ldapfilter import (
     Substring,
     parse_filter,
 )
+from toolkit.entry import Entry
 
-Entry = dict[str, Any]
 Predicate = Callable[[Entry], bool]
 
 _EXACT_RULES = {

@@ -35,8 +35,6 @@ from toolkit.ldap.errors import LdapRetriableOperationError, operation_error
 
 log = logging.getLogger(__name__)
 
-Entry = dict[str, Any]  # {"dn": str, attribute name in lower case: [str | bytes, ...]}
-
 
 class ReadEntry(dict):
     """An entry as read, with a digest of its bytes on the wire (DN and every attribute value,
@@ -79,9 +77,9 @@ def value_of(raw: bytes) -> str | bytes:
         return raw
 
 
-def entry_from_raw(dn: str, raw_attributes: dict[str, list[bytes]]) -> Entry:
+def entry_from_raw(dn: str, raw_attributes: dict[str, list[bytes]]) -> dict[str, Any]:
     """Our entry form from an ldap3 response item (`dn`, `raw_attributes`)."""
-    entry: Entry = {"dn": dn}
+    entry: dict[str, Any] = {"dn": dn}
     for name, values in raw_attributes.items():
         if values:  # ldap3 lists requested attributes the server did not return as empty
             entry.setdefault(name.lower(), []).extend(value_of(v) for v in values)
@@ -153,7 +151,7 @@ Shared = dict[str, dict[bytes, str | bytes]]
 
 def decode_entry(
     buf: bytes, p: int, end: int, names: dict[bytes, str], shared: Shared | None = None
-) -> Entry:
+) -> dict[str, Any]:
     """Decode the contents of a SearchResultEntry between `p` and `end`.
 
     Written flat on purpose: this loop runs once per attribute of every entry read, and each
@@ -387,7 +385,7 @@ def paged_search(
     page_size: int = 1000,
     scope: str = ldap3.SUBTREE,
     label: str = "",
-) -> Iterator[Entry]:
+) -> Iterator[dict[str, Any]]:
     """Entries below `base_dn` matching `search_filter`, read page by page on `conn`.
 
     `conn` must be used by nothing else meanwhile. If the iteration stops early (an error, or
@@ -479,7 +477,7 @@ class EncodedEntry:
         self.dn = buf[p : p + length].decode()
         self._buf, self._start, self._end, self._names = buf, start, end, names
 
-    def decode(self) -> Entry:
+    def decode(self) -> dict[str, Any]:
         """The entry in the form `paged_search` yields (values text when UTF-8, else bytes)."""
         return decode_entry(self._buf, self._start, self._end, self._names)
 

@@ -16,10 +16,11 @@ import ldap3
 from ldap3.core import exceptions as lexc
 from ldap3.utils.conv import escape_filter_chars
 
+from toolkit.entry import Entry
 from toolkit.ldap.changes import ChangeDetector
 from toolkit.ldap.connection import close, connect_first, result_error
 from toolkit.ldap.detect import make_detector
-from toolkit.ldap.search import Entry, entry_from_raw, paged_search, request_attributes
+from toolkit.ldap.search import entry_from_raw, paged_search, request_attributes
 from toolkit.ldap.spec import SourceSpec
 
 

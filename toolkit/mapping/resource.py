@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from toolkit.config.dn import normalize_dn
+from toolkit.entry import Entry, entry_dn
 from toolkit.errors import SkippableError
 from toolkit.mapping import ops as compiler
 from toolkit.mapping.derived import (
@@ -38,7 +39,6 @@ from toolkit.mapping.ops import ResourceFunction
 from toolkit.mapping.transformations import Normalize, TransformationError, as_text
 
 #: An LDAP entry: attribute name (any case) -> values, plus "dn".
-Entry = Mapping[str, Any]
 #: (lower-cased SCIM name, SCIM name, function)
 _Normalizer = tuple[str, str, Normalize]
 #: attribute names as spelled, and lower-cased
@@ -65,16 +65,6 @@ def _same_extension(x: Any, y: Any, names: _Names) -> bool:
             if key not in spelled and key.lower() in lowered:
                 return False
     return all(x.get(name) == y.get(name) for name in spelled)
-
-
-def entry_dn(entry: Entry) -> str | None:
-    """The entry's DN ("dn" as a string or a one-item list)."""
-    dn = entry.get("dn")
-    if dn is None or isinstance(dn, str):
-        return dn
-    if isinstance(dn, bytes):
-        return as_text(dn)
-    return as_text(dn[0]) if dn else None
 
 
 class MappingValueError(SkippableError):

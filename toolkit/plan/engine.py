@@ -14,6 +14,7 @@ from typing import Any
 
 from toolkit.config.dn import normalize_dn
 from toolkit.config.model import SyncClass
+from toolkit.entry import Entry, entry_dn, entry_key
 from toolkit.mapping.resource import MappingValueError, ResourceMapping
 from toolkit.plan.model import (
     ADOPT,
@@ -31,14 +32,12 @@ from toolkit.plan.model import (
     pending_ref,
 )
 from toolkit.plan.names import note_name_takers
-from toolkit.plan.verified import QuickCheck
+from toolkit.plan.quickcheck import QuickCheck
 from toolkit.scim import requests
 from toolkit.scim.validate import Validator
 
 _TOKEN = "urn:scimsync:dn:"  # what the resolver hands out while ids are not yet decided
 _TOKEN_LENGTH = len(_TOKEN)
-
-Entry = Mapping[str, Any]
 
 
 @dataclass
@@ -63,8 +62,8 @@ class PlanInputs:
     partial: bool = False  # a filtered read: absent entries are not deletes
     # checks every request against the server's schema, as a real run would meet it
     validator: Validator | None = None
-    # keys of objects earlier plans found unchanged (toolkit.plan.verified); None: compare all
-    verified: Mapping[str, bytes] | None = None
+    # keys of objects earlier plans found unchanged (toolkit.plan.quickcheck); None: compare all
+    quick_check_keys: Mapping[str, bytes] | None = None
 
 
 @dataclass
@@ -73,27 +72,11 @@ class PlanResult:
     # links to drop: their target is gone already, or an entry read has it now (adopt)
     stale_links: list[Link] = field(default_factory=list)
     source_count: int = 0
-    verified: dict[str, bytes] = field(default_factory=dict)  # keys found unchanged anew
-    skipped: int = 0  # objects the quick check found unchanged without mapping them
+    quick_check_keys: dict[str, bytes] = field(default_factory=dict)  # found unchanged anew
+    quick_checked: int = 0  # objects the quick check found unchanged without mapping them
 
 
 # --- small helpers ---------------------------------------------------------------------------
-
-
-def entry_key(entry: Entry) -> str:
-    """The stable key of an entry: its entryUUID, else its normalized DN."""
-    values = entry.get("entryuuid") or entry.get("entryUUID")
-    if values:
-        value = values[0] if isinstance(values, list | tuple) else values
-        value = value.decode() if isinstance(value, bytes) else str(value)
-        return value.lower()
-    return "dn:" + normalize_dn(entry_dn(entry))
-
-
-def entry_dn(entry: Entry) -> str:
-    dn = entry["dn"]
-    dn = dn[0] if isinstance(dn, list | tuple) else dn
-    return dn.decode() if isinstance(dn, bytes) else str(dn)
 
 
 def lookup_path(resource: Mapping[str, Any], path: str) -> Any:
@@ -409,7 +392,7 @@ def _build(inputs: PlanInputs) -> PlanResult:
     # 2. diff and requests. Linked entries (nearly all, after the first sync) are mapped only
     # now, one at a time, so that the mapped resources of all of them are never held at once;
     # those whose verdict's inputs are as when found unchanged are not mapped at all.
-    quick = QuickCheck(inputs.verified) if inputs.verified is not None else None
+    quick = QuickCheck(inputs.quick_check_keys) if inputs.quick_check_keys is not None else None
     contexts = {
         id(read): QuickCheck.context(read.sync_class, read.mapping) for read in inputs.classes
     }
@@ -420,7 +403,7 @@ def _build(inputs: PlanInputs) -> PlanResult:
             key = _verdict_key(draft, contexts, resolver)
             if quick.known(draft.key, key):
                 rows.append(_quick_row(draft))
-                quick.skipped += 1
+                quick.quick_checked += 1
                 continue
         if draft.linked:
             mapped(draft)
@@ -444,13 +427,13 @@ def _build(inputs: PlanInputs) -> PlanResult:
         rows=rows,
         stale_links=stale,
         source_count=len(drafts),
-        verified=quick.found if quick is not None else {},
-        skipped=quick.skipped if quick is not None else 0,
+        quick_check_keys=quick.found if quick is not None else {},
+        quick_checked=quick.quick_checked if quick is not None else 0,
     )
 
 
 def _verdict_key(draft: _Draft, contexts: dict[int, bytes], resolver: _Resolver) -> bytes | None:
-    """The key of an unchanged verdict on this linked draft's inputs now (toolkit.plan.verified);
+    """The key of an unchanged verdict on this linked draft's inputs now (toolkit.plan.quickcheck);
     None if it can have none (a reference the mapping reports, a target without version)."""
     dns = draft.read.mapping.referenced_dns(draft.entry)
     references = resolver.outcome(dns) if dns is not None else None

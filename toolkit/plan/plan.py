@@ -47,7 +47,9 @@ class Plan:
     managed_count: int = 0
     guard: GuardVerdict = field(default_factory=GuardVerdict)
     partial: bool = False
-    skipped: int = 0  # unchanged objects the quick check did not map (toolkit.plan.verified)
+    quick_checked: int = (
+        0  # unchanged objects the quick check did not map (toolkit.plan.quickcheck)
+    )
     # resource type -> its mapping's mapped_view: the desired resource of an unchanged object
     # whose row keeps no mapped copy (its target's mapped attributes, known equal to it)
     views: dict[str, Callable[[Mapping[str, Any]], dict[str, Any]]] = field(

@@ -173,7 +173,9 @@ def make_plan(session: PipeRuntime, options: RunOptions) -> Plan:
     started = time.perf_counter()
     links = session.store.links(session.pipe.name)
     # full compare: no object skips the comparison (the keys found are still recorded)
-    verified = {} if options.full_compare else session.store.verified(session.pipe.name)
+    quick_check_keys = (
+        {} if options.full_compare else session.store.quick_check_keys(session.pipe.name)
+    )
     session.timings.state_read = time.perf_counter() - started
     started = time.perf_counter()
     classes = read_classes(session, options)
@@ -197,7 +199,7 @@ def make_plan(session: PipeRuntime, options: RunOptions) -> Plan:
             member_chunk_size=session.pipe.member_chunk_size,
             partial=partial,
             validator=Validator(session.client.discovery),
-            verified=verified,
+            quick_check_keys=quick_check_keys,
         )
     )
     verdict = guards.check(
@@ -223,14 +225,14 @@ def make_plan(session: PipeRuntime, options: RunOptions) -> Plan:
         managed_count=len(links),
         guard=verdict,
         partial=partial,
-        skipped=result.skipped,
+        quick_checked=result.quick_checked,
         views={read.mapping.name: read.mapping.mapped_view for read in classes},
     )
     planning.close(len(plan.rows))
     session.timings.plan = time.perf_counter() - started
     session.timings.plan_cpu = time.process_time() - cpu
     started = time.perf_counter()
-    session.store.save_verified(session.pipe.name, result.verified)
+    session.store.save_quick_check_keys(session.pipe.name, result.quick_check_keys)
     session.timings.state_write = time.perf_counter() - started
     return plan
 

@@ -33,10 +33,10 @@ from toolkit.config.dn import normalize_dn
 from toolkit.config.model import Config, SyncPipe
 from toolkit.config.private import open_private, private_dir
 from toolkit.config.properties import check_positive
+from toolkit.entry import entry_key
 from toolkit.errors import FatalError
 from toolkit.ldap.changes import Change, ChangeDetector, describe_cursor
 from toolkit.ldap.search import AnyOf, request_attributes
-from toolkit.plan.engine import entry_key
 from toolkit.plan.guards import DeleteBudget
 from toolkit.plan.model import ADOPT, CREATE, DELETE, Link
 from toolkit.progress import REALTIME, Listener, Phase

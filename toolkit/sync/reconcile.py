@@ -15,6 +15,7 @@ from typing import Any
 from toolkit.config.dn import dn_key, normalize_dn
 from toolkit.config.ldapfilter import filter_attributes, parse_filter
 from toolkit.config.model import Config, SyncClass, SyncPipe
+from toolkit.entry import entry_key
 from toolkit.errors import SkippableError
 from toolkit.ldap.match import compile_filter
 from toolkit.ldap.source import LdapSource
@@ -23,7 +24,6 @@ from toolkit.plan.engine import (
     ClassRead,
     PlanInputs,
     build,
-    entry_key,
     has_pending,
     lookup_path,
 )

@@ -399,14 +399,14 @@ class StateStore:
             db.executemany("DELETE FROM links WHERE pipe = ? AND entry_uuid = ?", keys)
             db.executemany("DELETE FROM verified WHERE pipe = ? AND entry_uuid = ?", keys)
 
-    # --- the quick check's keys (toolkit.plan.verified) -----------------------------------------
+    # --- the quick check's keys (toolkit.plan.quickcheck) -----------------------------------------
 
-    def verified(self, pipe: str) -> dict[str, bytes]:
+    def quick_check_keys(self, pipe: str) -> dict[str, bytes]:
         """Entry key -> the key of the inputs on which a plan last found its object unchanged."""
         rows = self._query("SELECT entry_uuid, key FROM verified WHERE pipe = ?", (pipe,))
         return dict(rows)
 
-    def save_verified(self, pipe: str, keys: Mapping[str, bytes]) -> None:
+    def save_quick_check_keys(self, pipe: str, keys: Mapping[str, bytes]) -> None:
         if not keys:  # a scheduled run finds most objects as before: nothing to write
             return
         with self.transaction() as db:

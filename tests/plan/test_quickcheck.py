@@ -26,7 +26,7 @@ from toolkit.mapping import DictResolver, ResourceMapping, load_mapping
 from toolkit.plan.engine import build
 from toolkit.plan.model import Link
 from toolkit.plan.plan import Plan
-from toolkit.plan.verified import QuickCheck
+from toolkit.plan.quickcheck import QuickCheck
 from toolkit.sync.batch import RunOptions, dry_run
 from toolkit.sync.state import StateStore
 from toolkit.widgets.plan_explorer import records_frame
@@ -82,18 +82,18 @@ def _world(mappings):
 
 def _keys(inputs):
     """The keys a first plan (comparing every object) finds."""
-    first = build(replace(inputs, verified={}))
+    first = build(replace(inputs, quick_check_keys={}))
     assert {r.situation for r in first.rows} == {"unchanged"}
-    assert set(first.verified) == {"u-1", "u-2", "u-3", "g-1"}
-    return first.verified
+    assert set(first.quick_check_keys) == {"u-1", "u-2", "u-3", "g-1"}
+    return first.quick_check_keys
 
 
 def test_a_plan_with_keys_maps_nothing_unchanged_and_equals_one_without(mappings, mapped):
     inputs = _world(mappings)
     keys = _keys(inputs)
     mapped.clear()
-    quick = build(replace(inputs, verified=keys))
-    assert mapped == [] and quick.verified == {}  # nothing mapped, nothing new to remember
+    quick = build(replace(inputs, quick_check_keys=keys))
+    assert mapped == [] and quick.quick_check_keys == {}  # nothing mapped, nothing new to remember
     full = build(inputs)
     assert _rows(quick) == _rows(full)
     views = {read.mapping.name: read.mapping.mapped_view for read in inputs.classes}
@@ -147,7 +147,7 @@ def test_any_changed_input_is_compared_again(mappings, mapped, edit):
     inputs = copy.deepcopy(inputs)
     entry_key, situation = edit(inputs)
     mapped.clear()
-    quick = build(replace(inputs, verified=keys))
+    quick = build(replace(inputs, quick_check_keys=keys))
     rows = {r.entry_uuid: r for r in quick.rows}
     assert rows[entry_key].situation == situation
     assert normalize_dn(rows[entry_key].dn) in mapped
@@ -159,7 +159,7 @@ def test_a_relinked_manager_is_found_through_the_references(mappings, mapped):
     keys = _keys(inputs)
     _relink_manager(inputs)
     mapped.clear()
-    rows = {r.entry_uuid: r for r in build(replace(inputs, verified=keys)).rows}
+    rows = {r.entry_uuid: r for r in build(replace(inputs, quick_check_keys=keys)).rows}
     ops = rows["u-2"].requests[0].body["Operations"]
     assert ops == [{"op": "replace", "path": f"{ENTERPRISE}:manager", "value": {"value": "s-9"}}]
     assert rows["g-1"].situation == "modify"  # boss's membership moves to the new id
@@ -185,7 +185,7 @@ def test_keys_are_the_same_in_another_process(mappings):
     assert here[0] != here[1]
     code = (
         "import sys; sys.path[:0] = sys.argv[1:]\n"
-        "from tests.plan.test_verified import _verdict_key, _user, ReadEntry, load_mapping\n"
+        "from tests.plan.test_quickcheck import _verdict_key, _user, ReadEntry, load_mapping\n"
         "m = load_mapping(); e = _user('ann', 'u-2', 'Engineer', manager='boss')\n"
         "r = ReadEntry(e); r.digest = b'd' * 16\n"
         "print(_verdict_key(m, e).hex(), _verdict_key(m, r).hex())"
@@ -232,7 +232,7 @@ def test_dry_runs_skip_what_was_found_unchanged_and_find_every_edit(env, mapped)
     store = StateStore(env.config().state_dir / "state.db")
     everything = totals(unchanged=33)
     assert env.cli_json("dry-run")["totals"] == everything  # compares all, remembers all
-    assert len(store.verified("ldap-to-scim")) == 33
+    assert len(store.quick_check_keys("ldap-to-scim")) == 33
     mapped.clear()
     assert env.cli_json("dry-run")["totals"] == everything
     assert mapped == []
@@ -266,7 +266,7 @@ def test_dry_runs_skip_what_was_found_unchanged_and_find_every_edit(env, mapped)
     config = env.config()
     quick_plan = dry_run(config, RunOptions())
     full_plan = dry_run(config, RunOptions(full_compare=True))
-    assert quick_plan.skipped == 30 and full_plan.skipped == 0
+    assert quick_plan.quick_checked == 30 and full_plan.quick_checked == 0
     pd.testing.assert_frame_equal(quick_plan.side_by_side(), full_plan.side_by_side())
     fast = next(r for r in quick_plan.rows if r.situation == "unchanged")
     slow = next(r for r in full_plan.rows if r.dn == fast.dn)
@@ -277,13 +277,13 @@ def test_dry_runs_skip_what_was_found_unchanged_and_find_every_edit(env, mapped)
 
 def test_the_state_store_keeps_keys_per_pipe_and_drops_them_with_the_link(tmp_path):
     store = StateStore(tmp_path / "state.db")
-    store.save_verified("a", {"u-1": b"1" * 16, "u-2": b"2" * 16})
-    store.save_verified("b", {"u-1": b"3" * 16})
-    store.save_verified("a", {"u-2": b"4" * 16})  # found unchanged again, on new inputs
-    assert store.verified("a") == {"u-1": b"1" * 16, "u-2": b"4" * 16}
+    store.save_quick_check_keys("a", {"u-1": b"1" * 16, "u-2": b"2" * 16})
+    store.save_quick_check_keys("b", {"u-1": b"3" * 16})
+    store.save_quick_check_keys("a", {"u-2": b"4" * 16})  # found unchanged again, on new inputs
+    assert store.quick_check_keys("a") == {"u-1": b"1" * 16, "u-2": b"4" * 16}
     store.delete_links("a", ["U-1"])
-    assert store.verified("a") == {"u-2": b"4" * 16}
-    assert store.verified("b") == {"u-1": b"3" * 16}
+    assert store.quick_check_keys("a") == {"u-2": b"4" * 16}
+    assert store.quick_check_keys("b") == {"u-1": b"3" * 16}
     store.close()
 
 
@@ -293,8 +293,8 @@ def test_a_target_spelling_its_references_in_another_key_order_is_still_skipped(
     group["members"] = [{"type": m["type"], "value": m["value"]} for m in group["members"]]
     keys = _keys(inputs)
     mapped.clear()
-    quick = build(replace(inputs, verified=keys))
-    assert quick.skipped == 4 and mapped == []
+    quick = build(replace(inputs, quick_check_keys=keys))
+    assert quick.quick_checked == 4 and mapped == []
     assert _rows(quick) == _rows(build(inputs))
 
 

@@ -56,10 +56,10 @@ def _dumps(value: Any) -> bytes:
 class QuickCheck:
     """Keys of objects found unchanged by earlier plans (entry key -> key), and new ones."""
 
-    def __init__(self, verified: Mapping[str, bytes]):
-        self.verified = verified
+    def __init__(self, keys: Mapping[str, bytes]):
+        self.keys = keys
         self.found: dict[str, bytes] = {}  # keys of objects this plan found unchanged
-        self.skipped = 0  # objects found unchanged by their key alone
+        self.quick_checked = 0  # objects found unchanged by their key alone
 
     @staticmethod
     def context(sync_class: SyncClass, mapping: ResourceMapping) -> bytes:
@@ -90,9 +90,9 @@ class QuickCheck:
 
     def known(self, entry_key: str, key: bytes | None) -> bool:
         """True when an earlier plan found this object unchanged on the inputs of `key`."""
-        return key is not None and self.verified.get(entry_key) == key
+        return key is not None and self.keys.get(entry_key) == key
 
     def remember(self, entry_key: str, key: bytes | None) -> None:
         """This plan found the object unchanged on the inputs of `key`: for the plans after."""
-        if key is not None and self.verified.get(entry_key) != key:
+        if key is not None and self.keys.get(entry_key) != key:
             self.found[entry_key] = key
