@@ -140,7 +140,7 @@ def test_notebook_output_is_private(tmp_path):
         "language": "python",
         "display_name": "Python 3",
     }
-    cell = nbformat.v4.new_code_cell("value = 1")
+    cell = nbformat.v4.new_code_cell("value: int = 1")
     cell.metadata["tags"] = ["parameters"]
     book.cells = [cell, nbformat.v4.new_code_cell("print(value * 2)")]
     source = tmp_path / "tiny.ipynb"

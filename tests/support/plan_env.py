@@ -216,7 +216,7 @@ def make_env(
 @contextlib.contextmanager
 def recording(monkeypatch: Any) -> Iterator[Recorder]:
     """Every request the toolkit's sync code sends to SCIM, through a recording transport."""
-    import toolkit.sync.batch as batch
+    import toolkit.sync.runtime as runtime
     from toolkit.scim.client import ScimClient
 
     recorder = Recorder()
@@ -225,7 +225,7 @@ def recording(monkeypatch: Any) -> Iterator[Recorder]:
         return ScimClient(endpoint, transport=recorder)
 
     with monkeypatch.context() as patch:
-        patch.setattr(batch, "ScimClient", client)
+        patch.setattr(runtime, "ScimClient", client)
         yield recorder
     recorder.close()
 

@@ -21,6 +21,7 @@ import json
 import os
 import socket
 import threading
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
@@ -31,6 +32,9 @@ from toolkit.config.private import private_dir
 from toolkit.errors import FatalError
 from toolkit.sync import processes
 from toolkit.sync.files import PipeFiles
+
+#: How long a refusal waits for the lock's new holder to write its name (seconds).
+NAME_WAIT = 1.0
 
 RESYNC = "resync"
 REALTIME = "realtime-sync"
@@ -172,7 +176,12 @@ def _take(fd: int, path: Path, pipe: str) -> None:
     except OSError as exc:
         if exc.errno not in (errno.EWOULDBLOCK, errno.EAGAIN):
             raise FatalError(f"{path}: cannot lock: {exc.strerror}") from None
-        named = _read(fd)  # a new holder may not have written its name over a dead one's
+        # a new holder writes its name just after its flock: give it a moment to, so that
+        # the refusal names it rather than "another process" (or a dead one's name)
+        named, deadline = _read(fd), time.monotonic() + NAME_WAIT
+        while (named is None or _stale(named)) and time.monotonic() < deadline:
+            time.sleep(0.02)
+            named = _read(fd)
         raise _refusal(pipe, None if named is None or _stale(named) else named, path) from None
     named = _read(fd)
     if named is not None and named.pid != os.getpid() and _surely_alive(named):
