@@ -21,7 +21,8 @@ from pathlib import Path
 import pytest
 
 from tests.support.realtime_env import PIPE, Rt, make_rt, wait_for
-from toolkit.sync import lock, processes
+from toolkit import processes
+from toolkit.sync import lock
 from toolkit.sync.lock import Holder, PipeLocked, is_stale
 
 # --- against real servers ----------------------------------------------------------------------

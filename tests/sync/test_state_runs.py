@@ -13,7 +13,7 @@ import sys
 import pytest
 
 from tests.support.realtime_env import PEOPLE, make_rt, wait_for
-from toolkit.sync import processes
+from toolkit import processes
 from toolkit.sync.state import StateStore
 
 

@@ -10,6 +10,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+from toolkit import processes
 from toolkit.errors import FatalError
 
 
@@ -43,18 +44,12 @@ def wait_until(check: Callable[[], bool], timeout: float, what: str) -> None:
 
 
 def pid_alive(pid: int) -> bool:
+    """Whether `pid` still runs; a zombie child of ours is reaped (it has ended)."""
     try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    # a zombie child still answers kill(0); reap it if it is ours
-    try:
-        done, _ = os.waitpid(pid, os.WNOHANG)
-        return done == 0
-    except ChildProcessError:
-        return True
+        os.waitpid(pid, os.WNOHANG)
+    except ChildProcessError:  # not our child: nothing to reap
+        pass
+    return processes.alive(pid, None)
 
 
 def stop_pid(pid: int, timeout: float = 15.0) -> None:

@@ -10,12 +10,13 @@ watchdog after cleaning up itself.
 
 from __future__ import annotations
 
-import os
 import shutil
 import subprocess
 import sys
 import time
 from pathlib import Path
+
+from toolkit import processes
 
 POLL_SECONDS = 0.5
 
@@ -34,25 +35,10 @@ def watch(owner_pid: int, lab_folder: Path, remove: Path | None = None) -> subpr
     )
 
 
-def _alive(pid: int) -> bool:
-    """Whether `pid` still runs; a zombie (killed, not yet reaped by its parent) does not."""
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return True  # no /proc: kill(0) is all we know
-    return stat.rpartition(")")[2].split()[0] != "Z"
-
-
 def main(argv: list[str]) -> int:
     owner, folder = int(argv[0]), Path(argv[1])
     remove = Path(argv[2]) if len(argv) > 2 else None
-    while _alive(owner):
+    while processes.alive(owner, None):
         time.sleep(POLL_SECONDS)
     from toolkit.lab import lab
 

@@ -28,9 +28,9 @@ from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
+from toolkit import processes
 from toolkit.config.private import private_dir
 from toolkit.errors import FatalError
-from toolkit.sync import processes
 from toolkit.sync.files import PipeFiles
 
 #: How long a refusal waits for the lock's new holder to write its name (seconds).

@@ -193,17 +193,8 @@ class Reconciler:
         if link is not None:
             links[link.entry_uuid] = link
         result = self._apply(
-            PlanInputs(
-                pipe=self.pipe.name,
-                classes=[ClassRead(sync_class, resource, [entry])],
-                targets={resource.name: targets},
-                links=links,
-                endpoints=self._endpoints(),
-                update_method=self.update_method,
-                delete_policy=self.pipe.delete_policy,
-                member_chunk_size=self.pipe.member_chunk_size,
-                partial=True,
-                validator=self._validator(),
+            self._inputs(
+                [ClassRead(sync_class, resource, [entry])], {resource.name: targets}, links
             )
         )
         if remembered and isinstance(result.error, PreconditionFailed | NotFound):
@@ -256,17 +247,10 @@ class Reconciler:
             read.entries.append(entry)
             keys[entry_key(entry)] = i
         if reads:
-            inputs = PlanInputs(
-                pipe=self.pipe.name,
-                classes=[reads[c.name] for c in self.classes if c.name in reads],
-                targets={kind: list(found.values()) for kind, found in targets.items()},
-                links=links,
-                endpoints=self._endpoints(),
-                update_method=self.update_method,
-                delete_policy=self.pipe.delete_policy,
-                member_chunk_size=self.pipe.member_chunk_size,
-                partial=True,
-                validator=self._validator(),
+            inputs = self._inputs(
+                [reads[c.name] for c in self.classes if c.name in reads],
+                {kind: list(found.values()) for kind, found in targets.items()},
+                links,
             )
             rows = build(inputs).rows
             plan = Plan(pipe=self.pipe.name, rows=rows, partial=True)
@@ -372,6 +356,26 @@ class Reconciler:
                 validator=self._validator(),
             ),
             detail="entry deleted" if gone else "entry moved out of scope",
+        )
+
+    def _inputs(
+        self,
+        classes: list[ClassRead],
+        targets: dict[str, list[dict[str, Any]]],
+        links: dict[str, Link],
+    ) -> PlanInputs:
+        """A partial plan's inputs: these entries and targets, as the pipe maps and sends them."""
+        return PlanInputs(
+            pipe=self.pipe.name,
+            classes=classes,
+            targets=targets,
+            links=links,
+            endpoints=self._endpoints(),
+            update_method=self.update_method,
+            delete_policy=self.pipe.delete_policy,
+            member_chunk_size=self.pipe.member_chunk_size,
+            partial=True,
+            validator=self._validator(),
         )
 
     def _validator(self) -> Validator:

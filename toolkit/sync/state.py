@@ -24,10 +24,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from toolkit import processes
 from toolkit.config.private import create_private, state_folder, tighten, tighten_state_files
 from toolkit.errors import FatalError
 from toolkit.plan.model import Link
-from toolkit.sync import processes
 
 # forms as stored; one encoder for all (json.dumps with options builds a new one per call)
 _ENCODE = json.JSONEncoder(ensure_ascii=False, default=str).encode
