@@ -588,19 +588,23 @@ class RealtimeSync:
                 continue
             if self.allow_deletes:
                 (result,) = self._retry([failure])
-                self.log.write(
-                    result.msg_type,
-                    dn=result.dn or failure.dn,
-                    situation=result.situation,
-                    scim_id=result.scim_id,
-                    **{"class": result.class_name},
-                    detail=f"held delete released by --allow-deletes: {result.detail}",
-                )
+                self._log_retry(failure, result, "held delete released by --allow-deletes")
                 if result.msg_type == synclog.CHANGE_FAILED:
                     continue  # stays held; the next start with --allow-deletes tries again
             elif self._link_of(failure) is not None:
                 continue
             self.store.clear_failure(self.pipe.name, failure.key)
+
+    def _log_retry(self, failure: Failure, result: Result, why: str) -> None:
+        self.log.write(
+            result.msg_type,
+            dn=result.dn or failure.dn,
+            situation=result.situation,
+            scim_id=result.scim_id,
+            **{"class": result.class_name},
+            detail=f"{why}: {result.detail}",
+            changes=result.changes or None,
+        )
 
     def _link_of(self, failure: Failure) -> Link | None:
         if failure.key.startswith("dn:"):
@@ -635,15 +639,7 @@ class RealtimeSync:
             results.update(zip((f.key for f in held), self._retry(held), strict=True))
         for failure in due:
             result = results[failure.key]
-            self.log.write(
-                result.msg_type,
-                dn=result.dn or failure.dn,
-                situation=result.situation,
-                scim_id=result.scim_id,
-                **{"class": result.class_name},
-                detail=f"background retry {failure.background_retries + 1}: {result.detail}",
-                changes=result.changes or None,
-            )
+            self._log_retry(failure, result, f"background retry {failure.background_retries + 1}")
             retried = self.stats.background_retries
             retried[result.msg_type] = retried.get(result.msg_type, 0) + 1
             if result.msg_type != synclog.CHANGE_FAILED:
