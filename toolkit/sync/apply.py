@@ -38,7 +38,7 @@ from toolkit.plan.plan import Plan
 from toolkit.progress import APPLY, Listener, Phase
 from toolkit.scim import requests
 from toolkit.scim.client import ScimClient
-from toolkit.scim.errors import Conflict
+from toolkit.scim.errors import Conflict, NotFound
 from toolkit.scim.filters import eq
 from toolkit.scim.requests import Request
 from toolkit.sync.state import StateStore
@@ -60,6 +60,7 @@ class Outcome:
     kind: str = ""  # fatal | retriable | skippable
     scim_id: str | None = None
     exc: BaseException | None = None
+    note: str = ""  # what the outcome owes to more than the requests sent
 
 
 @dataclass
@@ -250,6 +251,7 @@ class Applier:
 
     def apply_row(self, row: Row) -> Outcome:
         """Send one row's requests and record the outcome (links or a failure)."""
+        note = ""
         try:
             if row.problems:  # the server's schema refuses them: a failure, never sent
                 raise InvalidRequest(f"{row.dn}: " + "; ".join(row.problems))
@@ -257,25 +259,34 @@ class Applier:
         except FatalError:
             raise
         except ScimsyncError as exc:  # retriable ones have had their retries in the client
-            if isinstance(exc, Conflict) and id(row) in self._may_wait:
-                return Outcome(row, False, str(exc), WAITING, exc=exc)
-            kind = "retriable" if isinstance(exc, RetriableError) else "skippable"
-            self.store.put_failure(
-                self.plan.pipe,
-                row.entry_uuid,
-                row.dn,
-                str(exc),
-                kind,
-                attempts=1,
-                class_name=row.class_name,
-                operation=row.situation,
-            )
-            if self._failed is not None:
-                self._failed.add(row.entry_uuid)
-            return Outcome(row, False, str(exc), kind, exc=exc)
+            if not (isinstance(exc, NotFound) and _deletes(row)):
+                return self._failure(row, exc)
+            # gone already: a retried DELETE whose first attempt was applied (its reply lost),
+            # or a resource deleted by hand since the plan was made; the delete is done
+            self.store.delete_links(self.plan.pipe, [row.entry_uuid])
+            scim_id, note = row.scim_id, "the resource was already gone (404)"
         if self._failed is None or row.entry_uuid in self._failed:
             self.store.clear_failure(self.plan.pipe, row.entry_uuid)
-        return Outcome(row, True, scim_id=scim_id)
+        return Outcome(row, True, scim_id=scim_id, note=note)
+
+    def _failure(self, row: Row, exc: ScimsyncError) -> Outcome:
+        """A row that failed: recorded in the failures table (a 409 that may wait, not yet)."""
+        if isinstance(exc, Conflict) and id(row) in self._may_wait:
+            return Outcome(row, False, str(exc), WAITING, exc=exc)
+        kind = "retriable" if isinstance(exc, RetriableError) else "skippable"
+        self.store.put_failure(
+            self.plan.pipe,
+            row.entry_uuid,
+            row.dn,
+            str(exc),
+            kind,
+            attempts=1,
+            class_name=row.class_name,
+            operation=row.situation,
+        )
+        if self._failed is not None:
+            self._failed.add(row.entry_uuid)
+        return Outcome(row, False, str(exc), kind, exc=exc)
 
     def _send(self, row: Row) -> str | None:
         """Execute the row's requests as the plan carries them (ids still pending filled in)."""
@@ -392,6 +403,10 @@ class Applier:
                     f"# {outcome.kind}: {outcome.error.splitlines()[0] if outcome.error else ''}\n"
                 )
                 out.write(f"{outcome.row.dn}\n")
+
+
+def _deletes(row: Row) -> bool:
+    return row.situation == DELETE and bool(row.requests) and row.requests[0].method == "DELETE"
 
 
 def _pending_operations(request: Request, resolve: Any) -> list[dict[str, Any]]:

@@ -452,20 +452,14 @@ class Reconciler:
             return Result(synclog.DROPPED_OP_TYPE, scim_id=row.scim_id, detail=row.reason, **base)
         if row.situation == CONFLICT or outcome is None:
             return Result(synclog.CHANGE_FAILED, detail=row.reason, **base)
-        if not outcome.ok and row.situation == DELETE and isinstance(outcome.exc, NotFound):
-            # a retried DELETE whose first attempt was applied (its reply lost): done
-            self.store.delete_links(self.pipe.name, [row.entry_uuid])
-            self.store.clear_failure(self.pipe.name, row.entry_uuid)
-            note = "; ".join(t for t in (note, "the resource was already gone (404)") if t)
-            return Result(synclog.CHANGE_APPLIED, scim_id=row.scim_id, detail=note, **base)
         if not outcome.ok:
             return Result(synclog.CHANGE_FAILED, detail=outcome.error, error=outcome.exc, **base)
-        if row.situation == DELETE:
+        if row.situation == DELETE and not outcome.note:
             self.store.record_delete(self.pipe.name, row.class_name, self.pipe.delete_guard_window)
         return Result(
             synclog.CHANGE_APPLIED,
             scim_id=outcome.scim_id,
-            detail=note,
+            detail="; ".join(t for t in (note, outcome.note) if t),
             unresolved=unresolved,
             **base,
         )
