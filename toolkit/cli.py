@@ -244,7 +244,15 @@ def _config_create_sync_pipe_config(args: argparse.Namespace) -> int:
     from toolkit.sync.checks import check_connections
 
     check = None if args.offline else check_connections
-    result = pipeconfig.write_pipe_config(path, answers, force=args.force, check_connections=check)
+    from toolkit.mapping import default_mapping_text
+
+    result = pipeconfig.write_pipe_config(
+        path,
+        answers,
+        default_mapping=default_mapping_text,
+        force=args.force,
+        check_connections=check,
+    )
     for warning in result.warnings:
         print(f"scimsync: warning: {warning}", file=sys.stderr)
     print(f"wrote {result.path}")

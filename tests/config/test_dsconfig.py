@@ -12,7 +12,7 @@ import pytest
 
 from toolkit.config import ConfigError, load_config, load_document
 from toolkit.config.dsconfig import batch_commands, run_batch, run_batch_file, run_dsconfig
-from toolkit.config.pipeconfig import DEFAULT_MAPPING_SOURCE
+from toolkit.mapping import DEFAULT_MAPPING_PATH
 
 DATA = Path(__file__).parents[1] / "data" / "config"
 SECTION4 = DATA / "ping-section4.dsconfig"
@@ -21,7 +21,7 @@ SECTION4 = DATA / "ping-section4.dsconfig"
 @pytest.fixture
 def config(tmp_path: Path) -> Path:
     shutil.copy(DATA / "sync.yaml", tmp_path / "sync.yaml")
-    shutil.copy(DEFAULT_MAPPING_SOURCE, tmp_path / "scim-resources.xml")
+    shutil.copy(DEFAULT_MAPPING_PATH, tmp_path / "scim-resources.xml")
     return tmp_path / "sync.yaml"
 
 

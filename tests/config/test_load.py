@@ -22,7 +22,7 @@ from toolkit.config import (
     validate_file,
 )
 from toolkit.config.document import dump_document
-from toolkit.config.pipeconfig import DEFAULT_MAPPING_SOURCE
+from toolkit.mapping import DEFAULT_MAPPING_PATH
 
 DATA = Path(__file__).parents[1] / "data" / "config"
 
@@ -31,7 +31,7 @@ DATA = Path(__file__).parents[1] / "data" / "config"
 def folder(tmp_path: Path) -> Path:
     """A config folder: the example sync.yaml with the default mapping beside it."""
     shutil.copy(DATA / "sync.yaml", tmp_path / "sync.yaml")
-    shutil.copy(DEFAULT_MAPPING_SOURCE, tmp_path / "scim-resources.xml")
+    shutil.copy(DEFAULT_MAPPING_PATH, tmp_path / "scim-resources.xml")
     return tmp_path
 
 

@@ -17,6 +17,7 @@ from toolkit.config.pipeconfig import (
     PipeConfigAnswers,
     write_pipe_config,
 )
+from toolkit.mapping import default_mapping_text
 from toolkit.wizard import Wizard
 
 
@@ -218,7 +219,9 @@ def test_failed_connection_check_writes_nothing(tmp_path):
         return ["LDAP server source-ds: connection refused"]
 
     with pytest.raises(ConnectionCheckError, match="connection refused"):
-        write_pipe_config(path, answers, check_connections=check)
+        write_pipe_config(
+            path, answers, default_mapping=default_mapping_text, check_connections=check
+        )
     assert seen == ["ldap-to-scim"]
     assert list(tmp_path.iterdir()) == []  # neither the config nor the mapping copy
 
@@ -312,7 +315,7 @@ def test_wizard_reprompts_and_takes_secret_references(tmp_path, monkeypatch):
     text = "\n".join(said)
     assert "enter a number from 1 to 9" in text and "missing.txt does not exist" in text
     assert "must start with http:// or https://" in text and "letters, digits and '_' only" in text
-    write_pipe_config(tmp_path / "sync.yaml", result)
+    write_pipe_config(tmp_path / "sync.yaml", result, default_mapping=default_mapping_text)
     assert (
         load_config(tmp_path / "sync.yaml").external_servers["source-ds"].url
         == "ldaps://ldap.example.com:636"
@@ -368,4 +371,8 @@ def test_refuses_to_overwrite_interactively(tmp_path):
     assert run.returncode == 2 and "already exists" in run.stderr
     assert (tmp_path / "sync.yaml").read_text() == "# mine\n"
     with pytest.raises(ConfigError, match="already exists"):
-        write_pipe_config(tmp_path / "sync.yaml", PipeConfigAnswers(["dc=x"], "http://h/v2"))
+        write_pipe_config(
+            tmp_path / "sync.yaml",
+            PipeConfigAnswers(["dc=x"], "http://h/v2"),
+            default_mapping=default_mapping_text,
+        )

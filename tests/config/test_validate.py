@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 
 from tests.support.plan_env import SUFFIX, run_cli
-from toolkit.config.pipeconfig import default_mapping_text
 from toolkit.lab.dirsrv import DirSrv
 from toolkit.lab.syncyaml import default_classes, write_pipe_config
+from toolkit.mapping import default_mapping_text
 
 TITLE = '<mapping ldapAttribute="title"/>'
 ID_MAPPING = '<resourceIDMapping ldapAttribute="entryUUID" createdBy="directory"/>'

@@ -14,12 +14,12 @@ import pytest
 from tests.support.plan_env import SUFFIX, make_env, totals
 from tests.support.realtime_env import make_rt
 from toolkit.config.dn import normalize_dn
-from toolkit.config.pipeconfig import default_mapping_text
 from toolkit.mapping import (
     Base64Transformation,
     MappingValueError,
     TransformationError,
     create_transformation,
+    default_mapping_text,
     load_mapping,
 )
 from toolkit.plan.plan import Plan

@@ -232,7 +232,7 @@ def test_a_mapping_that_empties_an_attribute_warns(slapd, scim_server, tmp_path)
     """title read from an attribute no entry has (the schema knows it): every user would
     lose its title. The plan warns in the text, --json and the report; it is not refused."""
     from tests.support.plan_env import SUFFIX
-    from toolkit.config.pipeconfig import default_mapping_text
+    from toolkit.mapping import default_mapping_text
 
     env = _env(slapd, scim_server, tmp_path)
     assert env.cli_json("resync")["failed"] == 0

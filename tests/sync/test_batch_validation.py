@@ -4,7 +4,7 @@ and resync never sends a request known to be refused (real slapd and scim2-serve
 from __future__ import annotations
 
 from tests.support.plan_env import SUFFIX, make_env
-from toolkit.config.pipeconfig import default_mapping_text
+from toolkit.mapping import default_mapping_text
 from toolkit.plan.plan import Plan
 
 # a core attribute scim2-server's User schema does not have, mapped from uid

@@ -10,8 +10,8 @@ import logging
 import pytest
 
 from tests.support.plan_env import SUFFIX, make_env
-from toolkit.config.pipeconfig import default_mapping_text
 from toolkit.lab.slapd import Slapd
+from toolkit.mapping import default_mapping_text
 
 TITLE = '<mapping ldapAttribute="title"/>'
 TYPO = '<mapping ldapAttribute="noSuchAttrXyz"/>'

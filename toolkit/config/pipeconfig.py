@@ -15,11 +15,9 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from xml.sax.saxutils import escape
 
 from ruamel.yaml.comments import CommentedMap
 
-import toolkit
 from toolkit.config.document import flow_list, new_document, save_document
 from toolkit.config.model import Config
 from toolkit.config.private import open_private, private_dir
@@ -28,8 +26,6 @@ from toolkit.config.properties import LDAP_SERVER_TYPES
 from toolkit.config.validate import check_document
 from toolkit.errors import ScimsyncError
 
-DEFAULT_MAPPING_SOURCE = Path(toolkit.__file__).parent / "mapping" / "default-scim-resources.xml"
-DEFAULT_MAPPING_SUFFIX = "dc=example,dc=com"
 MAPPING_FILE_NAME = "scim-resources.xml"
 PING_SYNC_USER = "cn=Sync User,cn=Root DNs,cn=config"
 
@@ -201,20 +197,18 @@ def _classes(first_base: str) -> CommentedMap:
     return classes
 
 
-def default_mapping_text(suffix: str) -> str:
-    """The built-in scim-resources.xml with its base DNs moved under `suffix`."""
-    text = DEFAULT_MAPPING_SOURCE.read_text(encoding="utf-8")
-    return text.replace(DEFAULT_MAPPING_SUFFIX, escape(suffix, {'"': "&quot;"}))
-
-
 def write_pipe_config(
     path: Path | str,
     answers: PipeConfigAnswers,
     *,
+    default_mapping: Callable[[str], str],
     force: bool = False,
     check_connections: CheckConnections | None = None,
 ) -> PipeConfigResult:
-    """Validate, test the connections (unless None), then write the config and mapping copy."""
+    """Validate, test the connections (unless None), then write the config and, when no
+    mapping file is given, `default_mapping(suffix)`: the built-in mapping's text with its
+    base DNs under the source's first base (toolkit.mapping.default_mapping_text, which the
+    caller hands in: config does not reach into the mapping package)."""
     path = Path(path).absolute()
     config_dir = path.parent
     if path.exists() and not force:
@@ -233,9 +227,7 @@ def write_pipe_config(
                 config_dir.mkdir(parents=True, exist_ok=True)
                 if not mapping.exists():
                     created.append(mapping)
-                mapping.write_text(
-                    default_mapping_text(answers.source_base_dns[0]), encoding="utf-8"
-                )
+                mapping.write_text(default_mapping(answers.source_base_dns[0]), encoding="utf-8")
             else:
                 warnings.append(
                     f"kept the existing {mapping} (--force replaces it with the default mapping)"

@@ -49,7 +49,9 @@ class MappingError(FatalError):
 def default_mapping_text(suffix: str = DEFAULT_SUFFIX) -> str:
     """The built-in mapping file's text with its base DNs under `suffix` instead."""
     text = DEFAULT_MAPPING_PATH.read_text(encoding="utf-8")
-    return text if suffix == DEFAULT_SUFFIX else text.replace(DEFAULT_SUFFIX, escape(suffix))
+    if suffix == DEFAULT_SUFFIX:
+        return text
+    return text.replace(DEFAULT_SUFFIX, escape(suffix, {'"': "&quot;"}))
 
 
 def load_mapping(path: str | Path | None = None) -> ResourceMappings:

@@ -27,6 +27,7 @@ from toolkit.config.pipeconfig import (
 from toolkit.config.problems import ConfigError
 from toolkit.config.secrets import SecretRef
 from toolkit.errors import ScimsyncError
+from toolkit.mapping import default_mapping_text
 from toolkit.sync.checks import check_connections
 from toolkit.widgets.common import Log, View, error_text, fitted, lines_html, pre_html
 
@@ -289,6 +290,7 @@ class SetupWizard(View):
             self.result = write_pipe_config(
                 Path(self.config_path.value.strip() or "sync.yaml"),
                 answers,
+                default_mapping=default_mapping_text,
                 force=self.force.value,
                 check_connections=check_connections if self.test_connections.value else None,
             )
