@@ -2,7 +2,8 @@
 
 `realtime.start_detached` starts this engine entry point, not the CLI: the process that
 writes is the engine's own, whatever face started it. It prints its end, and exits as
-`realtime-sync start --until-idle` would (1 with deletes held back, 2 on a fatal error).
+`realtime-sync start --until-idle` would (1 with deletes held back or changes failed, 2 on a
+fatal error).
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ def main(argv: list[str]) -> int:
         print(f"scimsync: error: {exc}", flush=True)
         return getattr(exc, "exit_code", 2)
     print(f"realtime sync stopped after {stats.changes} changes", flush=True)
-    return 1 if stats.held_deletes else 0
+    return 1 if stats.held_deletes or stats.failed else 0
 
 
 if __name__ == "__main__":
