@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
@@ -244,7 +244,9 @@ class DeleteBudget:
         now: float | None = None,
     ):
         self.limit, self.window = limit, window
-        self._recent = sorted(recent, key=lambda item: item[1])
+        # oldest first, and their count per class: a take is O(1), also in a mass delete
+        self._recent = deque(sorted(recent, key=lambda item: item[1]))
+        self._in_class = Counter(c for c, _ in self._recent)
         self._lock = threading.Lock()
         self._base: dict[str, int] = {}
         self.recount(managed, now)
@@ -253,18 +255,19 @@ class DeleteBudget:
         """The resources managed now (the pipe creates and deletes as it runs)."""
         with self._lock:
             self._prune(time.time() if now is None else now)
-            deleted = Counter(c for c, _ in self._recent)
+            deleted = self._in_class
             self._base = {c: managed.get(c, 0) + deleted[c] for c in {*managed, *deleted}}
 
     def _prune(self, now: float) -> None:
-        self._recent = [(c, at) for c, at in self._recent if at > now - self.window]
+        while self._recent and self._recent[0][1] <= now - self.window:
+            self._in_class[self._recent.popleft()[0]] -= 1
 
     def take(self, class_name: str, now: float | None = None) -> str | None:
         """Count one delete of this class now; or, past the guard, say why it is held back."""
         now = time.time() if now is None else now
         with self._lock:
             self._prune(now)
-            in_class = sum(1 for c, _ in self._recent if c == class_name)
+            in_class = self._in_class[class_name]
             of_class, of_pipe = self._base.get(class_name, 0), sum(self._base.values())
             allowed_class = _allowed(self.limit, of_class)
             allowed = max(1, self.limit.allowed(of_pipe))
@@ -282,4 +285,5 @@ class DeleteBudget:
                     "--allow-deletes`"
                 )
             self._recent.append((class_name, now))
+            self._in_class[class_name] += 1
             return None

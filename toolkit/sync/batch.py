@@ -326,7 +326,7 @@ def resync(config: Config, options: RunOptions, saved_plan: Path | None = None) 
     with lock.writer(config.state_dir, pipe, lock.RESYNC), open_session(config, options) as session:
         run_id = session.store.start_run(session.pipe.name, "resync")
         try:
-            start_point = mark_before_first_resync(config, session.pipe, session.store)
+            start_point = mark_before_first_resync(session.source, session.pipe, session.store)
             plan = make_plan(session, options)
             if saved_plan is not None:
                 saved = Plan.load(saved_plan)

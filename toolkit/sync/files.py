@@ -5,10 +5,10 @@ The state store is shared by the config's pipes; the rest are per pipe.
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from toolkit import processes
 from toolkit.config.model import Config, SyncPipe
 
 
@@ -59,10 +59,9 @@ class PipeFiles:
         """The realtime process's pid, if it runs."""
         try:
             pid = int(self.pid.read_text().split()[0])
-            os.kill(pid, 0)
         except (OSError, ValueError, IndexError):
             return None
-        return pid
+        return pid if processes.alive(pid, None) else None
 
 
 def pipe_files(config: Config, pipe: SyncPipe | str) -> PipeFiles:

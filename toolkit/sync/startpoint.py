@@ -76,15 +76,13 @@ def set_startpoint(config: Config, pipe_name: str | None, how: str, value: Any =
     return cursor
 
 
-def mark_before_first_resync(config: Config, pipe: SyncPipe, store: StateStore) -> str | None:
-    """Before a resync reads the source: the start point at the end of the feed when the pipe
-    has none yet. Says what it did (None: a start point was set already); a source without a
-    readable feed is no reason to stop the resync, only a note."""
+def mark_before_first_resync(source: EntrySource, pipe: SyncPipe, store: StateStore) -> str | None:
+    """Before a resync reads `source` (the run's own): the start point at the end of its
+    feed when the pipe has none yet. Says what it did (None: a start point was set already);
+    a source without a readable feed is no reason to stop the resync, only a note."""
     if store.cursor(pipe.name) is not None:
         return None
-    try:
-        source = feed_source(config, pipe)
-    except FatalError:
+    if not isinstance(source, LdapSource):
         return "no change feed (an ldif source): realtime sync cannot follow this pipe"
     try:
         detector, _ = source.change_detector()
@@ -94,8 +92,6 @@ def mark_before_first_resync(config: Config, pipe: SyncPipe, store: StateStore) 
             detector.close()
     except ScimsyncError as exc:
         return f"the change feed could not be read, no start point set: {exc}"
-    finally:
-        source.close()
     return "realtime start point set at the end of the change feed, before this first resync"
 
 
