@@ -157,16 +157,7 @@ class Env:
         return httpx.Client(base_url=self.scim.url, timeout=30)
 
     def all(self, endpoint: str) -> list[dict[str, Any]]:
-        out: list[dict[str, Any]] = []
-        with self.http() as client:
-            start = 1
-            while True:
-                page = client.get(endpoint, params={"startIndex": start, "count": 500}).json()
-                resources = page.get("Resources", [])
-                out.extend(resources)
-                if len(resources) < 500:
-                    return out
-                start += len(resources)
+        return scim_list(self.scim.url, endpoint)
 
     def scim_users(self) -> dict[str, dict[str, Any]]:
         """userName -> User."""
@@ -190,6 +181,21 @@ class Env:
     def close(self) -> None:
         if self._ldap is not None:
             self._ldap.unbind()
+
+
+def scim_list(base_url: str, endpoint: str) -> list[dict[str, Any]]:
+    """Every resource of an endpoint of the SCIM server, read page by page over plain HTTP."""
+    out: list[dict[str, Any]] = []
+    with httpx.Client(base_url=base_url, timeout=30) as client:
+        start = 1
+        while True:
+            response = client.get(endpoint, params={"startIndex": start, "count": 500})
+            response.raise_for_status()
+            resources = response.json().get("Resources", [])
+            out.extend(resources)
+            if len(resources) < 500:
+                return out
+            start += len(resources)
 
 
 def uid_of(entry: dict[str, list[str]]) -> str:

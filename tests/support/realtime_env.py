@@ -22,7 +22,7 @@ from typing import Any
 import httpx
 import ldap3
 
-from tests.support.plan_env import Result, run_cli
+from tests.support.plan_env import Result, run_cli, scim_list
 from toolkit.config import load_config
 from toolkit.config.dn import normalize_dn
 from toolkit.lab import sampledata
@@ -194,17 +194,7 @@ class Rt:
         return httpx.Client(base_url=self.scim.url, timeout=30)
 
     def all(self, endpoint: str) -> list[dict[str, Any]]:
-        out: list[dict[str, Any]] = []
-        with self.http() as client:
-            start = 1
-            while True:
-                response = client.get(endpoint, params={"startIndex": start, "count": 500})
-                response.raise_for_status()
-                resources = response.json().get("Resources", [])
-                out.extend(resources)
-                if len(resources) < 500:
-                    return out
-                start += len(resources)
+        return scim_list(self.scim.url, endpoint)
 
     def users(self) -> dict[str, dict[str, Any]]:
         """userName -> User."""
