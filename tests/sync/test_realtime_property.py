@@ -7,12 +7,12 @@ each user's resource absent, linked but stale (other title, a manager id from el
 or present unlinked under its userName (adopted). Both ways start from the same state on
 the real scim2-server run in-process (a fresh one per way); the final states, references
 written as names, are the same, and a resync plan over the realtime result is all
-`unchanged`.
+`unchanged`. Before either runs, each entry's first write as realtime plans it alone is the
+write the whole plan makes for it, request for request.
 """
 
 from __future__ import annotations
 
-import functools
 import shutil
 import tempfile
 from pathlib import Path
@@ -24,10 +24,12 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from tests.support.realtime_env import ENTERPRISE, GROUPS, PEOPLE, SUFFIX, default_classes
+from tests.support.scim_app import scim_app
 from toolkit.config import load_config
+from toolkit.entry import entry_key
 from toolkit.lab.syncyaml import write_pipe_config
 from toolkit.mapping import load_mapping
-from toolkit.plan.engine import ClassRead, PlanInputs, build
+from toolkit.plan.engine import ClassRead, PlanInputs, build, has_pending
 from toolkit.plan.model import UNCHANGED, Link
 from toolkit.plan.plan import Plan
 from toolkit.scim import ScimClient, ScimEndpoint
@@ -37,31 +39,6 @@ from toolkit.sync.state import StateStore
 
 PIPE = "ldap-to-scim"
 GHOST = f"uid=ghost,{PEOPLE}"  # a DN no entry has
-
-
-@functools.cache
-def _provider() -> Any:
-    from scim2_models import ScimProvider
-    from scim2_server.utils import (
-        load_default_resource_types,
-        load_default_schemas,
-        load_default_service_provider_config,
-    )
-
-    config = load_default_service_provider_config()
-    return ScimProvider.from_discovery(
-        load_default_schemas().values(), load_default_resource_types().values(), config=config
-    )
-
-
-def _app() -> Any:
-    """A fresh, empty scim2-server application (the schemas parsed once)."""
-    from scim2_server.applications.wsgi import WSGIApplication
-    from scim2_server.memory import InMemoryStorage
-    from scim2_server.service import ScimService
-
-    provider = _provider()
-    return WSGIApplication(InMemoryStorage(), provider, ScimService(provider, secret="test-only"))
 
 
 def user_dn(i: int) -> str:
@@ -121,7 +98,7 @@ class World:
         self.config, self.pipe = config, config.pipe(PIPE)
         self.mappings = load_mapping(config.mapping_file_of(config.destination_of(self.pipe)))
         self.client = ScimClient(
-            ScimEndpoint("http://scim.test/v2"), transport=httpx.WSGITransport(app=_app())
+            ScimEndpoint("http://scim.test/v2"), transport=httpx.WSGITransport(app=scim_app())
         )
         self.store = StateStore(folder / "state.db")
         source = SimpleNamespace(base_dns=[SUFFIX])  # entries are handed over, never read
@@ -155,8 +132,8 @@ class World:
         for sync_class in self.pipe.classes_in_order():
             if sync_class.is_exclusion:
                 continue
-            resource = self.reconciler.resources[sync_class.name]
-            taken = [e for e in read if self.reconciler.class_of(e) is sync_class]
+            resource = self.reconciler.scope.resources[sync_class.name]
+            taken = [e for e in read if self.reconciler.scope.class_of(e) is sync_class]
             classes.append(ClassRead(sync_class, resource, taken))
         targets = {m.name: list(self.client.iter_resources(m.name)) for m in self.mappings}
         result = build(
@@ -170,6 +147,23 @@ class World:
             )
         )
         return Plan(pipe=PIPE, rows=result.rows, stale_links=result.stale_links)
+
+    def first_writes(self, read: list[dict[str, Any]]) -> list[tuple[Any, Any]]:
+        """Each entry's row as realtime plans it alone (correlated through the server) and
+        as the full plan has it, from the same state, where realtime can name what the whole
+        plan names: not where a reference waits for an entry this plan creates or adopts."""
+        full = {r.entry_uuid: r for r in self.full_plan(read).rows if r.entry_uuid}
+        pairs = []
+        for entry in read:
+            link = self.store.link(PIPE, entry_key(entry))
+            row = self.reconciler.plan_entry(entry, link)[1].rows[0]
+            expected = full[row.entry_uuid]
+            if "unresolved" in (row.reason or "") or any(
+                has_pending(q.body) or has_pending(q.path) for q in expected.requests
+            ):
+                continue
+            pairs.append((_written(row), _written(expected)))
+        return pairs
 
     def resync(self, read: list[dict[str, Any]]) -> None:
         for _ in range(3):  # references in a cycle of creates are set by the next run
@@ -209,6 +203,11 @@ class World:
         self.store.close()
 
 
+def _written(row: Any) -> tuple[Any, ...]:
+    """What a row would write: its situation, resource and exact requests."""
+    return row.situation, row.scim_id, [(q.method, q.path, q.body) for q in row.requests]
+
+
 def _config(folder: Path) -> Any:
     server = SimpleNamespace(
         host="127.0.0.1", port=1, admin_dn="cn=admin", admin_password="x", suffix=SUFFIX
@@ -243,6 +242,8 @@ def test_reconciling_each_entry_ends_where_resync_ends(directory):
             World(config, folder / "b", directory),
         )
         try:
+            for alone, whole in realtime.first_writes(read):
+                assert alone == whole
             resync.resync(read)
             realtime.realtime(read)
             pending = [

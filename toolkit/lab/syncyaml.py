@@ -8,11 +8,14 @@ password is always a secret reference (`${file:...}`), never the password.
 
 from __future__ import annotations
 
-import json
-import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+from ruamel.yaml.comments import CommentedMap
+
+from toolkit.config.document import dump_document, flow_list, new_document
+from toolkit.config.private import open_private, private_dir
 
 Props = dict[str, Any]
 
@@ -41,23 +44,12 @@ def default_classes(suffix: str) -> dict[str, Props]:
     }
 
 
-_PLAIN = re.compile(r"[A-Za-z0-9_.-]+")
-
-
-def yaml_value(value: Any) -> str:
-    """A value as YAML: names plain, lists as flow lists, DNs and filters quoted (a DN in an
-    unquoted flow list would be split at its commas)."""
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, list | tuple):
-        return "[" + ", ".join(v if _PLAIN.fullmatch(v) else json.dumps(v) for v in value) + "]"
-    if isinstance(value, str) and ("," in value or value[:1] in "[]{}&*!|>'\"%@`#"):
-        return json.dumps(value)
-    return str(value)
-
-
-def _props(props: Props, indent: int) -> str:
-    return "".join(f"{' ' * indent}{k}: {yaml_value(v)}\n" for k, v in props.items())
+def _section(props: Props) -> CommentedMap:
+    """Properties as the config writes them: lists inline (`base-dn: [dc=example,dc=com]`)."""
+    out = CommentedMap()
+    for key, value in props.items():
+        out[key] = flow_list(list(value)) if isinstance(value, list | tuple) else value
+    return out
 
 
 @dataclass
@@ -81,44 +73,46 @@ class PipeYaml:
     header: str = ""  # comment lines at the top
 
     def render(self) -> str:
+        """The config's text, written through toolkit.config's document (as dsconfig and
+        create-sync-pipe-config write theirs)."""
         ldap, scim, source = f"{self.prefix}-ldap", f"{self.prefix}-scim", f"{self.prefix}-source"
         detector = {"change-detector": self.change_detector} if self.change_detector else {}
         classes = self.classes if self.classes is not None else default_classes(self.suffix)
-        header = "".join(f"# {line}\n" for line in self.header.splitlines())
-        return (
-            f"{header}external-servers:\n"
-            f"  {ldap}:\n"
-            + _props(
-                {
-                    "type": self.ldap_type,
-                    "server-host-name": self.host,
-                    "server-port": self.port,
-                    "connection-security": "none",
-                    "bind-dn": self.admin_dn,
-                    "password": self.password_ref,
-                },
-                4,
-            )
-            + f"  {scim}:\n"
-            + _props({"type": "scim2", "scim-service-url": self.scim_url, **self.scim_props}, 4)
-            + f"sync-sources:\n  {source}:\n"
-            + _props({"type": "ldap", "base-dn": [self.suffix], "server": [ldap]}, 4)
-            + _props(detector, 4)
-            + f"sync-destinations:\n  {scim}:\n"
-            + _props({"type": "scim2", "server": [scim], **self.destination_props}, 4)
-            + f"sync-pipes:\n  {self.pipe}:\n"
-            + _props({"sync-source": source, "sync-destination": scim, **self.pipe_props}, 4)
-            + "    sync-classes:\n"
-            + "".join(f"      {name}:\n" + _props(props, 8) for name, props in classes.items())
+        doc = new_document()
+        if self.header:
+            doc.yaml_set_start_comment(self.header)
+        doc["external-servers"][ldap] = _section(
+            {
+                "type": self.ldap_type,
+                "server-host-name": self.host,
+                "server-port": self.port,
+                "connection-security": "none",
+                "bind-dn": self.admin_dn,
+                "password": self.password_ref,
+            }
         )
+        doc["external-servers"][scim] = _section(
+            {"type": "scim2", "scim-service-url": self.scim_url, **self.scim_props}
+        )
+        doc["sync-sources"][source] = _section(
+            {"type": "ldap", "base-dn": [self.suffix], "server": [ldap], **detector}
+        )
+        doc["sync-destinations"][scim] = _section(
+            {"type": "scim2", "server": [scim], **self.destination_props}
+        )
+        pipe = _section({"sync-source": source, "sync-destination": scim, **self.pipe_props})
+        pipe["sync-classes"] = CommentedMap(
+            (name, _section(props)) for name, props in classes.items()
+        )
+        doc["sync-pipes"][self.pipe] = pipe
+        return dump_document(doc)
 
 
 def write_secret(path: Path, value: str) -> None:
     """A secret file only its owner can read (its folder too, when created here)."""
-    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-    path.touch(mode=0o600)
-    path.chmod(0o600)
-    path.write_text(value)
+    private_dir(path.parent, tighten_existing=False)
+    with open_private(path) as file:
+        file.write(value)
 
 
 def write_pipe_config(

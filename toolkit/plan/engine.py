@@ -8,7 +8,7 @@ larger job. Nothing here talks to a server.
 from __future__ import annotations
 
 import gc
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -16,6 +16,16 @@ from toolkit.config.dn import normalize_dn
 from toolkit.config.model import SyncClass
 from toolkit.entry import Entry, entry_dn, entry_key
 from toolkit.mapping.resource import MappingValueError, ResourceMapping
+from toolkit.plan.correlate import (
+    Lookup,
+    TargetIndex,
+    correlate,
+    correlation_key,
+    follow_link,
+    get_ci,
+    is_id_list,
+    lookup_path,
+)
 from toolkit.plan.model import (
     ADOPT,
     CONFLICT,
@@ -64,6 +74,8 @@ class PlanInputs:
     validator: Validator | None = None
     # keys of objects earlier plans found unchanged (toolkit.plan.quickcheck); None: compare all
     quick_check_keys: Mapping[str, bytes] | None = None
+    # where correlation looks resources up (toolkit.plan.correlate); None: in `targets`
+    lookup: Lookup | None = None
 
 
 @dataclass
@@ -77,39 +89,6 @@ class PlanResult:
 
 
 # --- small helpers ---------------------------------------------------------------------------
-
-
-def lookup_path(resource: Mapping[str, Any], path: str) -> Any:
-    """A value by SCIM path: `userName`, `name.familyName` or `urn:...:attr`, any case."""
-    if path.lower().startswith("urn:"):
-        urn, _, attr = path.rpartition(":")
-        resource = _get_ci(resource, urn) or {}
-        path = attr
-    value: Any = resource
-    for part in path.split("."):
-        if not isinstance(value, Mapping):
-            return None
-        value = _get_ci(value, part)
-    return value
-
-
-def _get_ci(mapping: Mapping[str, Any], key: str) -> Any:
-    if key in mapping:
-        return mapping[key]
-    lowered = key.lower()
-    for k, v in mapping.items():
-        if k.lower() == lowered:
-            return v
-    return None
-
-
-def _correlation_key(values: Iterable[Any]) -> tuple[str, ...] | None:
-    key = []
-    for value in values:
-        if value is None or isinstance(value, list | dict) or value == "":
-            return None
-        key.append(str(value).casefold())
-    return tuple(key)
 
 
 def replace_refs(value: Any, prefix: str, ids: Callable[[str], str | None]) -> Any:
@@ -255,71 +234,6 @@ class _Unresolved(list[str]):
         return "; ".join(f"unresolved {u}" for u in self) if self else ""
 
 
-class _TargetIndex:
-    """Target resources by id and, lazily, by correlation attribute values and by the entry
-    linked to them (only entries without a working link need those: none, usually)."""
-
-    def __init__(self, targets: dict[str, list[dict[str, Any]]], links: dict[str, Link]):
-        self.by_id = {
-            kind: {r["id"]: r for r in resources if "id" in r}
-            for kind, resources in targets.items()
-        }
-        self._by_key: dict[tuple[str, tuple[str, ...]], dict[tuple[str, ...], list[str]]] = {}
-        self._links = links
-        self._owners: dict[tuple[str, str], str] | None = None
-
-    def owner(self, kind: str, scim_id: str) -> str | None:
-        """The key of the entry linked to this target, if any."""
-        if self._owners is None:
-            self._owners = {(lk.resource_type, lk.scim_id): k for k, lk in self._links.items()}
-        return self._owners.get((kind, scim_id))
-
-    def get(self, kind: str, scim_id: str) -> dict[str, Any] | None:
-        found = self.by_id.get(kind)
-        return found.get(scim_id) if found is not None else None
-
-    def matches(self, kind: str, attrs: tuple[str, ...], key: tuple[str, ...]) -> list[str]:
-        index = self._by_key.get((kind, attrs))
-        if index is None:
-            index = self._by_key[(kind, attrs)] = {}
-            for scim_id, resource in self.by_id.get(kind, {}).items():
-                k = _correlation_key(lookup_path(resource, a) for a in attrs)
-                if k is not None:
-                    index.setdefault(k, []).append(scim_id)
-        return index.get(key, [])
-
-    def repeated(self, kind: str, attrs: tuple[str, ...]) -> list[list[str]]:
-        """The ids of targets of a type that share their values of `attrs`, in groups of two
-        or more. Without building the correlation index (all targets linked, the common
-        case, needs none): one list of keys and a set tell that there are no groups."""
-        built = self._by_key.get((kind, attrs))
-        if built is not None:
-            return [ids for ids in built.values() if len(ids) > 1]
-        found = self.by_id.get(kind, {})
-        name = attrs[0]
-        if len(attrs) == 1 and "." not in name and not name.lower().startswith("urn:"):
-            keys = [
-                v.casefold() if type(v := r.get(name)) is str and v else _key(r, attrs)
-                for r in found.values()
-            ]
-        else:
-            keys = [_key(r, attrs) for r in found.values()]
-        present = [k for k in keys if k is not None]
-        if len(set(present)) == len(present):
-            return []
-        groups: dict[Any, list[str]] = {}
-        for scim_id, k in zip(found, keys, strict=True):
-            if k is not None:
-                groups.setdefault(k, []).append(scim_id)
-        return [ids for ids in groups.values() if len(ids) > 1]
-
-
-def _key(resource: Mapping[str, Any], attrs: tuple[str, ...]) -> Any:
-    """A target's correlation key for _TargetIndex.repeated: of one attribute, its value."""
-    key = _correlation_key(lookup_path(resource, a) for a in attrs)
-    return key[0] if key is not None and len(attrs) == 1 else key
-
-
 def _assign(classes: list[ClassRead]) -> list[_Draft]:
     """Each entry goes to the first class (by evaluation order) that read it."""
     seen: set[str] = set()
@@ -357,7 +271,7 @@ def _build(inputs: PlanInputs) -> PlanResult:
     for link in inputs.links.values() if inputs.partial else ():
         dns.add(link.dn, link.resource_type)
     resolver = _Resolver(dns)
-    index = _TargetIndex(inputs.targets, inputs.links)
+    index = inputs.lookup or TargetIndex(inputs.targets, inputs.links)
     present = {draft.key: draft for draft in drafts}
 
     def mapped(draft: _Draft) -> None:
@@ -374,12 +288,36 @@ def _build(inputs: PlanInputs) -> PlanResult:
 
     # 1. correlate every entry; decide which id each DN will have
     id_of_dn: dict[str, str] = {}
+
+    def gives_up(owner: str, attrs: tuple[str, ...], key: tuple[str, ...]) -> bool:
+        """Whether the entry linked to a matching target maps to other values of `attrs`:
+        mapped now (once, rarely: a linked entry is otherwise mapped only in the diff)."""
+        draft = present[owner]
+        if draft.desired is None:
+            mapped(draft)
+        if draft.desired is None:  # a value its mapping refuses: it keeps what it has
+            return False
+        return correlation_key(lookup_path(draft.desired, a) for a in attrs) != key
+
     for draft in drafts:
-        if not _follow_link(draft, inputs, index):
+        read = draft.read
+        target = follow_link(inputs.links.get(draft.key), read.mapping.name, index)
+        if target is not None:
+            draft.target_id, draft.target, draft.linked = target["id"], target, True
+        else:
             mapped(draft)  # correlation attributes come from the mapped resource
             if draft.desired is None:
                 continue
-            _correlate(draft, inputs, index, present, mapped)
+            draft.target_id, draft.conflict = correlate(
+                read.sync_class,
+                read.mapping,
+                draft.entry,
+                draft.key,
+                draft.desired,
+                index,
+                present,
+                gives_up,
+            )
         if draft.target_id:
             id_of_dn[draft.dn] = draft.target_id
         elif not draft.conflict and draft.read.sync_class.synchronize_creates:
@@ -460,73 +398,6 @@ def _quick_row(draft: _Draft) -> Row:
     )
 
 
-def _follow_link(draft: _Draft, inputs: PlanInputs, index: _TargetIndex) -> bool:
-    """Correlation by the link store first: the entry's link, if its target still exists."""
-    kind = draft.read.mapping.name
-    link = inputs.links.get(draft.key)
-    target = index.get(kind, link.scim_id) if link and link.resource_type == kind else None
-    if target is not None:
-        draft.target_id, draft.target, draft.linked = link.scim_id, target, True
-        return True
-    return False
-
-
-def _correlate(
-    draft: _Draft,
-    inputs: PlanInputs,
-    index: _TargetIndex,
-    present: Mapping[str, _Draft],
-    mapped: Callable[[_Draft], None],
-) -> _Draft:
-    """Each correlation attribute list in order (for entries whose link did not decide)."""
-    read, kind = draft.read, draft.read.mapping.name
-    id_mapping = read.mapping.search.id_mapping
-    id_attr = id_mapping.ldap_attribute.lower() if id_mapping else "id"
-    for attrs in read.sync_class.destination_correlation_attributes:
-        if any(a.lower() in ("id", id_attr) for a in attrs):
-            # Ping's shortcut: the resourceIDMapping value is the destination id
-            rid = read.mapping.resource_id(draft.entry)
-            matches = [rid] if rid and index.get(kind, rid) is not None else []
-            k = None  # an id, not a name another entry can give up
-        else:
-            k = _correlation_key(lookup_path(draft.desired, a) for a in attrs)
-            matches = index.matches(kind, tuple(attrs), k) if k is not None else []
-        if not matches:
-            continue
-        owners = {index.owner(kind, m) for m in matches} - {None, draft.key}
-        owner = present.get(next(iter(owners))) if len(matches) == 1 and owners else None
-        if owner is not None and _gives_up(owner, attrs, k, mapped):
-            continue  # its entry renames it: this entry's create takes the name (Applier)
-        if len(matches) > 1 or owners & present.keys():
-            what = (
-                "targets match" if len(matches) > 1 else "target, linked to another entry, matches"
-            )
-            draft.conflict = f"{len(matches)} {what} on {','.join(attrs)}: {', '.join(matches)}"
-        else:
-            draft.target_id = matches[0]
-        return draft
-    return draft
-
-
-def _gives_up(
-    owner: _Draft,
-    attrs: list[str],
-    key: tuple[str, ...] | None,
-    mapped: Callable[[_Draft], None],
-) -> bool:
-    """True when the entry linked to a matching target is read and maps to other values of
-    the correlation attributes: the target will not match once that entry is applied (a
-    leaver renamed to `jsmith.old` while a new hire is `jsmith`). Mapped now (once, rarely:
-    a linked entry is otherwise mapped only in the diff) to know."""
-    if key is None:
-        return False
-    if owner.desired is None:
-        mapped(owner)
-    if owner.desired is None:  # a value its mapping refuses: it keeps what it has
-        return False
-    return _correlation_key(lookup_path(owner.desired, a) for a in attrs) != key
-
-
 def _situation_allowed(sync_class: SyncClass, situation: str) -> bool:
     if situation == CREATE:
         return sync_class.synchronize_creates
@@ -537,7 +408,7 @@ def _situation_allowed(sync_class: SyncClass, situation: str) -> bool:
     return True
 
 
-def _row(draft: _Draft, inputs: PlanInputs, index: _TargetIndex, id_of_dn: dict[str, str]) -> Row:
+def _row(draft: _Draft, inputs: PlanInputs, index: Lookup, id_of_dn: dict[str, str]) -> Row:
     mapping, sync_class = draft.read.mapping, draft.read.sync_class
     kind = mapping.name
     base = {
@@ -728,7 +599,7 @@ def _update_requests(
 
 def _ext_value(resource: Mapping[str, Any], path: str) -> Any:
     urn, _, attr = path.rpartition(":")
-    return (_get_ci(resource, urn) or {}).get(attr)
+    return (get_ci(resource, urn) or {}).get(attr)
 
 
 def _put_value(body: dict[str, Any], desired: Mapping[str, Any], attr: str) -> None:
@@ -749,7 +620,7 @@ def _put_value(body: dict[str, Any], desired: Mapping[str, Any], attr: str) -> N
 
 def _deletes(
     inputs: PlanInputs,
-    index: _TargetIndex,
+    index: Lookup,
     present: Mapping[str, _Draft],
     drafts: list[_Draft],
     stale: list[Link],
@@ -818,15 +689,13 @@ def _duplicate_keys(inputs: PlanInputs) -> dict[str, list[tuple[str, ...]]]:
     out: dict[str, list[tuple[str, ...]]] = {}
     for read in inputs.classes:
         keys = out.setdefault(read.mapping.name, [("externalId",)])
-        id_mapping = read.mapping.search.id_mapping
-        id_attr = id_mapping.ldap_attribute.lower() if id_mapping else "id"
         for attrs in read.sync_class.destination_correlation_attributes:
-            if tuple(attrs) not in keys and not any(a.lower() in ("id", id_attr) for a in attrs):
+            if tuple(attrs) not in keys and not is_id_list(attrs, read.mapping):
                 keys.append(tuple(attrs))
     return out
 
 
-def _duplicates(inputs: PlanInputs, index: _TargetIndex, drafts: list[_Draft]) -> list[Row]:
+def _duplicates(inputs: PlanInputs, index: Lookup, drafts: list[_Draft]) -> list[Row]:
     """SCIM resources that no entry links to or adopts, with the externalId or correlation
     values of one that is ours (two runs at once each created it): a row each, sending
     nothing, as only the operator knows which copy others use. Two copies of which neither

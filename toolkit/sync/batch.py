@@ -23,11 +23,12 @@ from toolkit.config.properties import (
 )
 from toolkit.errors import FatalError
 from toolkit.ldap.match import matches
-from toolkit.mapping.resource import ResourceMapping, ResourceMappings
+from toolkit.mapping.resource import ResourceMapping
 from toolkit.plan import guards
 from toolkit.plan.engine import ClassRead, PlanInputs, build
 from toolkit.plan.model import Row
 from toolkit.plan.plan import Plan
+from toolkit.plan.scope import reads_entries
 from toolkit.progress import PLAN, READ_LDAP, READ_SCIM, Listener, Phase, counted
 from toolkit.scim.validate import Validator
 from toolkit.sync import lock
@@ -65,23 +66,6 @@ def open_session(config: Config, options: RunOptions) -> PipeRuntime:
     return PipeRuntime(config, options.pipe_name, options.rate_per_second).source_first()
 
 
-def class_resource(sync_class: SyncClass, mappings: ResourceMappings) -> ResourceMapping:
-    """The resource a class's entries become: its `resource`, else by its include-filter."""
-    if sync_class.resource:
-        try:
-            return mappings[sync_class.resource]
-        except KeyError as exc:
-            raise FatalError(f"sync class {sync_class.name}: {exc.args[0]}") from None
-    text = " ".join(sync_class.include_filter).lower()
-    for resource in mappings:
-        if any(f"objectclass={oc.lower()}" in text for oc in resource.search.object_classes):
-            return resource
-    raise FatalError(
-        f"sync-pipes.*.sync-classes.{sync_class.name}: cannot tell which resource of the mapping "
-        f"its entries become; set its `resource` property ({', '.join(m.name for m in mappings)})"
-    )
-
-
 def _class_filter(sync_class: SyncClass, extra: str | None) -> str:
     parts = list(sync_class.include_filter)
     flt = (
@@ -117,15 +101,12 @@ def read_classes(session: PipeRuntime, options: RunOptions) -> list[ClassRead]:
     source_bases = list(session.config.source_of(session.pipe).base_dn)
     dns = _read_dns(options.source_input_file) if options.source_input_file else None
     reads = []
-    for sync_class in session.pipe.classes_in_order():
-        if (
-            sync_class.is_exclusion
-            and not sync_class.include_base_dn
-            and not sync_class.include_filter
-        ):
-            continue  # Ping's DEFAULT class: it only drops what no other class takes
-        resource = class_resource(sync_class, session.mappings)
-        attributes = sorted({*resource.ldap_attributes(), "objectClass", "entryUUID"})
+    scope = session.scope
+    for sync_class in scope.classes:
+        if not reads_entries(sync_class):
+            continue
+        resource = scope.resource_of(sync_class)
+        attributes = scope.class_attributes(sync_class)
         flt = _class_filter(sync_class, options.source_search_filter)
         bases = list(sync_class.include_base_dn) or source_bases
         entries: list[dict[str, Any]] = []

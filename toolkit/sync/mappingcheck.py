@@ -32,6 +32,7 @@ from toolkit.mapping import DEFAULT_MAPPING_PATH, load_mapping
 from toolkit.mapping.loader import mapping_problems
 from toolkit.mapping.resource import ResourceMappings
 from toolkit.mapping.transformations import BASE64_TRANSFORMATION
+from toolkit.plan.scope import class_resource, reads_entries
 
 log = logging.getLogger(__name__)
 
@@ -196,15 +197,11 @@ def validate_config(path: Path | str, *, offline: bool = False) -> Validation:
 
 def _class_resources(config: Config, pipe: SyncPipe, mappings: ResourceMappings) -> list[str]:
     """Each sync class's resource, found in the mapping as a run finds it (or the problem)."""
-    from toolkit.sync.batch import class_resource
-
     problems = []
     raw = ((config.document or {}).get("sync-pipes") or {}).get(pipe.name) or {}
     raw_classes = raw.get("sync-classes") or {}
     for sync_class in pipe.classes_in_order():
-        if sync_class.is_exclusion and not (
-            sync_class.include_base_dn or sync_class.include_filter
-        ):
+        if not reads_entries(sync_class):
             continue  # Ping's DEFAULT class: no run maps its entries
         try:
             class_resource(sync_class, mappings)

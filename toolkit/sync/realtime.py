@@ -105,7 +105,13 @@ class RealtimeSync:
         self.detector: ChangeDetector | None = None
         self.store, self.client = self.runtime.store, self.runtime.client
         self.reconciler = Reconciler(
-            config, self.pipe, self.runtime.mappings, self.source, self.client, self.store
+            config,
+            self.pipe,
+            self.runtime.mappings,
+            self.source,
+            self.client,
+            self.store,
+            self.runtime.scope,
         )
         self.allow_deletes = allow_deletes
         if not allow_deletes:
@@ -280,7 +286,7 @@ class RealtimeSync:
         try:
             for attribute, values in wanted.items():
                 names = request_attributes(
-                    sorted({*self.reconciler.attributes, attribute}),
+                    sorted({*self.reconciler.scope.attributes, attribute}),
                     self.source.spec.unique_id_attribute,
                 )
                 keys = list(values)

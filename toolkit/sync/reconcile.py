@@ -12,20 +12,17 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from toolkit.config.dn import dn_key, normalize_dn
-from toolkit.config.ldapfilter import filter_attributes, parse_filter
-from toolkit.config.model import Config, SyncClass, SyncPipe
+from toolkit.config.dn import normalize_dn
+from toolkit.config.model import Config, SyncPipe
 from toolkit.entry import entry_key
-from toolkit.errors import SkippableError
-from toolkit.ldap.match import compile_filter
 from toolkit.ldap.source import LdapSource
 from toolkit.mapping.resource import ResourceMapping, ResourceMappings
 from toolkit.plan.engine import (
     ClassRead,
     PlanInputs,
+    PlanResult,
     build,
     has_pending,
-    lookup_path,
 )
 from toolkit.plan.guards import DeleteBudget
 from toolkit.plan.model import (
@@ -40,13 +37,13 @@ from toolkit.plan.model import (
 )
 from toolkit.plan.names import unique_attribute
 from toolkit.plan.plan import Plan
+from toolkit.plan.scope import Scope
 from toolkit.scim.client import ScimClient
 from toolkit.scim.errors import NotFound, PreconditionFailed
-from toolkit.scim.filters import and_, eq
 from toolkit.scim.validate import Validator
 from toolkit.sync import synclog
 from toolkit.sync.apply import Applier, Outcome
-from toolkit.sync.batch import class_resource
+from toolkit.sync.lookup import ServerLookup
 from toolkit.sync.state import StateStore
 
 #: DNs per search for the entries that name them (times the referencing attributes)
@@ -88,36 +85,12 @@ class Reconciler:
         source: LdapSource,
         client: ScimClient,
         store: StateStore,
+        scope: Scope | None = None,
     ):
         self.config, self.pipe, self.mappings = config, pipe, mappings
         self.source, self.client, self.store = source, client, store
-        self.classes = pipe.classes_in_order()
-        self.resources: dict[str, ResourceMapping] = {}
-        self.filters = {}
-        # each class's base DNs parsed once: an entry's DN is then parsed at most once per
-        # entry, and not at all when it ends with a base as spelled (the usual case)
-        self.bases = {
-            c.name: [(b.strip().lower(), dn_key(b)) for b in c.include_base_dn]
-            for c in self.classes
-        }
+        self.scope = scope or Scope(pipe, mappings)
         self.validator: Validator | None = None
-        for sync_class in self.classes:
-            if not sync_class.is_exclusion:
-                self.resources[sync_class.name] = class_resource(sync_class, mappings)
-            self.filters[sync_class.name] = [compile_filter(f) for f in sync_class.include_filter]
-        names = {"objectClass", "entryUUID"}
-        for resource in self.resources.values():
-            names.update(resource.ldap_attributes())
-        for sync_class in self.classes:  # the re-read entry must carry what the filters test
-            for text in sync_class.include_filter:
-                names.update(filter_attributes(parse_filter(text)))
-        self.attributes = sorted(names)
-        # the attributes that name other entries by DN, as the mappings declare them
-        self.referencing = sorted(
-            {
-                a.lower(): a for r in self.resources.values() for a in r.referencing_attributes()
-            }.values()
-        )
         self.update_method = config.destination_of(pipe).update_method
         self.endpoints: dict[str, str] = {}
         # the links of the DNs a realtime batch's entries refer to, read when the batch starts
@@ -126,23 +99,6 @@ class Reconciler:
         # realtime's delete guard (None: deletes allowed past it, --allow-deletes)
         self.delete_budget: DeleteBudget | None = None
 
-    # --- scope -------------------------------------------------------------------------------
-
-    def class_of(self, entry: dict[str, Any]) -> SyncClass | None:
-        """The first class by evaluation order whose base DNs and filters take the entry."""
-        text, parts = entry["dn"].lower(), None
-        for sync_class in self.classes:
-            bases = self.bases[sync_class.name]
-            if bases and not any(_ends_with(text, spelled) for spelled, _ in bases):
-                parts = parts or dn_key(entry["dn"])  # another spelling of a base, or none
-                if not any(_is_within(parts, base) for _, base in bases):
-                    continue
-            predicates = self.filters[sync_class.name]
-            if predicates and not any(p(entry) for p in predicates):
-                continue
-            return sync_class
-        return None
-
     # --- the reconcile -------------------------------------------------------------------------
 
     def locate(
@@ -150,9 +106,9 @@ class Reconciler:
     ) -> dict[str, Any] | None:
         """The entry as it is now: by its unique id when the feed gave one, else by DN."""
         if unique_id and unique_attr:
-            found = self.source.find_entries(unique_attr, unique_id, self.attributes)
+            found = self.source.find_entries(unique_attr, unique_id, self.scope.attributes)
             return found[0] if found else None
-        return self.source.get_entry(dn, self.attributes) if dn else None
+        return self.source.get_entry(dn, self.scope.attributes) if dn else None
 
     def reconcile(
         self,
@@ -167,14 +123,15 @@ class Reconciler:
         form last applied to it and sent with If-Match on its ETag; a 412 (someone else changed
         it) or a 404 sends the entry back through a fresh read.
         """
-        sync_class = self.class_of(entry) if entry is not None else None
-        if entry is None or sync_class is None or sync_class.is_exclusion:
+        scoped = self.scope.synchronized(entry) if entry is not None else None
+        if entry is None or scoped is None:
             if link is None:
                 what = "entry not found" if entry is None else "no synchronizing class takes it"
                 return Result(
                     synclog.DROPPED_OUT_OF_SCOPE, dn=entry["dn"] if entry else None, detail=what
                 )
             return self._remove(link, gone=entry is None)
+        sync_class, resource = scoped
         if kind_allowed and not getattr(sync_class, f"synchronize_{kind_allowed}"):
             return Result(
                 synclog.DROPPED_OP_TYPE,
@@ -182,21 +139,13 @@ class Reconciler:
                 class_name=sync_class.name,
                 detail=f"class {sync_class.name} does not synchronize {kind_allowed}",
             )
-        resource = self.resources[sync_class.name]
         link = link or self.store.link(self.pipe.name, entry_key(entry))
         remembered = self._remembered(link, resource) if trust_link else None
-        targets = [remembered] if remembered else self._targets(resource, sync_class, entry, link)
-        if not remembered and self._owners(entry, resource, targets, link, first=True):
+        inputs, built, lookup = self.plan_entry(entry, link, remembered)
+        if self._owners(lookup, {entry_key(entry)}, first=True):
             # a resource another entry has: correlated as resync does, with that entry read
             return self.reconcile_together([(entry, link)])[0]
-        links = self._reference_links(entry, resource)
-        if link is not None:
-            links[link.entry_uuid] = link
-        result = self._apply(
-            self._inputs(
-                [ClassRead(sync_class, resource, [entry])], {resource.name: targets}, links
-            )
-        )
+        result = self._apply(inputs, built)
         if remembered and isinstance(result.error, PreconditionFailed | NotFound):
             again = self.reconcile(entry, link, kind_allowed, trust_link=False)
             if again.msg_type != synclog.CHANGE_FAILED and result.key:
@@ -206,106 +155,113 @@ class Reconciler:
             return again
         return result
 
+    def plan_entry(
+        self, entry: dict[str, Any], link: Link | None, remembered: dict[str, Any] | None = None
+    ) -> tuple[PlanInputs, PlanResult, ServerLookup]:
+        """The partial plan of one entry of a synchronizing class, nothing sent: the entry
+        mapped once and correlated through the server (the remembered form of its linked
+        resource standing for it, when given)."""
+        scoped = self.scope.synchronized(entry)
+        assert scoped is not None, "plan_entry takes entries of synchronizing classes"
+        sync_class, resource = scoped
+        lookup = self._lookup({resource.name: [remembered]} if remembered else None)
+        links = self._reference_links(entry, resource)
+        if link is not None:
+            links[link.entry_uuid] = link
+        inputs = self._inputs([ClassRead(sync_class, resource, [entry])], links, lookup)
+        return inputs, build(inputs), lookup
+
     def reconcile_together(
         self, items: list[tuple[dict[str, Any] | None, Link | None]]
     ) -> list[Result]:
         """Make the target match several entries in one plan, applied as resync applies it:
         entries that take each other's unique names (a swap, a rotation) are sent in an order
         that frees each name first, one resource of a cycle moved aside for a moment
-        (toolkit.sync.apply). An entry gone or out of scope is reconciled on its own."""
+        (toolkit.sync.apply). An entry gone or out of scope is reconciled on its own.
+
+        The entries owning a resource that correlation met, or the unique name an entry is to
+        take, are read too and planned with them, as a resync has them (up to OWNERS_LIMIT)."""
         results: dict[int, Result] = {}
-        reads: dict[str, ClassRead] = {}
-        targets: dict[str, dict[str, dict[str, Any]]] = {}
-        links: dict[str, Link] = {}
-        keys: dict[str, int] = {}  # entry key -> position in items
-        todo = list(items)
-        for i, (entry, link) in enumerate(todo):  # grows by the owners of matched targets
-            sync_class = self.class_of(entry) if entry is not None else None
-            if entry is None or sync_class is None or sync_class.is_exclusion:
+        todo: list[tuple[dict[str, Any], Link | None]] = []
+        positions: dict[str, int] = {}  # entry key -> position in items
+        for i, (entry, link) in enumerate(items):
+            if entry is None or self.scope.synchronized(entry) is None:
                 results[i] = self.reconcile(entry, link)
                 continue
-            resource = self.resources[sync_class.name]
-            link = link or self.store.link(self.pipe.name, entry_key(entry))
-            found = self._targets(resource, sync_class, entry, link)
-            for target in found:
-                targets.setdefault(resource.name, {})[target["id"]] = target
-            holders = self._holders(entry, resource, found)
-            owners = (
-                self._owners(entry, resource, found + holders, link)
-                if len(todo) < OWNERS_LIMIT
-                else []
-            )
-            for owner in owners:
-                if owner[1].entry_uuid not in keys and all(
-                    entry_key(e) != owner[1].entry_uuid for e, _ in todo if e is not None
-                ):
-                    todo.append(owner)
+            todo.append((entry, link or self.store.link(self.pipe.name, entry_key(entry))))
+            positions[entry_key(entry)] = i
+        if todo:
+            lookup, checked = self._lookup(), set()
+            while True:
+                inputs = self._together_inputs(todo, lookup)
+                rows = build(inputs).rows
+                self._holders(rows, lookup)
+                planned = {entry_key(e) for e, _ in todo}
+                more = self._owners(lookup, planned | checked) if len(todo) < OWNERS_LIMIT else []
+                checked.update(lookup.owners)
+                if not more:
+                    break
+                todo += more
+            plan = Plan(pipe=self.pipe.name, rows=rows, partial=True)
+            applier = Applier(plan, self.client, self.store, workers=1, links=inputs.links)
+            outcomes = {id(o.row): o for o in applier.run().failures}
+            for row in rows:
+                if row.entry_uuid not in positions:
+                    continue  # an owner read for the plan: its own change reconciles it
+                sent = row.situation not in (UNCHANGED, OUT_OF_SCOPE, CONFLICT)
+                outcome = outcomes.get(id(row)) or Outcome(row, True, scim_id=row.scim_id)
+                results[positions[row.entry_uuid]] = self._result(
+                    row, outcome if sent else None, inputs.links
+                )
+        return [results[i] for i in range(len(items))]
+
+    def _together_inputs(
+        self, todo: list[tuple[dict[str, Any], Link | None]], lookup: ServerLookup
+    ) -> PlanInputs:
+        reads: dict[str, ClassRead] = {}
+        links: dict[str, Link] = {}
+        for entry, link in todo:
+            scoped = self.scope.synchronized(entry)
+            assert scoped is not None  # todo holds entries in synchronizing classes only
+            sync_class, resource = scoped
             links.update(self._reference_links(entry, resource))
             if link is not None:
                 links[link.entry_uuid] = link
             read = reads.setdefault(sync_class.name, ClassRead(sync_class, resource, []))
             read.entries.append(entry)
-            keys[entry_key(entry)] = i
-        if reads:
-            inputs = self._inputs(
-                [reads[c.name] for c in self.classes if c.name in reads],
-                {kind: list(found.values()) for kind, found in targets.items()},
-                links,
-            )
-            rows = build(inputs).rows
-            plan = Plan(pipe=self.pipe.name, rows=rows, partial=True)
-            applier = Applier(plan, self.client, self.store, workers=1, links=links)
-            outcomes = {id(o.row): o for o in applier.run().failures}
-            for row in rows:
-                sent = row.situation not in (UNCHANGED, OUT_OF_SCOPE, CONFLICT)
-                outcome = outcomes.get(id(row)) or Outcome(row, True, scim_id=row.scim_id)
-                results[keys[row.entry_uuid]] = self._result(row, outcome if sent else None, links)
-        return [results[i] for i in range(len(items))]
+        ordered = [reads[c.name] for c in self.scope.classes if c.name in reads]
+        return self._inputs(ordered, links, lookup)
 
-    def _holders(
-        self, entry: dict[str, Any], resource: ResourceMapping, targets: list[dict[str, Any]]
-    ) -> list[dict[str, Any]]:
-        """The resource holding the unique name (userName, displayName) the entry's resource
-        is to take, when another does: its entry, read too, may give it up (a swap whose
-        halves reached the target in different batches or retries)."""
-        attr = unique_attribute(resource.name)
-        try:
-            wanted = resource.to_scim(entry).get(attr)
-        except SkippableError:  # a value the mapping refuses: the plan's row will say so
-            return []
-        if not isinstance(wanted, str) or any(
-            str(t.get(attr)).casefold() == wanted.casefold() for t in targets
-        ):
-            return []
-        return self.client.find(resource.name, eq(attr, wanted))
+    def _holders(self, rows: list[Row], lookup: ServerLookup) -> None:
+        """The resources holding the unique names (userName, displayName) the rows' resources
+        are to take, when others hold them, looked up with their owners: those entries, read
+        too, may give the names up (a swap whose halves reached the target in different
+        batches or retries)."""
+        for row in rows:
+            if row.desired is None or row.situation in (UNCHANGED, OUT_OF_SCOPE):
+                continue
+            attr = unique_attribute(row.resource_type)
+            wanted = row.desired.get(attr)
+            held = (row.target or {}).get(attr)
+            if not isinstance(wanted, str) or str(held).casefold() == wanted.casefold():
+                continue
+            for scim_id in lookup.matches(row.resource_type, (attr,), (wanted,)):
+                lookup.owner(row.resource_type, scim_id)
 
     def _owners(
-        self,
-        entry: dict[str, Any],
-        resource: ResourceMapping,
-        targets: list[dict[str, Any]],
-        link: Link | None,
-        first: bool = False,
+        self, lookup: ServerLookup, skip: set[str], first: bool = False
     ) -> list[tuple[dict[str, Any], Link]]:
-        """The entries (as read now, with their links) that these targets are linked to,
-        other than `entry`, when in a synchronizing class: resync reads them too, and
-        decides by them whether the entry may take the target (a name they give up, or a
-        conflict). An owner gone or out of scope leaves the target to be adopted, as resync
-        does. With `first`, the first owner only (whether there is one)."""
-        key, out = entry_key(entry), []
-        for target in targets:
-            if link is not None and target["id"] == link.scim_id:
-                continue  # the entry's own resource (the usual case: no query)
-            owner = self.store.link_of_target(self.pipe.name, resource.name, target["id"])
-            if owner is None or owner.entry_uuid == key:
+        """The entries (as read now, with their links) owning resources the lookup met, other
+        than those to skip (planned, or read already), when in a synchronizing class: resync reads them too, and decides
+        by them whether an entry may take the resource (a name they give up, or a conflict).
+        An owner gone or out of scope leaves the resource to be adopted, as resync does.
+        With `first`, the first such owner only (whether there is one)."""
+        out = []
+        for key, owner in lookup.owners.items():
+            if key in skip or key.startswith("dn:"):
                 continue
-            found = (
-                None
-                if owner.entry_uuid.startswith("dn:")
-                else self.locate(None, owner.entry_uuid, "entryUUID")
-            )
-            sync_class = self.class_of(found) if found is not None else None
-            if sync_class is not None and not sync_class.is_exclusion:
+            found = self.locate(None, key, "entryUUID")
+            if found is not None and self.scope.synchronized(found) is not None:
                 out.append((found, owner))
                 if first:
                     break
@@ -327,7 +283,7 @@ class Reconciler:
     def _remove(self, link: Link, gone: bool) -> Result:
         """The linked entry was deleted or left every class: delete (or deactivate) its resource."""
         sync_class = self.pipe.sync_classes.get(link.class_name)
-        resource = self.resources.get(link.class_name) or self.mappings[link.resource_type]
+        resource = self.scope.resources.get(link.class_name) or self.mappings[link.resource_type]
         try:
             target = self.client.get(link.resource_type, link.scim_id)
         except NotFound:
@@ -344,31 +300,33 @@ class Reconciler:
                 dn=link.dn,
                 detail=f"class {link.class_name} no longer exists",
             )
-        return self._apply(
-            PlanInputs(
-                pipe=self.pipe.name,
-                classes=[ClassRead(sync_class, resource, [])],
-                targets={link.resource_type: [target]},
-                links={link.entry_uuid: link},
-                endpoints=self._endpoints(),
-                delete_policy=self.pipe.delete_policy,
-                partial=False,
-                validator=self._validator(),
-            ),
-            detail="entry deleted" if gone else "entry moved out of scope",
+        inputs = PlanInputs(
+            pipe=self.pipe.name,
+            classes=[ClassRead(sync_class, resource, [])],
+            targets={link.resource_type: [target]},
+            links={link.entry_uuid: link},
+            endpoints=self._endpoints(),
+            delete_policy=self.pipe.delete_policy,
+            partial=False,
+            validator=self._validator(),
         )
+        detail = "entry deleted" if gone else "entry moved out of scope"
+        return self._apply(inputs, build(inputs), detail)
+
+    def _lookup(self, known: dict[str, list[dict[str, Any]]] | None = None) -> ServerLookup:
+        """Correlation's lookup for one plan: the server, and any resources known already."""
+        return ServerLookup(self.client, self.store, self.pipe.name, known)
 
     def _inputs(
-        self,
-        classes: list[ClassRead],
-        targets: dict[str, list[dict[str, Any]]],
-        links: dict[str, Link],
+        self, classes: list[ClassRead], links: dict[str, Link], lookup: ServerLookup
     ) -> PlanInputs:
-        """A partial plan's inputs: these entries and targets, as the pipe maps and sends them."""
+        """A partial plan's inputs: these entries, correlated through the server's lookup,
+        as the pipe maps and sends them."""
         return PlanInputs(
             pipe=self.pipe.name,
             classes=classes,
-            targets=targets,
+            targets={},
+            lookup=lookup,
             links=links,
             endpoints=self._endpoints(),
             update_method=self.update_method,
@@ -384,8 +342,8 @@ class Reconciler:
             self.validator = Validator(self.client.discovery)
         return self.validator
 
-    def _apply(self, inputs: PlanInputs, detail: str = "") -> Result:
-        result = build(inputs)
+    def _apply(self, inputs: PlanInputs, result: PlanResult, detail: str = "") -> Result:
+        """Send the plan's one row (a partial plan of one entry), with the delete guard."""
         rows = [r for r in result.rows if r.situation != OUT_OF_SCOPE or r.reason]
         if not rows:
             return Result(synclog.NO_CHANGE_NEEDED, detail=detail or "nothing to do")
@@ -491,7 +449,7 @@ class Reconciler:
             return None
         form, digest = row.form, row.content_hash()
         if form is None:  # the engine's shortcut for a target already as mapped
-            resource = self.resources.get(row.class_name)
+            resource = self.scope.resources.get(row.class_name)
             if resource is None or row.target is None:
                 return None
             form = resource.normalize(row.target)
@@ -507,46 +465,10 @@ class Reconciler:
             self.endpoints = {r.name: self.client.endpoint_path(r.name) for r in self.mappings}
         return self.endpoints
 
-    def _targets(
-        self,
-        resource: ResourceMapping,
-        sync_class: SyncClass,
-        entry: dict[str, Any],
-        link: Link | None,
-    ) -> list[dict[str, Any]]:
-        """The linked resource, else the candidates of the first correlation list that finds any."""
-        if link is not None:
-            try:
-                return [self.client.get(resource.name, link.scim_id)]
-            except NotFound:
-                pass
-        desired = resource.to_scim(entry)
-        id_mapping = resource.search.id_mapping
-        id_attr = id_mapping.ldap_attribute.lower() if id_mapping else "id"
-        for attrs in sync_class.destination_correlation_attributes:
-            if any(a.lower() in ("id", id_attr) for a in attrs):
-                rid = resource.resource_id(entry)
-                try:
-                    return [self.client.get(resource.name, rid)] if rid else []
-                except NotFound:
-                    continue
-            values = [_value(desired, a) for a in attrs]
-            if any(v is None for v in values):
-                continue
-            found = self.client.find(
-                resource.name,
-                and_(*(eq(a, v) for a, v in zip(attrs, values, strict=True)))
-                if len(attrs) > 1
-                else eq(attrs[0], values[0]),
-            )
-            if found:
-                return found
-        return []
-
     def read_references(self, entries: Iterable[dict[str, Any]]) -> dict[str, list[Link]]:
         """The links of every DN these entries refer to, in a query per 500 DNs (managers and
         groups' members recur from entry to entry): what `known_references` takes."""
-        dns = list(dict.fromkeys(dn for entry in entries for dn in self._named_dns(entry)))
+        dns = list(dict.fromkeys(dn for entry in entries for dn in self.scope.named_dns(entry)))
         found: dict[str, list[Link]] = {dn.translate(_NOCASE): [] for dn in dns}
         for link in self.store.links_by_dns(self.pipe.name, dns).values():
             found.setdefault(link.dn.translate(_NOCASE), []).append(link)
@@ -558,17 +480,12 @@ class Reconciler:
         deleted, renamed or moved. Read as reconcile needs them, a search per 50 DNs."""
         wanted = list(dict.fromkeys(dns))
         found: dict[str, dict[str, Any]] = {}
-        for start in range(0, len(wanted) if self.referencing else 0, REFERENCERS_CHUNK):
+        for start in range(0, len(wanted) if self.scope.referencing else 0, REFERENCERS_CHUNK):
             chunk = wanted[start : start + REFERENCERS_CHUNK]
-            for entry in self.source.find_any(self.referencing, chunk, self.attributes):
+            referencing = self.scope.referencing
+            for entry in self.source.find_any(referencing, chunk, self.scope.attributes):
                 found.setdefault(entry_key(entry), entry)
         return list(found.values())
-
-    def _named_dns(self, entry: dict[str, Any]) -> list[str]:
-        """The DNs the entry names through its class's mapping (none out of every class)."""
-        sync_class = self.class_of(entry)
-        resource = self.resources.get(sync_class.name) if sync_class is not None else None
-        return resource.named_dns(entry) if resource is not None else []
 
     def _reference_links(self, entry: dict[str, Any], resource: ResourceMapping) -> dict[str, Link]:
         dns = resource.named_dns(entry)
@@ -580,26 +497,3 @@ class Reconciler:
             if all(key in known for key in keys):
                 return {link.entry_uuid: link for key in keys for link in known[key]}
         return self.store.links_by_dns(self.pipe.name, dns)
-
-
-def _ends_with(dn: str, base: str) -> bool:
-    """True when `dn` is `base` or ends with `,` + `base` (both lower case) where that comma
-    separates RDNs (is not escaped): then `dn` lies within `base` whatever parsing says, since
-    its last RDNs are `base`'s, spelled the same."""
-    if dn == base:
-        return True
-    cut = len(dn) - len(base) - 1
-    if cut < 1 or dn[cut] != "," or not dn.endswith(base):
-        return False
-    backslashes = cut - len(dn[:cut].rstrip("\\"))
-    return backslashes % 2 == 0
-
-
-def _is_within(parts: tuple[Any, ...], base: tuple[Any, ...]) -> bool:
-    """`toolkit.config.dn.is_within` on DNs already parsed (normalize_dn)."""
-    return len(parts) >= len(base) and parts[len(parts) - len(base) :] == base
-
-
-def _value(resource: dict[str, Any], path: str) -> Any:
-    value = lookup_path(resource, path)
-    return None if isinstance(value, list | dict) or value in (None, "") else value

@@ -15,6 +15,7 @@ from toolkit.config.model import Config
 from toolkit.ldap.source import EntrySource, LdapSource
 from toolkit.mapping import load_mapping
 from toolkit.mapping.resource import ResourceMappings
+from toolkit.plan.scope import Scope
 from toolkit.scim.client import ScimClient
 from toolkit.scim.fromconfig import destination_endpoint
 from toolkit.sync.files import PipeFiles, pipe_files
@@ -47,6 +48,7 @@ class PipeRuntime:
         self.rate_per_second = rate_per_second  # overrides the pipe's max-rate-per-second
         self.timings = Timings()
         self._mappings: ResourceMappings | None = None
+        self._scope: Scope | None = None
         self._source: EntrySource | None = None
         self._client: ScimClient | None = None
         self._store: StateStore | None = None
@@ -57,6 +59,13 @@ class PipeRuntime:
             destination = self.config.destination_of(self.pipe)
             self._mappings = load_mapping(self.config.mapping_file_of(destination))
         return self._mappings
+
+    @property
+    def scope(self) -> Scope:
+        """Which class takes an entry and what it becomes (toolkit.plan.scope)."""
+        if self._scope is None:
+            self._scope = Scope(self.pipe, self.mappings)
+        return self._scope
 
     @property
     def source(self) -> EntrySource:

@@ -1,12 +1,12 @@
-"""Realtime's class scope check by base DN: the shortcut for a DN that ends with a base as
-spelled must never say "within" where parsing the DNs says otherwise (pure logic)."""
+"""A pipe's scope: which class takes an entry. The base-DN shortcut for a DN that ends with
+a base as spelled must never say "within" where parsing the DNs says otherwise (pure logic)."""
 
 from __future__ import annotations
 
 import pytest
 
 from toolkit.config.dn import is_within
-from toolkit.sync.reconcile import _ends_with
+from toolkit.plan.scope import _ends_with
 
 BASE = "ou=people,dc=example,dc=com"
 

@@ -1,0 +1,105 @@
+"""Correlation through the server (realtime's lookup) decides as correlation over every
+resource read (resync's index): the same rows, on the real scim2-server run in-process."""
+
+from __future__ import annotations
+
+import httpx
+import pytest
+
+from tests.support.scim_app import scim_app
+from toolkit.config.model import SyncClass
+from toolkit.mapping import load_mapping
+from toolkit.plan.engine import ClassRead, PlanInputs, build
+from toolkit.plan.model import Link
+from toolkit.scim import ScimClient, ScimEndpoint
+from toolkit.sync.lookup import ServerLookup
+from toolkit.sync.state import StateStore
+
+PEOPLE = "ou=people,dc=example,dc=com"
+USERS = SyncClass(
+    name="users",
+    evaluation_order_index=100,
+    include_base_dn=(),
+    include_filter=(),
+    synchronize_creates=True,
+    synchronize_modifies=True,
+    synchronize_deletes=True,
+    destination_correlation_attributes=(("userName",), ("displayName",)),
+    resource=None,
+)
+
+
+def _user(uid: str, uuid: str, display: str) -> dict:
+    return {
+        "dn": f"uid={uid},{PEOPLE}",
+        "entryuuid": [uuid],
+        "objectclass": ["inetOrgPerson"],
+        "uid": [uid],
+        "cn": [display],
+        "sn": ["Lee"],
+        "displayname": [display],
+    }
+
+
+@pytest.fixture
+def world(tmp_path):
+    client = ScimClient(
+        ScimEndpoint("http://scim.test/v2"), transport=httpx.WSGITransport(app=scim_app())
+    )
+    store = StateStore(tmp_path / "state.db")
+    yield client, store
+    client.close()
+    store.close()
+
+
+def _plan(entries, links, targets=None, lookup=None):
+    mappings = load_mapping()
+    inputs = PlanInputs(
+        pipe="p",
+        classes=[ClassRead(USERS, mappings["User"], entries)],
+        targets=targets or {},
+        links={lk.entry_uuid: lk for lk in links},
+        endpoints={"User": "/Users", "Group": "/Groups"},
+        partial=True,
+        lookup=lookup,
+    )
+    return [(r.entry_uuid, r.situation, r.scim_id, r.requests) for r in build(inputs).rows]
+
+
+def test_a_name_given_up_sends_correlation_to_the_next_list_on_the_server_too(world):
+    """Ann, linked, is renamed away from `ann`; a newcomer maps to `ann` and to the display
+    name of an unlinked resource: both ways adopt that resource (the old realtime, which
+    fetched only the first list's matches, created a second one)."""
+    client, store = world
+    ann_id = client.create("User", {"userName": "ann", "displayName": "Ann Lee"})["id"]
+    theirs = client.create("User", {"userName": "a.new", "displayName": "Ann New"})["id"]
+    ann = _user("ann.lee", "u-2", "Ann Lee")
+    newcomer = _user("ann", "u-9", "Ann New")
+    link = Link("u-2", ann["dn"], "users", "User", ann_id)
+    store.save_links("p", [link])
+    every = {"User": list(client.iter_resources("User"))}
+    resync = _plan([newcomer, ann], [link], targets=every)
+    lookup = ServerLookup(client, store, "p")
+    realtime = _plan([newcomer, ann], [link], lookup=lookup)
+    assert realtime == resync
+    assert [row[:3] for row in realtime] == [
+        ("u-9", "adopt", theirs),
+        ("u-2", "modify", ann_id),
+    ]
+    assert lookup.owners == {"u-2": link}  # the owner of the first list's match, asked once
+
+
+def test_matches_are_compared_as_the_index_compares_them(world):
+    """The server's answers go through the index's comparison (case-insensitive, whole
+    values): a looser server match is not a match."""
+    client, store = world
+    found = client.create("User", {"userName": "Bob", "displayName": "Bob"})["id"]
+    client.create("User", {"userName": "bobby", "displayName": "Bobby"})
+    lookup = ServerLookup(client, store, "p")
+    assert lookup.matches("User", ("userName",), ("bob",)) == [found]
+    assert lookup.get("User", found)["userName"] == "Bob"  # remembered, not asked again
+    assert lookup.get("User", "no-such-id") is None
+    assert lookup.owner("User", found) is None
+    store.save_links("p", [Link("u-1", "uid=bob", "users", "User", found)])
+    assert lookup.owner("User", found) is None  # asked once per plan: the plan's view
+    assert ServerLookup(client, store, "p").owner("User", found) == "u-1"
