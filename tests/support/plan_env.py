@@ -52,7 +52,17 @@ class Recorder(httpx.BaseTransport):
         return self._inner.handle_request(request)
 
     def writes(self) -> list[tuple[str, str, Any]]:
-        return [r for r in self.requests if r[0] != "GET"]
+        """Every write sent, the operations of a /Bulk request each as its own."""
+        out = []
+        for method, path, body in self.requests:
+            if method == "POST" and path == "/Bulk":
+                out += [(op["method"], op["path"], op.get("data")) for op in body["Operations"]]
+            elif method != "GET":
+                out.append((method, path, body))
+        return out
+
+    def bulk_requests(self) -> int:
+        return sum(1 for method, path, _ in self.requests if (method, path) == ("POST", "/Bulk"))
 
     def close(self) -> None:
         self._inner.close()

@@ -76,6 +76,11 @@ def test_resync_sends_exactly_the_requests_the_dry_run_shows(
         assert env.cli_json("resync")["failed"] == 0
     sent = rec.writes()
     assert _canonical(sent) == _canonical(_plan_requests(plan, _ids_after(env)))
+    # the server offers Bulk: creates ready at once went together (one waiting for its
+    # manager's id goes when that is known, alone if no other create is ready then)
+    alone = sum(1 for m, p, _ in rec.requests if (m, p) == ("POST", "/Users"))
+    assert rec.bulk_requests() > 0
+    assert sum(1 for m, p, _ in sent if (m, p) == ("POST", "/Users")) > 2 * alone
 
     # a second run with modifies, a delete and member changes
     people = env.people()

@@ -37,11 +37,16 @@ from toolkit.plan.names import (
 from toolkit.plan.plan import Plan
 from toolkit.progress import APPLY, Listener, Phase
 from toolkit.scim import requests
+from toolkit.scim.bulk import BulkOperation
 from toolkit.scim.client import ScimClient
 from toolkit.scim.errors import Conflict, NotFound
 from toolkit.scim.filters import eq
 from toolkit.scim.requests import Request
 from toolkit.sync.state import StateStore
+
+#: creates one /Bulk request carries at most (fewer where the server says so): small enough
+#: that the workers share a first sync's creates and a failed request costs little
+BULK_CREATES = 100
 
 #: An outcome's kind while its row waits to be sent again (a 409 on a name another row of
 #: the run may still hold): neither applied nor failed yet.
@@ -82,6 +87,7 @@ class Applier:
         failed_dns_file: Path | None = None,
         on_progress: Listener | None = None,
         links: Mapping[str, Link] | None = None,
+        bulk: bool = True,
     ):
         self.plan = plan
         self.client = client
@@ -93,6 +99,9 @@ class Applier:
         # and writes the link whole (StateStore.flush).
         self.links = links
         self.workers = max(1, workers)
+        # creates go together in /Bulk requests where the server offers Bulk: through a far
+        # server's latency a round trip per create is most of their time (BENCHMARKS.md)
+        self.bulk = bulk
         self.failed_dns_file = failed_dns_file
         self.on_progress = on_progress
         self._ids: dict[str, str] = {}  # normalized DN -> SCIM id, for pending references
@@ -124,9 +133,12 @@ class Applier:
         bar = Phase(self.on_progress, APPLY, "applying", "objects", total=len(todo))
         self._may_wait = {id(row) for row, _ in name_takers(todo)}
         schedule = _Schedule(todo, result, self._count, bar)
+        together = BULK_CREATES if self.bulk and self.client.supports_bulk else 1
         threads = [
             threading.Thread(
-                target=schedule.work, args=(self.apply_row,), name=f"scimsync-apply_{i}"
+                target=schedule.work,
+                args=(self.apply_row, self.apply_creates, together),
+                name=f"scimsync-apply_{i}",
             )
             for i in range(min(self.workers, len(todo)))
         ]
@@ -269,6 +281,38 @@ class Applier:
             self.store.clear_failure(self.plan.pipe, row.entry_uuid)
         return Outcome(row, True, scim_id=scim_id, note=note)
 
+    def apply_creates(self, rows: list[Row]) -> list[Outcome]:
+        """Creates sent together in /Bulk requests (split to the server's limits), each
+        result recorded as apply_row records a create's. One the server refused with 409, or
+        left unanswered, goes again on its own through apply_row (which adopts on 409)."""
+        sent = [self._resolved(row.requests[0]) for row in rows]
+        try:
+            answers = self.client.bulk([BulkOperation("POST", q.path, q.body) for q in sent])
+        except FatalError:
+            raise
+        except ScimsyncError:  # the /Bulk request itself failed: each create on its own
+            return [self.apply_row(row) for row in rows]
+        by_index = {answer.index: answer for answer in answers}
+        outcomes = []
+        for index, row in enumerate(rows):
+            answer = by_index.get(index)
+            if (
+                answer is None
+                or isinstance(answer.error, Conflict)
+                or not (answer.error or answer.id)
+            ):
+                outcomes.append(self.apply_row(row))
+            elif answer.error is not None:
+                outcomes.append(self._failure(row, answer.error))
+            else:
+                assert answer.id is not None
+                self._remember(row, answer.id)
+                self._save_link(row, answer.id, created=True)
+                if self._failed is None or row.entry_uuid in self._failed:
+                    self.store.clear_failure(self.plan.pipe, row.entry_uuid)
+                outcomes.append(Outcome(row, True, scim_id=answer.id))
+        return outcomes
+
     def _failure(self, row: Row, exc: ScimsyncError) -> Outcome:
         """A row that failed: recorded in the failures table (a 409 that may wait, not yet)."""
         if isinstance(exc, Conflict) and id(row) in self._may_wait:
@@ -301,7 +345,10 @@ class Applier:
             self._remember(row, scim_id)
             for request in row.requests[1:]:  # the rest of a large group's members
                 self.client.execute(self._resolved(request), if_match=False)
-            self._save_link(row, scim_id, created=was_created)
+            # an adopted resource may hold values the mapping would remove (requests.adopt
+            # only sets): not remembered as applied, so realtime reads it before its next diff
+            kept = row if was_created else replace(row, hash=None, form=None)
+            self._save_link(kept, scim_id, created=was_created)
             return scim_id
         scim_id = row.scim_id
         assert scim_id, f"{row.dn}: a {row.situation} without a SCIM id"
@@ -405,6 +452,11 @@ class Applier:
                 out.write(f"{outcome.row.dn}\n")
 
 
+def _single_create(row: Row) -> bool:
+    """A create sent as one POST the plan found nothing wrong with: it may go in /Bulk."""
+    return row.situation == CREATE and len(row.requests) == 1 and not row.problems
+
+
 def _deletes(row: Row) -> bool:
     return row.situation == DELETE and bool(row.requests) and row.requests[0].method == "DELETE"
 
@@ -492,13 +544,25 @@ class _Schedule:
         self.error: BaseException | None = None  # not a FatalError: raised as it is
         self.cycle: list[Row] = []
 
-    def work(self, apply: Callable[[Row], Outcome]) -> None:
-        while (row := self._next()) is not None:
+    def work(
+        self,
+        apply: Callable[[Row], Outcome],
+        apply_creates: Callable[[list[Row]], list[Outcome]] | None = None,
+        together: int = 1,
+    ) -> None:
+        """Send rows until none is left: one at a time, or up to `together` creates ready
+        at once through `apply_creates`."""
+        while rows := self._next(together):
+            outcomes: list[Outcome | None]
             try:
-                outcome, exc = apply(row), None
+                if len(rows) > 1 and apply_creates is not None:
+                    outcomes, exc = list(apply_creates(rows)), None
+                else:
+                    outcomes, exc = [apply(rows[0])], None
             except BaseException as error:  # recorded for run(), as a Future would
-                outcome, exc = None, error
-            self._done(row, outcome, exc)
+                outcomes, exc = [None] * len(rows), error
+            for row, outcome in zip(rows, outcomes, strict=True):
+                self._done(row, outcome, exc)
 
     def stop(self, exc: BaseException) -> None:
         with self._changed:
@@ -506,20 +570,34 @@ class _Schedule:
                 self.error = exc
             self._changed.notify_all()
 
-    def _next(self) -> Row | None:
+    def _next(self, together: int = 1) -> list[Row]:
+        """The next row to send, with more ready creates when `together` allows."""
         with self._changed:
             while True:
                 if self.fatal is not None or self.error is not None:
-                    return None
+                    return []
                 if self._ready:
-                    self._running += 1
-                    return self._ready.popleft()
+                    rows = [self._ready.popleft()]
+                    if together > 1 and _single_create(rows[0]):
+                        rows += self._ready_creates(together - 1)
+                    self._running += len(rows)
+                    return rows
                 if not self._waiting:
-                    return None  # all sent
+                    return []  # all sent
                 if not self._running:  # a cycle: send what can be named, fix the rest later
                     self._release_cycle()
                     continue
                 self._changed.wait()  # until a running row releases its waiters
+
+    def _ready_creates(self, limit: int) -> list[Row]:
+        """Up to `limit` more single-request creates from the ready rows, the rest kept in
+        order."""
+        taken, kept = [], deque()
+        while self._ready and len(taken) < limit:
+            row = self._ready.popleft()
+            (taken if _single_create(row) else kept).append(row)
+        self._ready.extendleft(reversed(kept))
+        return taken
 
     def _release_cycle(self) -> None:
         # once each: a row waiting on several DNs sits in several waiter lists
