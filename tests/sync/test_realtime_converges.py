@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 import ldap3
 import pytest
 
-from tests.support.realtime_env import OUT, PEOPLE, SUFFIX, Rt, make_rt
+from tests.support.realtime_env import ENTERPRISE, OUT, PEOPLE, SUFFIX, Rt, make_rt
 from tests.sync.test_realtime_retry import WriteFaultProxy
 from toolkit.plan.model import UNCHANGED
 from toolkit.sync import synclog
@@ -274,3 +274,22 @@ def test_a_swap_whose_halves_arrive_in_different_runs(storm_rt):
     assert users[a["uid"][0]]["name"]["givenName"] == b["givenName"][0]
     assert rt.cli_json("status")["failures"] == []
     assert_resync_plans_nothing(rt)
+
+
+def test_after_the_target_is_wiped_a_changed_user_names_its_manager_recreated(storm_rt):
+    """Every resource deleted out of band; then one user changes. Realtime recreates that
+    user and, as resync would, the manager it names (whose link still holds the old id):
+    the new user names the new manager, not the id that is gone."""
+    rt = storm_rt
+    user = next(p for p in rt.people() if "manager" in p)
+    manager_dn = user["manager"][0]
+    rt.scim.reset()
+    rt.replace(user["dn"][0], title=["Recreated"])
+    rt.sync()
+    users = rt.users()
+    manager = next(p for p in rt.people() if p["dn"][0].lower() == manager_dn.lower())
+    recreated = users[user["uid"][0]]
+    assert recreated["title"] == "Recreated"
+    named = recreated[ENTERPRISE]["manager"]["value"]
+    assert named == users[manager["uid"][0]]["id"]
+    assert rt.cli_json("status")["failures"] == []

@@ -142,8 +142,10 @@ class Reconciler:
         link = link or self.store.link(self.pipe.name, entry_key(entry))
         remembered = self._remembered(link, resource) if trust_link else None
         inputs, built, lookup = self.plan_entry(entry, link, remembered)
-        if self._owners(lookup, {entry_key(entry)}, first=True):
-            # a resource another entry has: correlated as resync does, with that entry read
+        also = {**lookup.owners, **self._dangling(built.rows, inputs.links, lookup)}
+        if self._linked_entries(also, {entry_key(entry)}, first=True):
+            # a resource another entry has, or one a reference names gone: planned as resync
+            # plans them, with those entries read
             return self.reconcile_together([(entry, link)])[0]
         result = self._apply(inputs, built)
         if remembered and isinstance(result.error, PreconditionFailed | NotFound):
@@ -196,9 +198,14 @@ class Reconciler:
                 inputs = self._together_inputs(todo, lookup)
                 rows = build(inputs).rows
                 self._holders(rows, lookup)
+                also = {**lookup.owners, **self._dangling(rows, inputs.links, lookup)}
                 planned = {entry_key(e) for e, _ in todo}
-                more = self._owners(lookup, planned | checked) if len(todo) < OWNERS_LIMIT else []
-                checked.update(lookup.owners)
+                more = (
+                    self._linked_entries(also, planned | checked)
+                    if len(todo) < OWNERS_LIMIT
+                    else []
+                )
+                checked.update(also)
                 if not more:
                     break
                 todo += more
@@ -248,16 +255,39 @@ class Reconciler:
             for scim_id in lookup.matches(row.resource_type, (attr,), (wanted,)):
                 lookup.owner(row.resource_type, scim_id)
 
-    def _owners(
-        self, lookup: ServerLookup, skip: set[str], first: bool = False
+    def _dangling(
+        self, rows: list[Row], links: dict[str, Link], lookup: ServerLookup
+    ) -> dict[str, Link]:
+        """The links of other entries whose resources the rows' requests name but the server
+        no longer has (deleted out of band, the target wiped): a resync would create those
+        entries' resources and name the new ones, so they are planned too. Only ids a
+        request sends are looked up (a GET each, once per plan): a change that names no
+        other resource costs nothing."""
+        linked = {lk.scim_id: lk for lk in links.values()}
+        out: dict[str, Link] = {}
+        for row in rows:
+            for request in row.requests:
+                for value in _strings(request.body):
+                    found = linked.get(value)
+                    if (
+                        found is not None
+                        and found.entry_uuid != row.entry_uuid
+                        and found.entry_uuid not in out
+                        and lookup.get(found.resource_type, found.scim_id) is None
+                    ):
+                        out[found.entry_uuid] = found
+        return out
+
+    def _linked_entries(
+        self, links: dict[str, Link], skip: set[str], first: bool = False
     ) -> list[tuple[dict[str, Any], Link]]:
-        """The entries (as read now, with their links) owning resources the lookup met, other
-        than those to skip (planned, or read already), when in a synchronizing class: resync reads them too, and decides
-        by them whether an entry may take the resource (a name they give up, or a conflict).
-        An owner gone or out of scope leaves the resource to be adopted, as resync does.
-        With `first`, the first such owner only (whether there is one)."""
+        """The entries of these links (as read now), other than those to skip (planned, or
+        read already), when in a synchronizing class: resync reads them too, and decides by
+        them whether an entry may take a resource (a name they give up, or a conflict) or
+        which id a reference gets. An entry gone or out of scope is left out, as resync
+        leaves it. With `first`, the first such entry only (whether there is one)."""
         out = []
-        for key, owner in lookup.owners.items():
+        for key, owner in links.items():
             if key in skip or key.startswith("dn:"):
                 continue
             found = self.locate(None, key, "entryUUID")
@@ -497,3 +527,15 @@ class Reconciler:
             if all(key in known for key in keys):
                 return {link.entry_uuid: link for key in keys for link in known[key]}
         return self.store.links_by_dns(self.pipe.name, dns)
+
+
+def _strings(value: Any) -> Iterable[str]:
+    """Every string in a request body (where the ids of referenced resources sit)."""
+    if isinstance(value, str):
+        yield value
+    elif isinstance(value, list):
+        for item in value:
+            yield from _strings(item)
+    elif isinstance(value, dict):
+        for item in value.values():
+            yield from _strings(item)
