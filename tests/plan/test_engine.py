@@ -10,7 +10,7 @@ import copy
 
 import pytest
 
-from toolkit.config.model import SyncClass
+from tests.support.classes import sync_class
 from toolkit.mapping import DictResolver, load_mapping
 from toolkit.plan.engine import ClassRead, PlanInputs, build
 from toolkit.plan.model import Link, pending_ref
@@ -18,20 +18,6 @@ from toolkit.plan.plan import Plan
 
 ENTERPRISE = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"
 PEOPLE = "ou=people,dc=example,dc=com"
-
-
-def _class(name: str, index: int) -> SyncClass:
-    return SyncClass(
-        name=name,
-        evaluation_order_index=index,
-        include_base_dn=(),
-        include_filter=(),
-        synchronize_creates=True,
-        synchronize_modifies=True,
-        synchronize_deletes=True,
-        destination_correlation_attributes=(("externalId",), ("userName",)),
-        resource=None,
-    )
 
 
 def _user(uid: str, uuid: str, title: str, manager: str | None = None) -> dict:
@@ -60,9 +46,9 @@ def _plan(mappings, result) -> Plan:
 
 
 def _inputs(mappings, entries, targets, links, groups=()):
-    classes = [ClassRead(_class("users", 100), mappings["User"], entries)]
+    classes = [ClassRead(sync_class("users", 100), mappings["User"], entries)]
     if groups:
-        classes.append(ClassRead(_class("groups", 200), mappings["Group"], list(groups)))
+        classes.append(ClassRead(sync_class("groups", 200), mappings["Group"], list(groups)))
     return PlanInputs(
         pipe="p",
         classes=classes,
@@ -265,7 +251,7 @@ def _one(mappings, entry, target, link, ids):
         links.setdefault(dn, Link(dn, dn, "users", "User", scim_id))
     inputs = PlanInputs(
         pipe="p",
-        classes=[ClassRead(_class("users", 100), mappings["User"], [entry])],
+        classes=[ClassRead(sync_class("users", 100), mappings["User"], [entry])],
         targets={"User": [target]},
         links=links,
         endpoints={"User": "/Users", "Group": "/Groups"},

@@ -13,7 +13,8 @@ from dataclasses import replace
 import httpx
 import pytest
 
-from tests.plan.test_engine import _class, _link, _stored, _user
+from tests.plan.test_engine import _link, _stored, _user
+from tests.support.classes import sync_class
 from tests.support.realtime_env import GROUPS, make_rt
 from toolkit.mapping import DictResolver, load_mapping
 from toolkit.plan.engine import ClassRead, PlanInputs, build
@@ -42,7 +43,7 @@ def _stored_group(mappings, entry: dict, scim_id: str) -> dict:
 
 def _groups_inputs(mappings, entries, targets, links, quick_check_keys=None) -> PlanInputs:
     groups = replace(
-        _class("groups", 200),
+        sync_class("groups", 200),
         destination_correlation_attributes=(("externalId",), ("displayName",)),
     )
     return PlanInputs(
@@ -111,7 +112,7 @@ def test_a_copy_with_another_external_id_is_a_duplicate_by_its_correlation_value
     copy = {**linked, "id": "s-9", "externalId": "elsewhere", "meta": {"version": 'W/"9"'}}
     inputs = PlanInputs(
         pipe="p",
-        classes=[ClassRead(_class("users", 100), mappings["User"], [ann])],
+        classes=[ClassRead(sync_class("users", 100), mappings["User"], [ann])],
         targets={"User": [linked, copy]},
         links={"u-2": _link(ann, "s-2")},
         endpoints={"User": "/Users"},

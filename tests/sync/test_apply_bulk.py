@@ -10,9 +10,9 @@ import json
 import httpx
 import pytest
 
+from tests.support.classes import sync_class
 from tests.support.faults import RewritingTransport
 from tests.support.scim_app import scim_app
-from toolkit.config.model import SyncClass
 from toolkit.mapping import load_mapping
 from toolkit.plan.engine import ClassRead, PlanInputs, build
 from toolkit.plan.plan import Plan
@@ -22,17 +22,7 @@ from toolkit.sync.state import StateStore
 
 PIPE = "p"
 PEOPLE = "ou=people,dc=example,dc=com"
-USERS = SyncClass(
-    name="users",
-    evaluation_order_index=100,
-    include_base_dn=(),
-    include_filter=(),
-    synchronize_creates=True,
-    synchronize_modifies=True,
-    synchronize_deletes=True,
-    destination_correlation_attributes=(("externalId",), ("userName",)),
-    resource=None,
-)
+USERS = sync_class()
 
 
 def _entries(n: int = 5) -> list[dict]:

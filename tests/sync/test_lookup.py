@@ -6,8 +6,8 @@ from __future__ import annotations
 import httpx
 import pytest
 
+from tests.support.classes import sync_class
 from tests.support.scim_app import scim_app
-from toolkit.config.model import SyncClass
 from toolkit.mapping import load_mapping
 from toolkit.plan.engine import ClassRead, PlanInputs, build
 from toolkit.plan.model import Link
@@ -16,17 +16,7 @@ from toolkit.sync.lookup import ServerLookup
 from toolkit.sync.state import StateStore
 
 PEOPLE = "ou=people,dc=example,dc=com"
-USERS = SyncClass(
-    name="users",
-    evaluation_order_index=100,
-    include_base_dn=(),
-    include_filter=(),
-    synchronize_creates=True,
-    synchronize_modifies=True,
-    synchronize_deletes=True,
-    destination_correlation_attributes=(("userName",), ("displayName",)),
-    resource=None,
-)
+USERS = sync_class(correlation=(("userName",), ("displayName",)))
 
 
 def _user(uid: str, uuid: str, display: str) -> dict:
