@@ -4,7 +4,9 @@ A create the server applied but answered with a 5xx: the client retries the POST
 retriable), the retry meets the resource with 409, and the Applier's adopt path links it:
 one resource, linked, no failure. A fatal error in the middle (a 401 on one create): the
 Applier sends no new row, lets the rows in flight finish and records them, and raises the
-error; every resource the server created is linked.
+error; every resource the server created is linked. Each both ways: creates sent one by one,
+and together in /Bulk (where a retried /Bulk meets 409 on each of its creates, each then
+sent alone and adopted).
 """
 
 from __future__ import annotations
@@ -37,16 +39,21 @@ def proxy(scim_server):
 
 
 def _creates(user_name: str):
+    """Matches a POST creating this user, alone or among the operations of a /Bulk."""
+
     def accepts(seen: Seen) -> bool:
         if seen.method != "POST" or not seen.body:
             return False
-        return json.loads(seen.body).get("userName") == user_name
+        body = json.loads(seen.body)
+        bodies = [op.get("data") or {} for op in body.get("Operations", [])] or [body]
+        return any(b.get("userName") == user_name for b in bodies)
 
     return accepts
 
 
+@pytest.mark.parametrize("bulk", [False, True], ids=["alone", "bulk"])
 @pytest.mark.parametrize("status", ["500", "502", "504"])
-def test_a_create_applied_then_answered_5xx_is_retried_and_adopted(env, proxy, status):
+def test_a_create_applied_then_answered_5xx_is_retried_and_adopted(env, proxy, status, bulk):
     person = env.people()[3]
     name = uid_of(person)
     options = RunOptions()
@@ -57,12 +64,15 @@ def test_a_create_applied_then_answered_5xx_is_retried_and_adopted(env, proxy, s
         endpoint = replace(session.client.endpoint, url=proxy.url(), backoff_base=0.01)
         with ScimClient(endpoint) as client:
             proxy.inject(status, 1, forward=True, when=_creates(name))
-            result = Applier(plan, client, session.store, workers=2).run()
+            result = Applier(plan, client, session.store, workers=2, bulk=bulk).run()
         link = session.store.link(plan.pipe, row.entry_uuid)
 
     assert (result.applied, result.failed) == (env.users + env.groups, 0)
-    posts = [s for s in proxy.seen if s.method == "POST" and _creates(name)(s)]
-    assert [s.fault for s in posts] == [status, None]  # the retry: answered 409 by the server
+    posts = [(s.path.rsplit("/", 1)[-1], s.fault) for s in proxy.seen if _creates(name)(s)]
+    if bulk:  # the retried /Bulk answered 409 for it: then sent alone, 409 again, adopted
+        assert posts == [("Bulk", status), ("Bulk", None), ("Users", None)]
+    else:  # the retry: answered 409 by the server
+        assert posts == [("Users", status), ("Users", None)]
     users = env.scim_users()
     assert len(users) == env.users  # created once, not twice
     assert link is not None and link.scim_id == users[name]["id"]
@@ -70,7 +80,8 @@ def test_a_create_applied_then_answered_5xx_is_retried_and_adopted(env, proxy, s
     assert env.cli_json("dry-run")["totals"] == totals(unchanged=env.users + env.groups)
 
 
-def test_a_fatal_error_stops_sending_and_keeps_what_was_done(env, proxy):
+@pytest.mark.parametrize("bulk", [False, True], ids=["alone", "bulk"])
+def test_a_fatal_error_stops_sending_and_keeps_what_was_done(env, proxy, bulk):
     name = uid_of(env.people()[3])
     options = RunOptions()
     with open_session(env.config(), options) as session:
@@ -80,13 +91,18 @@ def test_a_fatal_error_stops_sending_and_keeps_what_was_done(env, proxy):
         with ScimClient(endpoint) as client:
             proxy.inject("401", 1, when=_creates(name))
             with pytest.raises(FatalError, match="401"):
-                Applier(plan, client, session.store, workers=2).run()
+                Applier(plan, client, session.store, workers=2, bulk=bulk).run()
         links = session.store.links(plan.pipe)
 
     posts = [s for s in proxy.seen if s.method == "POST"]
     assert [s.fault for s in posts if _creates(name)(s)] == ["401"]
-    assert len(posts) < env.users + env.groups  # stopped: no new row after the fatal one
     users = env.scim_users()
-    assert len(users) == len(posts) - 1  # all but the refused one were created...
+    assert name not in users
+    if bulk:  # no new request after the fatal one: at most the other worker's in flight
+        (refused,) = [i for i, p in enumerate(posts) if p.fault == "401"]
+        assert len(posts) - refused - 1 <= 1
+    else:
+        assert len(posts) < env.users + env.groups  # stopped: no new row after the fatal one
+        assert len(users) == len(posts) - 1  # all but the refused one were created...
     linked = {lk.scim_id for lk in links.values()}
     assert {u["id"] for u in users.values()} <= linked  # ...and each is linked
