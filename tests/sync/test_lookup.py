@@ -93,3 +93,16 @@ def test_matches_are_compared_as_the_index_compares_them(world):
     store.save_links("p", [Link("u-1", "uid=bob", "users", "User", found)])
     assert lookup.owner("User", found) is None  # asked once per plan: the plan's view
     assert ServerLookup(client, store, "p").owner("User", found) == "u-1"
+
+
+def test_which_ids_the_server_has_is_asked_in_chunks(world, monkeypatch):
+    client, store = world
+    ids = [client.create("User", {"userName": f"u{i}"})["id"] for i in range(3)]
+    monkeypatch.setattr("toolkit.sync.lookup.PRESENT_CHUNK", 2)
+    lookup = ServerLookup(client, store, "p")
+    asked = []
+    find = client.find
+    monkeypatch.setattr(client, "find", lambda *a, **k: asked.append(a) or find(*a, **k))
+    assert lookup.present("User", [*ids, "gone-1", "gone-2"]) == set(ids)
+    assert len(asked) == 3  # five ids, two a query
+    assert lookup.get("User", "gone-1") is None and len(asked) == 3  # remembered absent

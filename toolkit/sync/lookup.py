@@ -14,9 +14,12 @@ from typing import Any
 from toolkit.plan.correlate import TargetIndex, correlation_key, lookup_path
 from toolkit.plan.model import Link
 from toolkit.scim.client import ScimClient
-from toolkit.scim.errors import NotFound
-from toolkit.scim.filters import and_, eq
+from toolkit.scim.errors import NotFound, ScimError
+from toolkit.scim.filters import and_, eq, or_
 from toolkit.sync.state import StateStore
+
+#: ids per existence query of `present`
+PRESENT_CHUNK = 50
 
 
 class ServerLookup(TargetIndex):
@@ -65,6 +68,24 @@ class ServerLookup(TargetIndex):
                     ids.append(resource["id"])
             self._searched[asked] = ids
         return self._searched[asked]
+
+    def present(self, kind: str, ids: Iterable[str]) -> set[str]:
+        """Which of these ids the server has: those found already, the rest asked by
+        `id eq` filters, PRESENT_CHUNK ids a query (a GET each where the server refuses
+        such a filter)."""
+        wanted = list(dict.fromkeys(ids))
+        found = {i for i in wanted if TargetIndex.get(self, kind, i) is not None}
+        asked = [i for i in wanted if i not in found and (kind, i) not in self._absent]
+        for start in range(0, len(asked), PRESENT_CHUNK):
+            chunk = asked[start : start + PRESENT_CHUNK]
+            try:
+                terms = or_(*(eq("id", i) for i in chunk)) if len(chunk) > 1 else eq("id", chunk[0])
+                answered = {r["id"] for r in self.client.find(kind, terms, attributes=["id"])}
+            except ScimError:
+                answered = {i for i in chunk if self.get(kind, i) is not None}
+            found |= answered & set(chunk)
+            self._absent.update((kind, i) for i in chunk if i not in answered)
+        return found
 
     def owner(self, kind: str, scim_id: str) -> str | None:
         if (kind, scim_id) not in self._owner_of:

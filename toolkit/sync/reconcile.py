@@ -261,21 +261,21 @@ class Reconciler:
         """The links of other entries whose resources the rows' requests name but the server
         no longer has (deleted out of band, the target wiped): a resync would create those
         entries' resources and name the new ones, so they are planned too. Only ids a
-        request sends are looked up (a GET each, once per plan): a change that names no
-        other resource costs nothing."""
+        request sends are looked up (ServerLookup.present, a query per 50): a change that
+        names no other resource costs nothing."""
         linked = {lk.scim_id: lk for lk in links.values()}
-        out: dict[str, Link] = {}
+        named: dict[str, Link] = {}
         for row in rows:
             for request in row.requests:
                 for value in _strings(request.body):
                     found = linked.get(value)
-                    if (
-                        found is not None
-                        and found.entry_uuid != row.entry_uuid
-                        and found.entry_uuid not in out
-                        and lookup.get(found.resource_type, found.scim_id) is None
-                    ):
-                        out[found.entry_uuid] = found
+                    if found is not None and found.entry_uuid != row.entry_uuid:
+                        named[found.scim_id] = found
+        out: dict[str, Link] = {}
+        for kind in {lk.resource_type for lk in named.values()}:
+            ids = [i for i, lk in named.items() if lk.resource_type == kind]
+            there = lookup.present(kind, ids)
+            out.update({named[i].entry_uuid: named[i] for i in ids if i not in there})
         return out
 
     def _linked_entries(
