@@ -266,6 +266,13 @@ class FakeClock:
         self.now += seconds
 
 
+def test_a_bulk_request_counts_as_its_operations_against_the_rate():
+    clock = FakeClock()
+    limiter = RateLimiter(10, clock=clock, sleep=lambda s: None)
+    assert limiter.reserve(20) == pytest.approx(1.9)  # 20 operations at 10/s, one in the bucket
+    assert limiter.reserve() == pytest.approx(2.0)  # the next waits behind all twenty
+
+
 def test_rate_limiter_spaces_requests_and_is_thread_safe():
     clock = FakeClock()
     limiter = RateLimiter(10, clock=clock, sleep=lambda s: None)

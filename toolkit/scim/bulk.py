@@ -236,7 +236,8 @@ def _post_bulk(
     body: dict[str, Any] = {"schemas": [BULK_REQUEST], "Operations": [op.to_json() for op in sent]}
     if fail_on_errors is not None:
         body["failOnErrors"] = fail_on_errors
-    response, answer = send(ApiCall("POST", "/Bulk", body=body, not_found="endpoint"))
+    call = ApiCall("POST", "/Bulk", body=body, not_found="endpoint", operations=len(sent))
+    response, answer = send(call)
     answered = answer.get("Operations") if isinstance(answer, dict) else None
     if not isinstance(answered, list):
         req = request_info(response.request, body)

@@ -228,7 +228,7 @@ class ScimClient:
         refreshed = False
         while True:
             attempt += 1
-            self._limiter.acquire()
+            self._limiter.acquire(call.operations)
             request: httpx.Request | None = None
             try:
                 request = self.prepare_request(call)

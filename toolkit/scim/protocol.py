@@ -50,6 +50,7 @@ class ApiCall:
     `retry_read_timeout=False` gives up on the first read timeout, for a caller with a
     better remedy than sending the same request again (a page read asks for fewer).
     `timeout` replaces the endpoint's response timeout for this call.
+    `operations` is what max-rate-per-second counts the call as (a /Bulk request carries many).
     """
 
     method: str
@@ -63,6 +64,7 @@ class ApiCall:
     retry_read_timeout: bool = True
     timeout: float | None = None
     raw_body: bytes | None = None  # form-encoded token requests; never carried in errors
+    operations: int = 1  # what the rate limit counts: a /Bulk request, one per operation
 
 
 @dataclass(frozen=True)

@@ -1,4 +1,5 @@
-"""A thread-safe token bucket: at most `rate` requests per second across all worker threads."""
+"""A thread-safe token bucket: at most `rate` operations per second across all worker threads
+(a request carries one, a /Bulk request one per operation in it)."""
 
 from __future__ import annotations
 
@@ -35,20 +36,20 @@ class RateLimiter:
     def unlimited(self) -> bool:
         return self.rate <= 0
 
-    def reserve(self) -> float:
-        """Take one token (possibly going into debt) and return how long to wait for it."""
+    def reserve(self, tokens: int = 1) -> float:
+        """Take tokens (possibly going into debt) and return how long to wait for them."""
         if self.unlimited:
             return 0.0
         with self._lock:
             now = self._clock()
             self._tokens = min(self.burst, self._tokens + (now - self._stamp) * self.rate)
             self._stamp = now
-            self._tokens -= 1.0
+            self._tokens -= tokens
             return 0.0 if self._tokens >= 0 else -self._tokens / self.rate
 
-    def acquire(self) -> float:
-        """Wait for one token; returns the time waited."""
-        delay = self.reserve()
+    def acquire(self, tokens: int = 1) -> float:
+        """Wait for `tokens` tokens; returns the time waited."""
+        delay = self.reserve(tokens)
         if delay > 0:
             self._sleep(delay)
         return delay
