@@ -20,7 +20,9 @@ from tests.support.realtime_env import (
     make_rt,
     position,
 )
+from toolkit.plan.model import OUT_OF_SCOPE, UNCHANGED
 from toolkit.sync import synclog
+from toolkit.sync.batch import RunOptions, dry_run
 from toolkit.sync.state import StateStore
 
 FEEDS = ["slapd", "dirsrv"]
@@ -253,6 +255,7 @@ def test_exclusion_class_drops_out_of_scope(rt):
             "synchronize-creates": False,
             "synchronize-modifies": False,
             "synchronize-deletes": False,
+            "resource": "User",  # its filter names no objectClass: every run must be told
         },
         **classes,
     }
@@ -270,6 +273,37 @@ def test_exclusion_class_drops_out_of_scope(rt):
         ("modify", synclog.DROPPED_OUT_OF_SCOPE),
         ("add", synclog.DROPPED_OUT_OF_SCOPE),
     ]
+
+
+def test_a_linked_entry_moving_into_an_exclusion_class_keeps_its_resource_as_resync_does(rt):
+    classes = {
+        "contractors": {
+            "evaluation-order-index": 50,
+            "include-base-dn": [PEOPLE],
+            "include-filter": ["(employeeType=Excluded Contractor)"],
+            "synchronize-creates": False,
+            "synchronize-modifies": False,
+            "synchronize-deletes": False,
+            "resource": "User",
+        },
+        **default_classes(),
+    }
+    rt.write_config(classes)
+    person = rt.people()[5]
+    before = rt.users()[person["uid"][0]]
+    start = rt.cursor()
+    rt.replace(person["dn"][0], employeeType=["Excluded Contractor"], title=["Contractor"])
+    rt.sync()
+    assert [o for _, _, o in outcome_types(rt, start)] == [synclog.DROPPED_OUT_OF_SCOPE]
+    assert rt.users()[person["uid"][0]] == before  # neither deleted nor changed
+    plan = dry_run(rt.config(), RunOptions())  # what resync makes of it: the same
+    (row,) = [r for r in plan.rows if r.dn == person["dn"][0]]
+    assert (row.class_name, row.situation, row.scim_id) == (
+        "contractors",
+        OUT_OF_SCOPE,
+        before["id"],
+    )
+    assert not [r for r in plan.rows if r.situation not in (UNCHANGED, OUT_OF_SCOPE)]
 
 
 def test_same_dn_in_one_batch_runs_in_feed_order(rt):

@@ -53,16 +53,11 @@ class Scope:
 
     def __init__(self, pipe: SyncPipe, mappings: ResourceMappings):
         self.classes = pipe.classes_in_order()
-        # every class whose entries a run maps: exclusions too where the mapping tells (their
-        # rows say what is not sent); resync refuses one it cannot tell (`resource_of`)
-        self.resources: dict[str, ResourceMapping] = {}
-        for sync_class in self.classes:
-            try:
-                self.resources[sync_class.name] = class_resource(sync_class, mappings)
-            except FatalError:
-                if not sync_class.is_exclusion:
-                    raise
-        self._mappings = mappings
+        # every class whose entries a run reads, exclusions too (their rows say what is not
+        # sent): a class whose resource the mapping cannot tell is refused, by every run
+        self.resources: dict[str, ResourceMapping] = {
+            c.name: class_resource(c, mappings) for c in self.classes if reads_entries(c)
+        }
         # each class's base DNs parsed once: an entry's DN is then parsed at most once per
         # entry, and not at all when it ends with a base as spelled (the usual case)
         self._bases = {
@@ -86,14 +81,9 @@ class Scope:
             }.values()
         )
 
-    def resource_of(self, sync_class: SyncClass) -> ResourceMapping:
-        """The resource a class's entries become (FatalError when the mapping cannot tell)."""
-        found = self.resources.get(sync_class.name)
-        return found if found is not None else class_resource(sync_class, self._mappings)
-
     def class_attributes(self, sync_class: SyncClass) -> list[str]:
         """What a class's own read asks for (its search tests the filters itself)."""
-        return sorted({*self.resource_of(sync_class).ldap_attributes(), *READ_ALWAYS})
+        return sorted({*self.resources[sync_class.name].ldap_attributes(), *READ_ALWAYS})
 
     def class_of(self, entry: Entry) -> SyncClass | None:
         """The first class by evaluation order whose base DNs and filters take the entry."""

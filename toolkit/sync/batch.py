@@ -105,7 +105,7 @@ def read_classes(session: PipeRuntime, options: RunOptions) -> list[ClassRead]:
     for sync_class in scope.classes:
         if not reads_entries(sync_class):
             continue
-        resource = scope.resource_of(sync_class)
+        resource = scope.resources[sync_class.name]
         attributes = scope.class_attributes(sync_class)
         flt = _class_filter(sync_class, options.source_search_filter)
         bases = list(sync_class.include_base_dn) or source_bases

@@ -124,6 +124,9 @@ class Reconciler:
         it) or a 404 sends the entry back through a fresh read.
         """
         scoped = self.scope.synchronized(entry) if entry is not None else None
+        kept = self._excluded(entry) if scoped is None and link is not None else None
+        if kept is not None:
+            return kept
         if entry is None or scoped is None:
             if link is None:
                 what = "entry not found" if entry is None else "no synchronizing class takes it"
@@ -156,6 +159,20 @@ class Reconciler:
                 self.store.clear_failure(self.pipe.name, result.key)
             return again
         return result
+
+    def _excluded(self, entry: dict[str, Any] | None) -> Result | None:
+        """A linked entry now in an exclusion class that reads its entries (not Ping's
+        DEFAULT, which only catches what no class takes): resync reads it there and leaves
+        its resource and link as they are, and so does realtime."""
+        sync_class = self.scope.class_of(entry) if entry is not None else None
+        if entry is None or sync_class is None or sync_class.name not in self.scope.resources:
+            return None
+        return Result(
+            synclog.DROPPED_OUT_OF_SCOPE,
+            dn=entry["dn"],
+            class_name=sync_class.name,
+            detail=f"class {sync_class.name} synchronizes nothing: its resource is left as it is",
+        )
 
     def plan_entry(
         self, entry: dict[str, Any], link: Link | None, remembered: dict[str, Any] | None = None
