@@ -69,8 +69,8 @@ def set_title(state: lab.LabState, uid: str, title: str) -> None:
 
 def shown_json(value: str) -> object:
     """The JSON a <pre> block of a view shows."""
-    assert value.startswith("<pre>") and value.endswith("</pre>")
-    return json.loads(html.unescape(value[5:-6]))
+    assert value.startswith("<pre") and value.endswith("</pre>")
+    return json.loads(html.unescape(value[value.index(">") + 1 : -6]))
 
 
 def scim_user(config_path: str, user_name: str) -> dict | None:

@@ -340,3 +340,26 @@ def fill_rates(plan: Plan) -> pd.DataFrame:
     frame.attrs["paths"] = {short_name(p): p for p in frame.index}
     frame.index = pd.Index([short_name(p) for p in frame.index], name="attribute")
     return frame.sort_index(key=lambda s: s.str.lower())
+
+
+def records(row: Row, desired: Mapping[str, Any] | None = None) -> pd.DataFrame:
+    """One object's attributes: as its entry maps (`ldap`: `desired`, else the row's) beside
+    the server's copy (`scim`), one line per attribute (short name; the path last)."""
+    mapped = _flat(desired if desired is not None else row.desired)
+    target = _flat(row.target)
+    paths = sorted(set(mapped) | set(target), key=lambda p: short_name(p).lower())
+    return pd.DataFrame(
+        {
+            "attribute": [short_name(p) for p in paths],
+            "ldap": [cell(mapped.get(p)) for p in paths],
+            "scim": [cell(target.get(p)) for p in paths],
+            "same": ["" if mapped.get(p) == target.get(p) else "≠" for p in paths],
+            "path": paths,
+        }
+    )
+
+
+def entry(row: Row) -> pd.DataFrame:
+    """The LDAP entry as read: one line per attribute, its values joined."""
+    source = {k: v for k, v in (row.source or {}).items() if k != "dn"}
+    return pd.DataFrame({"attribute": list(source), "values": [cell(v) for v in source.values()]})

@@ -59,8 +59,8 @@ def table_html(
     if frame.empty:
         return f'<p class="{NO_MATHJAX}"><i>{html.escape(empty)}</i></p>'
     shown = frame if max_rows is None else frame.head(max_rows)
-    if index:
-        shown = shown.reset_index()
+    if index:  # an unnamed index gets an empty header, not "index"
+        shown = shown.rename_axis(frame.index.names if frame.index.name else [""]).reset_index()
     titles = {**frame.attrs.get("paths", {}), **(titles or {})}
     out = [f'<table class="scimsync-table {NO_MATHJAX}" style="{_TABLE}"><thead>']
     out += _header(shown.columns, titles)

@@ -14,16 +14,14 @@ from typing import Any, TypeVar
 import ipywidgets as widgets
 import pandas as pd
 
+from toolkit.plan import tables
+
 ALL = "(all)"
 
 
-def table_html(frame: pd.DataFrame, max_rows: int = 50, index: bool = True) -> str:
-    """A frame as an escaped HTML table, cut to `max_rows` with a note saying so."""
-    if frame.empty:
-        return "<p><i>no rows</i></p>"
-    shown = frame.head(max_rows)
-    note = f"<p><i>showing {max_rows} of {len(frame)} rows</i></p>" if len(frame) > max_rows else ""
-    return shown.to_html(index=index, escape=True, na_rep="", border=0) + note
+def table_html(frame: pd.DataFrame, max_rows: int | None = 50, index: bool = True) -> str:
+    """A frame as an escaped, bordered HTML table cut to `max_rows` (toolkit.plan.tables)."""
+    return tables.table_html(frame, max_rows, index=index)
 
 
 def lines_html(lines: list[str] | tuple[str, ...], title: str, color: str = "#b00020") -> str:
@@ -31,17 +29,18 @@ def lines_html(lines: list[str] | tuple[str, ...], title: str, color: str = "#b0
     if not lines:
         return ""
     items = "".join(f"<li>{html.escape(str(line))}</li>" for line in lines)
-    return f'<div style="color:{color}"><b>{html.escape(title)}</b><ul>{items}</ul></div>'
+    return f'<div class="{tables.NO_MATHJAX}" style="color:{color}"><b>{html.escape(title)}</b><ul>{items}</ul></div>'
 
 
 def json_html(value: Any) -> str:
     """A value as pretty JSON in a <pre> block."""
     text = json.dumps(value, indent=2, ensure_ascii=False, default=str)
-    return f"<pre>{html.escape(text)}</pre>"
+    return pre_html(text)
 
 
 def pre_html(text: str) -> str:
-    return f"<pre>{html.escape(text)}</pre>"
+    # MathJax would typeset a `$` of the data as a formula
+    return f'<pre class="{tables.NO_MATHJAX}">{html.escape(text)}</pre>'
 
 
 W = TypeVar("W", bound=widgets.DOMWidget)
