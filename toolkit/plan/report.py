@@ -189,12 +189,9 @@ def render_html(plan: Plan, rows_file: str | None = None, sample: int = SAMPLE) 
             parts.append(f"<h3>{html.escape(situation)}: {shown} objects</h3>")
             parts += [_object(plan, row, names) for row in rows if row.requests or row.reason]
             plain = [row for row in rows if not (row.requests or row.reason)]
-            if plain:
-                parts.append(
-                    "<p>"
-                    + ", ".join(html.escape(row.dn or str(row.scim_id)) for row in plain)
-                    + "</p>"
-                )
+            if plain:  # nothing to send: their names suffice
+                listed = frames.objects(Plan(plan.pipe, plain))[["name", "dn"]]
+                parts.append(table_html(listed, None))
     parts.append("</body></html>")
     return "\n".join(p for p in parts if p)
 
