@@ -75,12 +75,53 @@ class Log:
 
 
 class View:
-    """A composed view: `box` holds its widgets; displaying the view displays the box."""
+    """A composed view: `box` holds its widgets; displaying the view displays the box.
+
+    Its output also carries a static HTML copy of what the view shows when displayed: a saved
+    notebook opened untrusted or without a kernel shows that copy (JupyterLab renders widget
+    views from trusted notebooks only) instead of the text `VBox(children=...)`."""
 
     box: widgets.Box
 
     def _repr_mimebundle_(self, **kwargs: Any) -> Any:
-        return self.box._repr_mimebundle_(**kwargs)
+        bundle = self.box._repr_mimebundle_(**kwargs)
+        data = bundle[0] if isinstance(bundle, tuple) else bundle
+        if isinstance(data, dict):
+            data["text/html"] = static_html(self.box)
+            data["text/plain"] = f"<{type(self).__name__}: an interactive view; run the notebook>"
+        return bundle
+
+
+def static_html(widget: widgets.Widget) -> str:
+    """What a widget tree shows, as plain HTML: HTML widgets' content, tabs under their titles,
+    controls as their label and value; buttons and empty parts left out."""
+    if isinstance(widget, widgets.HTML | widgets.HTMLMath):
+        return widget.value
+    if isinstance(widget, widgets.Tab):
+        parts = []
+        for i, child in enumerate(widget.children):
+            title = widget.get_title(i) if hasattr(widget, "get_title") else widget.titles[i]
+            parts.append(f"<h4>{html.escape(str(title))}</h4>{static_html(child)}")
+        return "".join(parts)
+    if isinstance(widget, widgets.Box):
+        parts = [static_html(child) for child in widget.children]
+        inline = isinstance(widget, widgets.HBox)
+        joiner = " &nbsp; " if inline else ""
+        return f"<div>{joiner.join(p for p in parts if p)}</div>"
+    if isinstance(widget, widgets.Output):
+        text = "".join(
+            o.get("text", "") for o in widget.outputs if o.get("output_type") == "stream"
+        )
+        return pre_html(text) if text.strip() else ""
+    if isinstance(widget, widgets.ValueWidget) and not isinstance(widget, widgets.Button):
+        label = getattr(widget, "description", "")
+        value = widget.value
+        if isinstance(widget, widgets.Dropdown):
+            value = widget.label
+        if isinstance(widget, widgets.Password) or value in (None, ""):
+            return ""
+        return f"<span><b>{html.escape(label)}</b> {html.escape(str(value))}</span>"
+    return ""
 
 
 def error_text(exc: BaseException) -> str:
