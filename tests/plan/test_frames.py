@@ -93,9 +93,12 @@ def test_fill_rates_show_attributes_left_empty_per_class():
 def test_records_mark_the_attributes_that_differ():
     plan = small_plan()
     records = frames.records(plan.rows[0]).set_index("attribute")
-    assert records.loc["title", ["ldap", "scim", "same"]].tolist() == [
+    assert records.loc["title", ["ldap", "scim", "differs"]].tolist() == [
         "Chief $ Officer",
         "Analyst",
         "≠",
     ]
-    assert records.loc["userName", "same"] == ""
+    assert records.loc["userName", "differs"] == ""
+    shown = frames.short_paths(frames.records(plan.rows[0])).set_index("attribute")
+    assert shown.loc["userName", "path"] == ""
+    assert shown.loc["enterprise:department", "path"] == f"{ENTERPRISE}:department"

@@ -353,7 +353,7 @@ def records(row: Row, desired: Mapping[str, Any] | None = None) -> pd.DataFrame:
             "attribute": [short_name(p) for p in paths],
             "ldap": [cell(mapped.get(p)) for p in paths],
             "scim": [cell(target.get(p)) for p in paths],
-            "same": ["" if mapped.get(p) == target.get(p) else "≠" for p in paths],
+            "differs": ["" if mapped.get(p) == target.get(p) else "≠" for p in paths],
             "path": paths,
         }
     )
@@ -363,3 +363,11 @@ def entry(row: Row) -> pd.DataFrame:
     """The LDAP entry as read: one line per attribute, its values joined."""
     source = {k: v for k, v in (row.source or {}).items() if k != "dn"}
     return pd.DataFrame({"attribute": list(source), "values": [cell(v) for v in source.values()]})
+
+
+def short_paths(frame: pd.DataFrame) -> pd.DataFrame:
+    """`frame` with its `path` column blank where the attribute's name is the path already: the
+    full name stays where it says more (a shortened extension URN)."""
+    if "path" not in frame or "attribute" not in frame:
+        return frame
+    return frame.assign(path=frame["path"].where(frame["path"] != frame["attribute"], ""))

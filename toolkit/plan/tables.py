@@ -32,6 +32,8 @@ NEW_BACKGROUND = "#e6f4ea"
 #: columns shown as old (red) and new (green) values
 OLD_COLUMNS = ("old", "removed")
 NEW_COLUMNS = ("new", "added")
+#: values up to this many characters are kept on one line
+SHORT = 32
 #: columns shown as a percentage
 RATE_COLUMNS = ("rate",)
 
@@ -130,6 +132,8 @@ def _cell(value: Any, kind: str, numeric: bool) -> str:
     else:
         text = str(value)
     style = _NUMBER if numeric or kind == "rate" else _CELL
+    # short values on one line (a name wrapped over two rows reads as two); long ones wrap
+    style += ";white-space:nowrap" if len(text) <= SHORT else ";min-width:14em"
     if kind == "old" and text:
         style += f";background:{OLD_BACKGROUND}"
     elif kind == "new" and text:
@@ -144,8 +148,14 @@ class Table:
     """A frame shown as table_html in a notebook (display(Table(frame))): static HTML that a
     saved notebook shows untrusted, while `frame` stays the pandas object to work with."""
 
-    def __init__(self, frame: pd.DataFrame, max_rows: int | None = 50, index: bool = False):
-        self.frame, self.max_rows, self.index = frame, max_rows, index
+    def __init__(
+        self,
+        frame: pd.DataFrame,
+        max_rows: int | None = 50,
+        index: bool = False,
+        empty: str = "no rows",
+    ):
+        self.frame, self.max_rows, self.index, self.empty = frame, max_rows, index, empty
 
     def _repr_html_(self) -> str:
-        return table_html(self.frame, self.max_rows, self.index)
+        return table_html(self.frame, self.max_rows, self.index, empty=self.empty)

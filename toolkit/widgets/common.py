@@ -84,12 +84,18 @@ class View:
     box: widgets.Box
 
     def _repr_mimebundle_(self, **kwargs: Any) -> Any:
-        bundle = self.box._repr_mimebundle_(**kwargs)
-        data = bundle[0] if isinstance(bundle, tuple) else bundle
-        if isinstance(data, dict):
-            data["text/html"] = static_html(self.box)
-            data["text/plain"] = f"<{type(self).__name__}: an interactive view; run the notebook>"
-        return bundle
+        return with_static_copy(self.box, f"<{type(self).__name__}: run the notebook>", **kwargs)
+
+
+def with_static_copy(widget: widgets.Widget, plain: str, **kwargs: Any) -> Any:
+    """`widget`'s display data plus a static HTML copy of what it shows (static_html) and a
+    short text: what a saved notebook shows where the live widget cannot be."""
+    bundle = widget._repr_mimebundle_(**kwargs)
+    data = bundle[0] if isinstance(bundle, tuple) else bundle
+    if isinstance(data, dict):
+        data["text/html"] = static_html(widget)
+        data["text/plain"] = plain
+    return bundle
 
 
 def static_html(widget: widgets.Widget) -> str:

@@ -131,13 +131,14 @@ class PlanExplorer(View):
         head += f", id {row.scim_id})" if row.scim_id else ")"
         head += f"<br><i>{row.reason}</i></p>" if row.reason else "</p>"
         changes = frames.object_changes(self.plan, row, self._names)
-        self.diff.value = head + table_html(changes, 1000, index=False)
+        self.diff.value = head + table_html(frames.short_paths(changes), 1000, index=False)
         self.request.value = (
             json_html([r.as_dict() for r in row.requests])
             if row.requests
             else "<p><i>no request: applying the plan leaves this object as it is</i></p>"
         )
-        self.records.value = table_html(records_frame(row, self.plan.desired(row)), 1000, False)
+        records = frames.short_paths(records_frame(row, self.plan.desired(row)))
+        self.records.value = table_html(records, 1000, index=False)
         self.entry.value = table_html(entry_frame(row), 1000, index=False)
 
     # --- how tables read -----------------------------------------------------------------------
