@@ -83,3 +83,21 @@ def test_realtime_lag_falls_back_to_detection_without_an_accesslog_time():
     ]
     assert charts.activity(lines)["lag_max"].tolist() == [2.0]
     assert charts.realtime([]).png.startswith(PNG)  # "no change processed yet"
+
+
+def test_realtime_reads_the_sync_log_as_realtime_writes_it(tmp_path):
+    from toolkit.sync import synclog
+
+    log = synclog.SyncLog(tmp_path / "pipe-sync.log", "pipe")
+    changes = [
+        {"kind": "modify", "dn": f"uid=u{i},ou=people", "change_number": i} for i in range(3)
+    ]
+    log.write_many(synclog.CHANGE_DETECTED, changes)
+    for change in changes:
+        outcome = synclog.CHANGE_FAILED if change["change_number"] == 2 else synclog.CHANGE_APPLIED
+        log.write(outcome, **change, situation="modify")
+    log.close()
+    frame = charts.activity(synclog.read_log(tmp_path / "pipe-sync.log"))
+    assert frame["done"].sum() == 3 and frame["failed"].sum() == 1
+    assert (frame["lag_max"] >= 0).all()
+    assert charts.realtime(synclog.read_log(tmp_path / "pipe-sync.log")).png.startswith(PNG)
