@@ -108,7 +108,8 @@ def _runs(names: Iterable[Any]) -> list[tuple[Any, int]]:
 
 
 def _kind(column: Any) -> str:
-    name = str(column[-1] if isinstance(column, tuple) else column)
+    # (attribute, side) columns: the side, else the attribute (("situation", ""))
+    name = str(([c for c in column if c] or [""])[-1] if isinstance(column, tuple) else column)
     if name in OLD_COLUMNS:
         return "old"
     if name in NEW_COLUMNS:
