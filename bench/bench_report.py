@@ -131,7 +131,20 @@ def synthetic_plan(users: int, modify: int, create: int, delete: int, groups: in
                 target={**desired, "id": f"g{g}"},
             )
         )
-    return Plan(pipe="ldap-to-scim", rows=rows, source_count=users + groups, managed_count=users)
+    # an unchanged row keeps no mapped copy: the plan gives it from the target, as a mapping's
+    # mapped_view does (a copy of the mapped attributes), so the fill rates count every user
+    views = {"User": _view, "Group": _view}
+    return Plan(
+        pipe="ldap-to-scim",
+        rows=rows,
+        source_count=users + groups,
+        managed_count=users,
+        views=views,
+    )
+
+
+def _view(resource: dict) -> dict:
+    return {k: v for k, v in resource.items() if k not in ("id", "meta")}
 
 
 def load_seconds(path: Path) -> float | None:
