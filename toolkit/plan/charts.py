@@ -13,8 +13,8 @@ import base64
 import io
 import math
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import cached_property
 from typing import Any
 
 import pandas as pd
@@ -33,13 +33,25 @@ BAR = 0.28  # inches per bar row
 MAX_BARS = 30  # attributes shown per chart: the rest are counted in its title
 
 
-@dataclass(frozen=True)
 class Chart:
-    """A drawn chart: `png` for notebooks and widgets, `svg` for the HTML report."""
+    """A drawn chart: `png` for notebooks and widgets, `svg` for the HTML report; each is
+    rendered from the figure when first asked for (most uses need only one)."""
 
-    title: str
-    png: bytes
-    svg: str
+    def __init__(self, title: str, figure: Figure):
+        self.title = title
+        self.figure = figure
+
+    @cached_property
+    def png(self) -> bytes:
+        out = io.BytesIO()
+        self.figure.savefig(out, format="png")
+        return out.getvalue()
+
+    @cached_property
+    def svg(self) -> str:
+        out = io.StringIO()
+        self.figure.savefig(out, format="svg", metadata={"Date": None})  # stable output
+        return out.getvalue()
 
     def _repr_png_(self) -> bytes:
         return self.png
@@ -67,10 +79,7 @@ def _figure(rows: int, panels: int = 1, sharey: bool = True) -> tuple[Figure, li
 
 def _render(figure: Figure, title: str) -> Chart:
     FigureCanvasAgg(figure)
-    png, svg = io.BytesIO(), io.StringIO()
-    figure.savefig(png, format="png")
-    figure.savefig(svg, format="svg", metadata={"Date": None})  # stable output
-    return Chart(title, png.getvalue(), svg.getvalue())
+    return Chart(title, figure)
 
 
 def _empty(title: str, text: str) -> Chart:

@@ -11,7 +11,7 @@ comparison form); a delete shows the resource that goes. Plan's own frames (`Pla
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 
 import pandas as pd
@@ -89,6 +89,20 @@ def _flat(resource: Mapping[str, Any] | None) -> dict[str, Any]:
     return out
 
 
+def _filled_paths(resource: Mapping[str, Any]) -> Iterator[str]:
+    """The paths of _flat(resource) whose value is set (fill rates count 100,000s of these)."""
+    for key, value in resource.items():
+        if key in NOT_DATA or value is None or value == "" or value == []:
+            continue
+        if isinstance(value, Mapping) and (key[:4].lower() == "urn:" or "value" not in value):
+            sep = ":" if key[:4].lower() == "urn:" else "."
+            for sub, v in value.items():
+                if v is not None and v != "" and v != []:
+                    yield f"{key}{sep}{sub}"
+        else:
+            yield key
+
+
 # --- names of objects ---------------------------------------------------------------------------
 
 
@@ -96,16 +110,15 @@ class Names:
     """Who a SCIM id (or a pending reference) is: display name, userName or DN from the plan."""
 
     def __init__(self, plan: Plan):
-        self.by_id: dict[str, tuple[str, str]] = {}
-        for row in plan.rows:
-            if row.scim_id:
-                self.by_id[row.scim_id] = (display_name(row), row.dn)
+        # rows by id; their names are worked out when asked (a plan has 100,000s of rows)
+        self.by_id: dict[str, Row] = {row.scim_id: row for row in plan.rows if row.scim_id}
 
     def __call__(self, ref: str, ids: bool = False, dns: bool = False) -> str:
         if ref.startswith(PENDING):
             dn = ref[len(PENDING) :]
             return dn + (" [new]" if ids else "")
-        name, dn = self.by_id.get(ref, ("", ""))
+        row = self.by_id.get(ref)
+        name, dn = (display_name(row), row.dn) if row is not None else ("", "")
         shown = (dn if dns else name) or dn or ref
         return f"{shown} [{ref}]" if ids and shown != ref else shown
 
@@ -183,11 +196,12 @@ def changes(
     rows: Iterable[Row] | None = None,
     ids: bool = False,
     situations: Iterable[str] | None = None,
+    names: Names | None = None,
 ) -> pd.DataFrame:
     """One line per changed attribute of each object: name, attribute, old, new first; then
     class, situation, DN (and SCIM id with `ids`) and the full attribute path. Creates list
     what they send, deletes what goes."""
-    names = Names(plan)
+    names = names or Names(plan)
     wanted = set(situations) if situations is not None else None
     records = []
     for row in plan.rows if rows is None else rows:
@@ -323,9 +337,8 @@ def fill_rates(plan: Plan) -> pd.DataFrame:
         totals[row.class_name] = totals.get(row.class_name, 0) + 1
         types[row.class_name] = row.resource_type
         per = filled.setdefault(row.class_name, {})
-        for path, value in _flat(desired).items():
-            if value not in (None, "", []):
-                per[path] = per.get(path, 0) + 1
+        for path in _filled_paths(desired):
+            per[path] = per.get(path, 0) + 1
     if not filled:
         return pd.DataFrame()
     of_type: dict[str, set[str]] = {}

@@ -238,7 +238,7 @@ def _attribute_samples(plan: Plan, counts: Any, names: Any) -> list[str]:
                 picked[key].append(row)
     parts = []
     for (cls, path), rows in picked.items():
-        lines = frames.changes(plan, rows)
+        lines = frames.changes(plan, rows, names=names)
         lines = lines[lines["path"] == path]
         lines = lines.assign(old=lines["old"].map(_cut), new=lines["new"].map(_cut))
         parts.append(
