@@ -5,12 +5,15 @@ requests that applying the plan would send.
 
 from __future__ import annotations
 
+import html
+
 import ipywidgets as widgets
 import pandas as pd
 
 from toolkit.plan import frames
 from toolkit.plan.model import SITUATIONS, Row
 from toolkit.plan.plan import Plan
+from toolkit.plan.tables import NO_MATHJAX
 from toolkit.widgets.common import ALL, View, fitted, json_html, lines_html, table_html
 
 
@@ -127,9 +130,11 @@ class PlanExplorer(View):
             return
         row = self.plan.rows[index]
         self.selected = row
-        head = f"<p><b>{row.situation}</b> {row.dn} ({row.class_name}, {row.resource_type}"
+        # escaped, and no MathJax: a DN or a reason is data
+        head = f"<p class='{NO_MATHJAX}'><b>{row.situation}</b> {html.escape(row.dn)} "
+        head += f"({row.class_name}, {row.resource_type}"
         head += f", id {row.scim_id})" if row.scim_id else ")"
-        head += f"<br><i>{row.reason}</i></p>" if row.reason else "</p>"
+        head += f"<br><i>{html.escape(row.reason)}</i></p>" if row.reason else "</p>"
         changes = frames.object_changes(self.plan, row, self._names)
         self.diff.value = head + table_html(frames.short_paths(changes), 1000, index=False)
         self.request.value = (
