@@ -101,3 +101,12 @@ def test_realtime_reads_the_sync_log_as_realtime_writes_it(tmp_path):
     assert frame["done"].sum() == 3 and frame["failed"].sum() == 1
     assert (frame["lag_max"] >= 0).all()
     assert charts.realtime(synclog.read_log(tmp_path / "pipe-sync.log")).png.startswith(PNG)
+
+
+def test_past_the_bar_limit_a_class_shows_its_emptiest_attributes_in_name_order():
+    import pandas as pd
+
+    rates = pd.Series({f"a{i:02d}": 1.0 - i / 100 for i in range(40)})
+    shown = charts._emptiest(rates, 30)
+    assert list(shown.index) == [f"a{i:02d}" for i in range(10, 40)]
+    assert charts.fill_rates(rates.to_frame("users")).png.startswith(PNG)

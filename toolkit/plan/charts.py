@@ -84,7 +84,6 @@ def _render(figure: Figure, title: str) -> Chart:
 
 def _empty(title: str, text: str) -> Chart:
     figure = Figure(figsize=(WIDTH, 1.2), dpi=DPI)
-    FigureCanvasAgg(figure)
     figure.text(0.5, 0.5, text, ha="center", va="center", color="#666")
     figure.suptitle(title, fontsize=11)
     return _render(figure, title)
@@ -128,7 +127,8 @@ def fill_rates(plan: Plan | pd.DataFrame) -> Chart:
     title = "SCIM attribute fill rate per class"
     if rates.empty:
         return _empty(title, "no mapped objects")
-    panels_of = {cls: rates[cls].dropna().head(MAX_BARS) for cls in rates.columns}
+    # past MAX_BARS attributes a class shows its emptiest ones: those are the news
+    panels_of = {cls: _emptiest(rates[cls].dropna(), MAX_BARS) for cls in rates.columns}
     rows = max(len(v) for v in panels_of.values())
     figure, panels = _figure(rows, len(panels_of), sharey=False)
     for axes, (cls, values) in zip(panels, panels_of.items(), strict=True):
@@ -142,9 +142,15 @@ def fill_rates(plan: Plan | pd.DataFrame) -> Chart:
         axes.xaxis.set_major_formatter(lambda x, _: f"{x:.0%}")
         axes.spines[["top", "right"]].set_visible(False)
         axes.tick_params(axis="y", labelsize=8)
-    more = f" (first {MAX_BARS} of {len(rates)})" if len(rates) > MAX_BARS else ""
+    more = f" (the {MAX_BARS} emptiest per class)" if len(rates) > MAX_BARS else ""
     figure.suptitle(title + more, fontsize=11)
     return _render(figure, title)
+
+
+def _emptiest(values: pd.Series, limit: int) -> pd.Series:
+    if len(values) <= limit:
+        return values
+    return values[values.rank(method="first") <= limit]  # in the frame's (name) order
 
 
 def attribute_changes(plan: Plan | pd.DataFrame) -> Chart:
