@@ -172,7 +172,7 @@ def test_explore_notebook_runs_from_the_cli_with_the_config(shared_lab, tmp_path
     assert nb.metadata.papermill.parameters == {"max_rows": 5, "config_path": shared_lab.config}
     text = outputs_text(out)
     assert "110 directory entries read" in text
-    assert "ldap.userName" in text  # side_by_side (the SCIM side is empty before a resync)
+    assert "userName" in text and "enterprise:department" in text  # frames.side_by_side
     assert "departmentnumber" in text  # the directory frame
     assert_no_secret(out, secrets_of(shared_lab.folder))
 

@@ -21,7 +21,7 @@ import pytest
 from tests.support.notebook_browser import JupyterLab, copy_notebook, require_browser, run_scenario
 from toolkit.cli import main
 from toolkit.lab import lab
-from toolkit.notebooks import NOTEBOOKS, notebook_path
+from toolkit.notebooks import NOTEBOOKS, notebook_path, run_notebook
 
 pytestmark = pytest.mark.timeout(900)
 
@@ -74,6 +74,8 @@ class Scenarios:
                 {"action": "sync-apply", "lab_folder": str(folder)},
                 480,
             )
+        if name == "03-dry-run-saved":
+            return {"lab_dir": str(self.lab_dir(name))}, {"action": "open-saved"}, 240
         return {"lab_dir": str(self.lab_dir(name))}, {}, 240
 
     def get(self, name: str) -> dict[str, Any]:
@@ -83,8 +85,13 @@ class Scenarios:
 
     def _run(self, name: str) -> dict[str, Any]:
         parameters, extra, timeout = self.spec(name)
-        source = notebook_path(name.removesuffix("-2000"))
-        copy_notebook(source, self.server.root / f"{name}.ipynb", parameters)
+        if extra.get("action") == "open-saved":  # executed by papermill, as `notebook run` does
+            saved = self.server.root / f"{name}.ipynb"
+            run_notebook(name.removesuffix("-saved"), saved, parameters, cwd=self.work)
+            without_kernel(saved)
+        else:
+            source = notebook_path(name.removesuffix("-2000"))
+            copy_notebook(source, self.server.root / f"{name}.ipynb", parameters)
         spec = {
             "name": name,
             "notebook": f"{name}.ipynb",
@@ -110,6 +117,17 @@ class Scenarios:
                 lab.down(folder)
         for folder in self.own_labs:
             lab.down(folder)
+
+
+def without_kernel(path: Path) -> None:
+    """The notebook names no kernel nor language: JupyterLab asks which kernel to start, and
+    the scenario answers No Kernel."""
+    import nbformat
+
+    nb = nbformat.read(path, as_version=4)
+    nb.metadata.pop("kernelspec", None)
+    nb.metadata.pop("language_info", None)
+    nbformat.write(nb, path)
 
 
 @pytest.fixture(scope="module")
@@ -239,3 +257,29 @@ def test_sync_apply_of_2000_objects_moves_the_progress_bar(scenarios):
     assert between, (
         f"the progress bar never showed a value between 0 and 100%: {shown[:20]}\n{described(seen)}"
     )
+
+
+# --- readable views (issue 19) -------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", ["02-explore", "03-dry-run"])
+def test_views_show_charts_and_bordered_tables_with_dollars_as_text(scenarios, name):
+    seen = scenarios.get(name)
+    page = ran(seen)
+    assert page["charts"] >= 2, f"charts drawn: {page['charts']}\n{described(seen)}"
+    assert page["static_tables"] > 0, f"no table of toolkit.plan.tables\n{described(seen)}"
+    # the lab's postal addresses hold "$" (LDAP's line separator): shown, never typeset
+    assert page["dollar_cells"] > 0, f"no data cell holds a $: nothing to check\n{described(seen)}"
+    assert seen["mathjax"] == [], f"MathJax in: {seen['mathjax'][:5]}"
+
+
+def test_a_saved_output_notebook_shows_charts_and_tables_without_a_kernel(scenarios):
+    seen = scenarios.get("03-dry-run-saved")
+    assert "after_open" in seen, f"the saved notebook was not opened\n{described(seen)}"
+    page = seen["after_open"]
+    assert "Idle" not in seen["kernel_status"], f"a kernel ran: {seen['kernel_status']}"
+    assert page["charts"] >= 2, f"charts shown: {page['charts']}\n{described(seen)}"
+    assert page["static_tables"] > 0, f"no static table\n{described(seen)}"
+    assert page["widget_text"] == [], f"widgets shown as text: {page['widget_text'][:3]}"
+    assert page["stderr"] == [], f"stderr output: {page['stderr'][:3]}"
+    assert seen["mathjax"] == [], f"MathJax in: {seen['mathjax'][:5]}"

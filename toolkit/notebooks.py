@@ -467,7 +467,10 @@ class LabSession:
         self._status = widgets.Label(self._text())
         self._button = widgets.Button(description="Stop lab", icon="stop", disabled=self.stopped)
         self._button.on_click(lambda _b: self.stop())
-        return widgets.HBox([self._button, self._status])._repr_mimebundle_(**kwargs)
+        from toolkit.widgets.common import with_static_copy
+
+        view = widgets.HBox([self._button, self._status])
+        return with_static_copy(view, self._text(), **kwargs)  # saved notebooks: the text
 
 
 def lab_session(

@@ -240,11 +240,19 @@ INSPECT_JS = """
       .map(({el, need, room}) => ({text: text(el), width_needed: Math.round(need * 10) / 10,
                      width_shown: Math.round(room * 10) / 10,
                      element: el.tagName.toLowerCase() + '.' + [...el.classList].join('.')})),
+    // charts: image outputs drawn (a PNG that loaded), and the static tables of toolkit.plan.tables
+    charts: [...document.querySelectorAll('.jp-OutputArea-output img')]
+      .filter((el) => el.complete && el.naturalWidth > 0).length,
+    static_tables: document.querySelectorAll('.jp-OutputArea table.scimsync-table').length,
+    // data cells that hold a "$" as text: MathJax had something to typeset there and did not
+    dollar_cells: [...document.querySelectorAll('.jp-OutputArea td')]
+      .filter((el) => el.textContent.includes('$')).length,
     // where: the table cell or paragraph, its formulas shown as <math>
-    mathjax: [...new Set([...document.querySelectorAll('.jp-OutputArea mjx-container')]
+    mathjax: [...new Set([...document.querySelectorAll(
+      '.jp-OutputArea mjx-container, .jp-OutputArea .MathJax, .jp-OutputArea .MathJax_Display')]
       .map((el) => el.closest('td, th, li, p, pre') || el.parentElement))].map((where) => {
         const copy = where.cloneNode(true);
-        copy.querySelectorAll('mjx-container').forEach((m) => m.replaceWith('<math>'));
+        copy.querySelectorAll('mjx-container, .MathJax').forEach((m) => m.replaceWith('<math>'));
         return copy.textContent.trim().slice(0, 200);
       }),
   };
@@ -458,7 +466,34 @@ class Scenario:
         self.inspect("after_apply")
         self.shoot_cells("after-apply", cell)
 
+    def open_saved(self) -> None:
+        """Open an executed notebook as it was saved: no kernel (its kernelspec names none that
+        exists: JupyterLab asks, and the dialog is answered "No Kernel"), untrusted, not run."""
+        s = self.spec
+        self.page.goto(f"{s['base']}/lab/tree/{s['notebook']}?token={s['token']}&reset")
+        self.page.wait_for_selector(".jp-NotebookPanel .jp-Cell", timeout=60_000)
+        dialog = self.page.locator(".jp-Dialog")
+        try:
+            dialog.wait_for(timeout=15_000)
+        except Exception:  # no dialog: nothing to answer
+            pass
+        if dialog.count():
+            self.seen["kernel_dialog"] = dialog.inner_text()[:300]
+            no_kernel = dialog.get_by_role("button", name=re.compile("No Kernel"))
+            if no_kernel.count():
+                no_kernel.first.click()
+            else:
+                self.page.keyboard.press("Escape")
+        self.seen["kernel_status"] = self.status()[:200]
+        self.wait_widgets()
+        self.inspect("after_open")
+        self.save()
+        self.shoot_cells("saved")
+
     def run(self) -> None:
+        if self.spec.get("action") == "open-saved":
+            self.open_saved()
+            return
         self.open()
         self.shot("opened")
         self.run_all(self.spec["run_all_timeout"])

@@ -19,7 +19,8 @@ JSON_COLUMNS = ("changes", "body", "requests")
 
 
 def save(plan: Plan, path: Path) -> Path:
-    """Write the plan as its suffix says; the file is private (0600): it holds personal data."""
+    """Write the plan as its suffix says; the file is private (0600): it holds personal data.
+    An .html report gets the full rows in a .parquet file of the same name beside it."""
     suffix = path.suffix.lower()
     if suffix not in (".json", ".csv", ".parquet", ".html", ".htm"):
         raise FatalError(
@@ -38,8 +39,9 @@ def save(plan: Plan, path: Path) -> Path:
         text = json.dumps(_to_json(plan), ensure_ascii=False, indent=1, default=str) + "\n"
     elif suffix == ".csv":
         text = _flat_frame(plan).to_csv(index=False)
-    else:
-        text = render_html(plan)
+    else:  # the report shows samples; every row goes to the parquet file beside it
+        rows_file = save(plan, path.with_suffix(".parquet"))
+        text = render_html(plan, rows_file.name)
     with open_private(path) as out:  # made before it is opened: a failure leaves the old file
         out.write(text)
     return path
@@ -124,27 +126,78 @@ def _guard(data: dict[str, Any]) -> GuardVerdict:
     return GuardVerdict(tuple(Finding(**f) for f in findings), tuple(data.get("warnings", ())))
 
 
-def _value(value: Any) -> str:
-    if value is None:
-        return '<span class="none">—</span>'
-    if isinstance(value, str):
-        return html.escape(value)
-    return f"<code>{html.escape(json.dumps(value, ensure_ascii=False))}</code>"
+#: objects shown per class and situation in the HTML report (the parquet beside it has all)
+SAMPLE = 20
+#: sample changes shown per attribute
+ATTRIBUTE_SAMPLE = 5
+#: characters of one value or request body shown in the report
+CUT = 1500
+_STYLE = (
+    "body{font-family:system-ui,-apple-system,'Segoe UI',sans-serif;margin:2em;max-width:80em}"
+    "h2{margin-top:1.6em;border-bottom:1px solid #ddd}code,pre{font-size:12px;white-space:pre-wrap}"
+    ".warn{color:#a00}details{margin:.3em 0}summary{cursor:pointer}"
+    ".charts img,.charts svg{max-width:100%;height:auto;display:block;margin:.5em 0}"
+)
 
 
-def render_html(plan: Plan) -> str:
-    """A self-contained report: summary, per-class tables, per-object diffs and requests."""
+def render_html(plan: Plan, rows_file: str | None = None, sample: int = SAMPLE) -> str:
+    """A report that stays small at any size: the summary, charts, per-attribute change counts
+    with samples (datacompy's layout), and up to `sample` objects per class and situation with
+    their diffs and requests. `rows_file` names the parquet file beside it with every row."""
+    from toolkit.plan import charts, frames
+    from toolkit.plan.tables import table_html
+
+    names = frames.Names(plan)
     parts = [
         "<!doctype html><html><head><meta charset='utf-8'>",
         f"<title>scimsync plan: {html.escape(plan.pipe)}</title>",
-        "<style>body{font-family:system-ui,sans-serif;margin:2em}table{border-collapse:collapse;margin:1em 0}"
-        "td,th{border:1px solid #ccc;padding:.25em .5em;vertical-align:top;text-align:left}"
-        "code{font-size:.85em;white-space:pre-wrap}.none{color:#999}.warn{color:#a00}"
-        "details{margin:.3em 0}summary{cursor:pointer}</style></head><body>",
+        f"<style>{_STYLE}</style></head><body>",
         f"<h1>Plan for pipe {html.escape(plan.pipe)}</h1>",
-        f"<p>{plan.source_count} source entries read; {plan.managed_count} resources managed by this pipe"
-        f"{' (filtered read: no deletes inferred)' if plan.partial else ''}.</p>",
+        f"<p>{plan.source_count:,} source entries read; {plan.managed_count:,} resources managed by this pipe"
+        f"{' (filtered read: no deletes inferred)' if plan.partial else ''}; {len(plan):,} objects in the plan.</p>",
     ]
+    if rows_file:
+        parts.append(
+            f"<p>Every row of the plan (changes and exact requests as JSON) is in "
+            f"<a href='{html.escape(rows_file)}'>{html.escape(rows_file)}</a> beside this file "
+            "(<code>pandas.read_parquet</code>); this report shows samples.</p>"
+        )
+    parts += _notes(plan)
+    parts += ["<h2>Summary</h2>", table_html(plan.summary(), None, index=True)]
+    parts.append("<h2>Charts</h2><div class='charts'>")
+    parts += [_svg(chart.svg) for chart in charts.plan_charts(plan)]
+    parts.append("</div>")
+    counts = frames.attribute_counts(plan)
+    parts.append("<h2>Changes per attribute</h2>")
+    parts.append(
+        "<p>Objects whose attribute a resync changes, and their rate of the class's objects "
+        "compared (created, modified, adopted or unchanged); then a few of each.</p>"
+    )
+    parts.append(table_html(counts.drop(columns="path"), None))
+    parts += _attribute_samples(plan, counts, names)
+    by_class: dict[str, dict[str, list[Row]]] = {}
+    for row in plan.rows:
+        kept = by_class.setdefault(row.class_name, {}).setdefault(row.situation, [])
+        if len(kept) < sample:
+            kept.append(row)
+    totals = plan.class_totals()
+    for name, situations in by_class.items():
+        parts.append(f"<h2>Class {html.escape(name)}</h2>")
+        for situation, rows in situations.items():
+            total = totals[name][situation]
+            shown = f"{len(rows)} of {total:,}" if total > len(rows) else f"{total:,}"
+            parts.append(f"<h3>{html.escape(situation)}: {shown} objects</h3>")
+            parts += [_object(plan, row, names) for row in rows if row.requests or row.reason]
+            plain = [row for row in rows if not (row.requests or row.reason)]
+            if plain:  # nothing to send: their names suffice
+                listed = frames.objects(Plan(plan.pipe, plain))[["name", "dn"]]
+                parts.append(table_html(listed, None))
+    parts.append("</body></html>")
+    return "\n".join(p for p in parts if p)
+
+
+def _notes(plan: Plan) -> list[str]:
+    parts = []
     for finding in plan.guard.findings:
         how = f"refused unless {finding.override}" if finding.override else "refused"
         parts.append(f"<p class='warn'><b>Resync {how}:</b> {html.escape(finding.text)}</p>")
@@ -154,7 +207,7 @@ def render_html(plan: Plan) -> str:
     if invalid:
         parts.append(
             f"<p class='warn'>{invalid} objects have requests the server's schema refuses: "
-            "they are shown below and a resync does not send them.</p>"
+            "a resync does not send them.</p>"
         )
     duplicates = plan.duplicates()
     if duplicates:
@@ -162,42 +215,66 @@ def render_html(plan: Plan) -> str:
             f"<p class='warn'>{len(duplicates)} SCIM resources duplicate ones this pipe manages "
             "(situation duplicate): a run leaves them; remove or keep each by hand.</p>"
         )
-    parts += ["<h2>Summary</h2>", plan.summary().to_html()]
-    frame = plan.frame
-    for name, group in frame.groupby("class", sort=False):
-        parts.append(f"<h2>Class {html.escape(str(name))}</h2>")
-        parts.append(
-            group[["situation", "dn", "scim_id", "method", "path", "reason"]].to_html(
-                index=False, na_rep=""
-            )
-        )
-    parts.append("<h2>Objects with changes</h2>")
+    return parts
+
+
+def _svg(svg: str) -> str:
+    # the XML prolog and DOCTYPE do not belong inside HTML
+    return svg[svg.index("<svg") :]
+
+
+def _attribute_samples(plan: Plan, counts: Any, names: Any) -> list[str]:
+    from toolkit.plan import frames
+    from toolkit.plan.tables import table_html
+
+    wanted = {(c, p) for c, p in zip(counts["class"], counts["path"], strict=True)}
+    picked: dict[tuple[str, str], list[Row]] = {}
     for row in plan.rows:
-        if not row.requests and not row.reason:
+        if row.situation not in ("modify", "adopt", "delete"):
             continue
+        for change in row.changes:
+            key = (row.class_name, change["attribute"])
+            if key in wanted and len(picked.setdefault(key, [])) < ATTRIBUTE_SAMPLE:
+                picked[key].append(row)
+    parts = []
+    for (cls, path), rows in picked.items():
+        lines = frames.changes(plan, rows, names=names)
+        lines = lines[lines["path"] == path]
+        lines = lines.assign(old=lines["old"].map(_cut), new=lines["new"].map(_cut))
         parts.append(
-            f"<details><summary>{html.escape(row.situation)} "
-            f"{html.escape(row.dn or f'{row.resource_type} {row.scim_id}')}</summary>"
+            f"<details><summary>{html.escape(frames.short_name(path))} ({html.escape(cls)}): "
+            f"{len(lines)} samples</summary>"
         )
-        if row.reason:
-            parts.append(f"<p>{html.escape(row.reason)}</p>")
-        for problem in row.problems:
-            parts.append(f"<p class='warn'>{html.escape(problem)}</p>")
-        if row.changes:
-            parts.append("<table><tr><th>attribute</th><th>now</th><th>after</th></tr>")
-            for c in row.changes:
-                old = c.get("old") if "old" in c else {"remove": c.get("remove")}
-                new = c.get("new") if "new" in c else {"add": c.get("add")}
-                parts.append(
-                    f"<tr><td>{html.escape(c['attribute'])}</td><td>{_value(old)}</td><td>{_value(new)}</td></tr>"
-                )
-            parts.append("</table>")
-        for request in row.requests:
-            parts.append(f"<p><b>{request.method} {html.escape(request.path)}</b></p>")
-            if request.body is not None:
-                parts.append(
-                    f"<code>{html.escape(json.dumps(request.body, ensure_ascii=False, indent=1))}</code>"
-                )
+        parts.append(table_html(lines[["name", "old", "new", "situation", "dn"]], None))
         parts.append("</details>")
-    parts.append("</body></html>")
-    return "\n".join(parts)
+    return parts
+
+
+def _cut(text: str) -> str:
+    return text if len(text) <= CUT else f"{text[:CUT]}… ({len(text):,} characters)"
+
+
+def _object(plan: Plan, row: Row, names: Any) -> str:
+    from toolkit.plan import frames
+    from toolkit.plan.tables import table_html
+
+    label = row.dn or f"{row.resource_type} {row.scim_id}"
+    parts = [
+        f"<details><summary>{html.escape(row.situation)} {html.escape(label)}"
+        f" <i>({html.escape(frames.display_name(row))})</i></summary>"
+    ]
+    if row.reason:
+        parts.append(f"<p>{html.escape(row.reason)}</p>")
+    for problem in row.problems:
+        parts.append(f"<p class='warn'>{html.escape(problem)}</p>")
+    diff = frames.object_changes(plan, row, names)
+    if len(diff):
+        diff = diff.assign(old=diff["old"].map(_cut), new=diff["new"].map(_cut))
+        parts.append(table_html(diff.drop(columns="path"), None))  # the request has the paths
+    for request in row.requests:
+        parts.append(f"<p><b>{request.method} {html.escape(request.path)}</b></p>")
+        if request.body is not None:
+            text = json.dumps(request.body, ensure_ascii=False, indent=1)
+            parts.append(f"<pre>{html.escape(_cut(text))}</pre>")
+    parts.append("</details>")
+    return "".join(parts)

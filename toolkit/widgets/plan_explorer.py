@@ -5,42 +5,26 @@ requests that applying the plan would send.
 
 from __future__ import annotations
 
+import html
+
 import ipywidgets as widgets
 import pandas as pd
 
+from toolkit.plan import frames
 from toolkit.plan.model import SITUATIONS, Row
 from toolkit.plan.plan import Plan
+from toolkit.plan.tables import NO_MATHJAX
 from toolkit.widgets.common import ALL, View, fitted, json_html, lines_html, table_html
-
-LIST_COLUMNS = ["class", "situation", "dn", "scim_id", "method", "path", "reason"]
-DIFF_COLUMNS = ["attribute", "old", "new", "add", "remove"]
 
 
 def records_frame(row: Row, desired: dict | None = None) -> pd.DataFrame:
-    """One object's attributes: as the entry maps (`ldap`: `desired`, else the row's) beside
-    what the server has (`scim`)."""
-
-    def flat(resource: dict | None) -> dict:
-        if not resource:
-            return {}
-        kept = {k: v for k, v in resource.items() if k not in ("schemas", "meta")}
-        return pd.json_normalize(kept, sep=".").iloc[0].to_dict() if kept else {}
-
-    desired, target = flat(desired if desired is not None else row.desired), flat(row.target)
-    names = sorted(set(desired) | set(target))
-    return pd.DataFrame(
-        {"ldap": [desired.get(n) for n in names], "scim": [target.get(n) for n in names]},
-        index=pd.Index(names, name="attribute"),
-    )
+    """One object's attributes: as the entry maps (`ldap`) beside what the server has (`scim`)."""
+    return frames.records(row, desired)
 
 
 def entry_frame(row: Row) -> pd.DataFrame:
     """The LDAP entry as read: one row per attribute, its values joined."""
-    entry = {k: v for k, v in (row.source or {}).items() if k != "dn"}
-    return pd.DataFrame(
-        {"values": ["; ".join(map(str, v)) if isinstance(v, list) else v for v in entry.values()]},
-        index=pd.Index(list(entry), name="attribute"),
-    )
+    return frames.entry(row)
 
 
 class PlanExplorer(View):
@@ -49,6 +33,7 @@ class PlanExplorer(View):
     def __init__(self, plan: Plan, max_rows: int = 50):
         self.plan = plan
         self.max_rows = max_rows
+        self._names_cache: frames.Names | None = None
         frame = plan.frame
         classes = sorted(frame["class"].unique()) if len(frame) else []
         present = [s for s in SITUATIONS if len(frame) and (frame["situation"] == s).any()]
@@ -110,7 +95,7 @@ class PlanExplorer(View):
             mask &= frame["dn"].str.contains(self.dn_filter.value.strip(), case=False, regex=False)
         self.filtered = frame[mask]
         self.count.value = f"<p>{len(self.filtered)} of {len(frame)} objects</p>"
-        self.table.value = table_html(self.filtered[LIST_COLUMNS], self.max_rows)
+        self.table.value = self._readable(self.filtered)
         # the picker lists the first rows only: a long list helps no one, the DN filter does
         options = [
             (f"{r.situation}  {r.dn}", int(i))
@@ -145,15 +130,35 @@ class PlanExplorer(View):
             return
         row = self.plan.rows[index]
         self.selected = row
-        head = f"<p><b>{row.situation}</b> {row.dn} ({row.class_name}, {row.resource_type}"
+        # escaped, and no MathJax: a DN or a reason is data
+        head = f"<p class='{NO_MATHJAX}'><b>{row.situation}</b> {html.escape(row.dn)} "
+        head += f"({row.class_name}, {row.resource_type}"
         head += f", id {row.scim_id})" if row.scim_id else ")"
-        head += f"<br><i>{row.reason}</i></p>" if row.reason else "</p>"
-        changes = pd.DataFrame(row.changes).reindex(columns=DIFF_COLUMNS)
-        self.diff.value = head + table_html(changes, 1000, index=False)
+        head += f"<br><i>{html.escape(row.reason)}</i></p>" if row.reason else "</p>"
+        changes = frames.object_changes(self.plan, row, self._names)
+        self.diff.value = head + table_html(frames.short_paths(changes), 1000, index=False)
         self.request.value = (
             json_html([r.as_dict() for r in row.requests])
             if row.requests
             else "<p><i>no request: applying the plan leaves this object as it is</i></p>"
         )
-        self.records.value = table_html(records_frame(row, self.plan.desired(row)), 1000)
-        self.entry.value = table_html(entry_frame(row), 1000)
+        records = frames.short_paths(records_frame(row, self.plan.desired(row)))
+        self.records.value = table_html(records, 1000, index=False)
+        self.entry.value = table_html(entry_frame(row), 1000, index=False)
+
+    # --- how tables read -----------------------------------------------------------------------
+
+    @property
+    def _names(self) -> frames.Names:
+        if self._names_cache is None:
+            self._names_cache = frames.Names(self.plan)
+        return self._names_cache
+
+    def _readable(self, filtered: pd.DataFrame) -> str:
+        """The filtered rows as frames.objects reads them, the first max_rows of them."""
+        rows = [self.plan.rows[int(i)] for i in filtered.index[: self.max_rows]]
+        shown = frames.objects(Plan(self.plan.pipe, rows))
+        note = ""
+        if len(filtered) > self.max_rows:
+            note = f"<p><i>showing {self.max_rows} of {len(filtered)} rows</i></p>"
+        return table_html(shown, None, index=False) + note
