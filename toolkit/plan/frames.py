@@ -16,7 +16,7 @@ from typing import Any
 
 import pandas as pd
 
-from toolkit.plan.engine import lookup_path
+from toolkit.plan.correlate import lookup_path
 from toolkit.plan.model import CREATE, DELETE, PENDING, Row
 from toolkit.plan.plan import Plan
 
