@@ -134,14 +134,20 @@ def _add_config(sub: argparse._SubParsersAction) -> None:
     )
     pc.add_argument("--no-prompt", action="store_true", help="take every answer from the flags")
     pc.add_argument("--pipe-name", default="ldap-to-scim")
-    pc.add_argument("--source-type", default="ldap", help="LDAP server type (default ldap)")
+    pc.add_argument(
+        "--source-type",
+        default="ldap",
+        help="LDAP server type (default ldap; active-directory writes the AD mapping and classes)",
+    )
     pc.add_argument("--source-host", default="localhost")
     pc.add_argument("--source-port", type=int)
     pc.add_argument("--source-security", choices=("none", "ssl", "starttls"), default="none")
     pc.add_argument("--source-bind-dn")
     pc.add_argument("--source-bind-password-file", type=Path)
     pc.add_argument("--source-base-dn", action="append", default=[], metavar="DN")
-    pc.add_argument("--change-detector", choices=("changelog", "accesslog", "auto"), default="auto")
+    pc.add_argument(
+        "--change-detector", choices=("changelog", "accesslog", "dirsync", "auto"), default="auto"
+    )
     pc.add_argument("--scim-url")
     pc.add_argument("--scim-auth", choices=("none", "basic", "bearer", "oauth2"), default="none")
     pc.add_argument("--scim-token-file", type=Path)

@@ -133,7 +133,12 @@ LDAP_SOURCE_PROPS: tuple[Prop, ...] = (
     _p("type", "enum", choices=SOURCE_TYPES, default="ldap"),
     _p("base-dn", "dn", multi=True, required=True),
     _p("server", "ref", multi=True, ref=EXTERNAL_SERVERS, required=True),
-    _p("change-detector", "enum", choices=("auto", "changelog", "accesslog"), default="auto"),
+    _p(
+        "change-detector",
+        "enum",
+        choices=("auto", "changelog", "accesslog", "dirsync"),
+        default="auto",
+    ),
     _p("ignore-changes-by-dn", "dn", multi=True, default=[]),
     _p("page-size", "int", minimum=1, default=1000),
     _p("unique-id-attribute", "attribute", default="entryUUID"),

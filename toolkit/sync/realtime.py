@@ -267,7 +267,7 @@ class RealtimeSync:
             if last.kind == "delete":
                 continue
             if last.entry_uuid:
-                attribute, value = "entryUUID", last.entry_uuid
+                attribute, value = self.reconciler.unique_id, last.entry_uuid
             elif last.unique_id and last.unique_id_attribute:
                 attribute, value = last.unique_id_attribute, last.unique_id
             else:
@@ -388,7 +388,7 @@ class RealtimeSync:
         last = group[-1]
         dn = last.new_dn or last.dn
         unique_id = last.entry_uuid or last.unique_id
-        unique_attr = "entryUUID" if last.entry_uuid else last.unique_id_attribute
+        unique_attr = self.reconciler.unique_id if last.entry_uuid else last.unique_id_attribute
         if last.kind == "delete":
             entry = None
         elif _identity(group[0]) in self._prefetched:

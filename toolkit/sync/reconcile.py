@@ -105,7 +105,10 @@ class Reconciler:
             if not sync_class.is_exclusion:
                 self.resources[sync_class.name] = class_resource(sync_class, mappings)
             self.filters[sync_class.name] = [compile_filter(f) for f in sync_class.include_filter]
-        names = {"objectClass", "entryUUID"}
+        # the source's unique-id attribute (entryUUID; objectGUID on Active Directory)
+        spec = getattr(source, "spec", None)
+        self.unique_id = getattr(spec, "unique_id_attribute", None) or "entryUUID"
+        names = {"objectClass", self.unique_id}
         for resource in self.resources.values():
             names.update(resource.ldap_attributes())
         for sync_class in self.classes:  # the re-read entry must carry what the filters test
@@ -302,7 +305,7 @@ class Reconciler:
             found = (
                 None
                 if owner.entry_uuid.startswith("dn:")
-                else self.locate(None, owner.entry_uuid, "entryUUID")
+                else self.locate(None, owner.entry_uuid, self.unique_id)
             )
             sync_class = self.class_of(found) if found is not None else None
             if sync_class is not None and not sync_class.is_exclusion:
