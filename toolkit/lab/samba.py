@@ -162,6 +162,7 @@ class SambaDC(ChildServer):
     _proc: subprocess.Popen | None = field(default=None, repr=False)
 
     base_dn = BASE_DN
+    suffix = BASE_DN
     admin_dn = ADMIN_DN
     realm = REALM
 
@@ -258,3 +259,80 @@ class SambaDC(ChildServer):
             auto_bind=True,
             raise_exceptions=True,
         )
+
+
+# --- sample data: the lab's people and groups as AD user and group objects ---------------------
+
+# inetOrgPerson attribute -> AD attribute (single-valued ones take the first value)
+_AD_ATTRIBUTES = {
+    "givenName": "givenName",
+    "sn": "sn",
+    "displayName": "displayName",
+    "mail": "mail",
+    "telephoneNumber": "telephoneNumber",
+    "mobile": "mobile",
+    "title": "title",
+    "departmentNumber": "department",
+    "o": "company",
+    "employeeNumber": "employeeID",
+    "employeeType": "employeeType",
+    "preferredLanguage": "preferredLanguage",
+    "l": "l",
+    "st": "st",
+    "postalCode": "postalCode",
+    "street": "streetAddress",
+}
+# NORMAL_ACCOUNT | PASSWD_NOTREQD: an enabled account without a password (sample data)
+ENABLED = 512 | 32
+
+
+def ad_dn(dn: str, base: str = BASE_DN) -> str:
+    """`uid=x,ou=people,<any suffix>` -> `CN=x,OU=People,<base>` (groups: OU=Groups)."""
+    rdn, rest = dn.split(",", 1)
+    ou = "People" if rest.lower().startswith("ou=people") else "Groups"
+    return f"CN={rdn.split('=', 1)[1]},OU={ou},{base}"
+
+
+def ad_sample(
+    users: int, groups: int, seed: int = 0, base: str = BASE_DN
+) -> list[tuple[str, list[str], dict[str, list[str] | str | int]]]:
+    """(dn, object classes, attributes) of the OUs, users and groups of the lab's sample
+    data (toolkit.lab.sampledata), as AD objects, in the order to add them."""
+    from toolkit.lab import sampledata
+
+    out: list[tuple[str, list[str], dict[str, list[str] | str | int]]] = [
+        (f"OU=People,{base}", ["top", "organizationalUnit"], {}),
+        (f"OU=Groups,{base}", ["top", "organizationalUnit"], {}),
+    ]
+    for entry in sampledata.generate(users, groups, seed=seed, suffix="dc=example,dc=com"):
+        dn = ad_dn(entry["dn"][0], base)
+        if "groupOfNames" in entry["objectClass"]:
+            name = entry["cn"][0]
+            attrs: dict[str, list[str] | str | int] = {
+                "sAMAccountName": name[:20],
+                "description": entry.get("description", [""])[0] or name,
+                "member": [ad_dn(m, base) for m in entry.get("member", [])],
+            }
+            out.append((dn, ["top", "group"], attrs))
+            continue
+        uid = entry["uid"][0]
+        attrs = {
+            "sAMAccountName": uid[:20],
+            "userPrincipalName": f"{uid}@{REALM.lower()}",
+            "userAccountControl": ENABLED,
+        }
+        for name, ad_name in _AD_ATTRIBUTES.items():
+            if entry.get(name):
+                attrs[ad_name] = entry[name][0]
+        if entry.get("manager"):
+            attrs["manager"] = ad_dn(entry["manager"][0], base)
+        out.append((dn, ["top", "person", "organizationalPerson", "user"], attrs))
+    return out
+
+
+def load_sample(conn, users: int, groups: int, seed: int = 0, base: str = BASE_DN) -> int:
+    """Add the sample data over LDAP (about 250 users a second); the number of objects."""
+    sample = ad_sample(users, groups, seed, base)
+    for dn, classes, attrs in sample:
+        conn.add(dn, classes, {k: v for k, v in attrs.items() if v != []})
+    return len(sample)

@@ -62,6 +62,8 @@ class DirSyncDetector(ChangeDetector):
     """DirSync on the domain naming context `base` (DirSync refuses any other base)."""
 
     name = "dirsync"
+    # a deleted object leaves its groups without a change of them: consumers drop it themselves
+    silent_member_removal = True
 
     def __init__(
         self,
