@@ -4,10 +4,9 @@ kill -9 with a restart from the persisted cookie."""
 
 from __future__ import annotations
 
-import ldap3
 import pytest
 
-from tests.support.ad_env import ELSEWHERE, GROUPS, PEOPLE, AdRt, make_ad_rt
+from tests.support.ad_env import ELSEWHERE, PEOPLE, AdRt, make_ad_rt
 
 
 @pytest.fixture

@@ -19,8 +19,8 @@ from toolkit.ldap.accesslog import LOG_BASE, AccesslogDetector
 from toolkit.ldap.ad import AD_CAPABILITY
 from toolkit.ldap.changelog import ChangelogDetector
 from toolkit.ldap.changes import ChangeDetector
-from toolkit.ldap.dirsync import DirSyncDetector
 from toolkit.ldap.connection import close, connect_first, result_error
+from toolkit.ldap.dirsync import DirSyncDetector
 from toolkit.ldap.errors import ChangeFeedError
 from toolkit.ldap.spec import LdapServerSpec
 
