@@ -4,9 +4,15 @@ kill -9 with a restart from the persisted cookie."""
 
 from __future__ import annotations
 
+import signal
+import time
+
+import ldap3
 import pytest
 
-from tests.support.ad_env import ELSEWHERE, PEOPLE, AdRt, make_ad_rt
+from tests.support.ad_env import ELSEWHERE, GROUPS, PEOPLE, AdRt, make_ad_rt
+from tests.support.realtime_env import wait_for
+from toolkit.lab.samba import ENABLED
 
 
 @pytest.fixture
@@ -97,3 +103,78 @@ def _referenced(rt: AdRt, entry) -> bool:
 
 
 ENTERPRISE = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"
+
+
+def test_member_add_and_remove_in_a_group_of_3000(samba, scim_server, tmp_path):
+    rt = make_ad_rt(samba, scim_server, tmp_path / "pipe", users=2, groups=0, resync=False)
+    try:
+        names = [f"bulk{i:04d}" for i in range(3001)]
+        for name in names:
+            rt.ldap.add(
+                f"CN={name},{PEOPLE}",
+                ["top", "person", "organizationalPerson", "user"],
+                {"sAMAccountName": name, "sn": name, "userAccountControl": ENABLED},
+            )
+        big = f"CN=big,{GROUPS}"
+        rt.ldap.add(
+            big,
+            ["top", "group"],
+            {"sAMAccountName": "big", "member": [f"CN={n},{PEOPLE}" for n in names[:3000]]},
+        )
+        rt.resync()
+        rt.set_startpoint("--end-of-changelog")
+        assert len(rt.members_of("big")) == 3000
+
+        rt.ldap.modify(
+            big,
+            {
+                "member": [
+                    (ldap3.MODIFY_ADD, [f"CN={names[3000]},{PEOPLE}"]),
+                    (ldap3.MODIFY_DELETE, [f"CN={names[0]},{PEOPLE}"]),
+                ]
+            },
+        )
+        changes = rt.feed_changes(rt.cursor())
+        assert [(c.kind, c.changed_attributes) for c in changes] == [("modify", ("member",))]
+        assert changes[0].raw["member;range=1-1"] and changes[0].raw["member;range=0-0"]
+        rt.sync()
+        members = rt.members_of("big")
+        assert len(members) == 3000
+        assert names[3000] in members and names[0] not in members
+    finally:
+        rt.close()
+
+
+def test_kill_9_during_realtime_then_restart_from_the_cookie_loses_nothing(rt: AdRt):
+    people = [e for e in rt.entries if "user" in e["objectClass"] and not _referenced(rt, e)]
+    people = people[:6]
+    start = rt.cursor()
+    proc = rt.spawn("realtime-sync", "start", "--foreground")
+    try:
+        for round_ in range(3):
+            for i, person in enumerate(people):
+                rt.replace(person["dn"][0], title=[f"round {round_} #{i}"])
+            time.sleep(0.4)
+        # the process has applied (and committed) some of it by now
+        wait_for(lambda: rt.cursor() != start, 30, "a cookie committed by realtime-sync")
+        rt.replace(people[0]["dn"][0], title=["just before the kill"])
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode == -9
+    rt.replace(people[1]["dn"][0], title=["while it was down"])
+    rt.add_user("latecomer", mail="late@example.test")
+    rt.ldap.delete(people[2]["dn"][0])
+
+    rt.sync()  # restarts from the persisted cookie
+    users = rt.users()
+    assert users[people[0]["sAMAccountName"]]["title"] == "just before the kill"
+    assert users[people[1]["sAMAccountName"]]["title"] == "while it was down"
+    assert people[2]["sAMAccountName"] not in users
+    assert users["latecomer"]["emails"][0]["value"] == "late@example.test"
+    for i, person in enumerate(people[3:], start=3):
+        assert users[person["sAMAccountName"]]["title"] == f"round 2 #{i}"
+    assert rt.feed_changes(rt.cursor()) == []  # nothing left behind the cookie
