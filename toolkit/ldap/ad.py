@@ -125,6 +125,8 @@ def complete_ranges(entry: dict[str, Any], read: ReadRange) -> dict[str, Any]:
             part = next(
                 ((r, v) for n, v in got.items() if (r := ranged_name(n)) and r[0] == base), None
             )
+            if part is None and got.get(base):  # a reader that follows ranges itself
+                part = ((base, high + 1, None), got[base])  # (ldap3's auto_range): the rest
             if part is None:
                 raise ValueError(
                     f"{entry['dn']}: {base} values after {high} could not be read (no range returned)"
