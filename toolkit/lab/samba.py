@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from toolkit.lab.process import ChildServer, LabServerError, port_open
+from toolkit.ldap.dirsync import REPLICATING_CHANGES
 
 SAMBA = "/usr/sbin/samba"
 SAMBA_TOOL = "/usr/bin/samba-tool"
@@ -28,8 +29,6 @@ DOMAIN = "EXAMPLE"
 BASE_DN = "DC=example,DC=test"
 ADMIN_PASSWORD = "Passw0rd!Lab-AD"  # the template's; each DC gets its own (set at create)
 ADMIN_DN = f"CN=Administrator,CN=Users,{BASE_DN}"
-# the extended right "Replicating Directory Changes" (DS-Replication-Get-Changes): DirSync
-REPLICATING_CHANGES = "1131f6aa-9c07-11d1-f79f-00c04fc2dcd2"
 FIRST_ADDRESS, LAST_ADDRESS = 40, 120  # 127.0.0.N tried in this range
 
 

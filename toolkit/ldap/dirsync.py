@@ -52,6 +52,7 @@ FLAGS = DIRSYNC_ANCESTORS_FIRST | DIRSYNC_INCREMENTAL_VALUES
 # what every DirSync entry carries, changed or not
 _ALWAYS = {"objectguid", "instancetype"}
 RIGHT = "Replicating Directory Changes"
+REPLICATING_CHANGES = "1131f6aa-9c07-11d1-f79f-00c04fc2dcd2"  # the right's GUID
 NO_TIME = (
     "the dirsync change detector cannot start at a time or rewind: a DirSync cookie holds no "
     "time; use set-startpoint --beginning-of-changelog (a full DirSync) or --end-of-changelog"
