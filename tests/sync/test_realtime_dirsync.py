@@ -178,3 +178,15 @@ def test_kill_9_during_realtime_then_restart_from_the_cookie_loses_nothing(rt: A
     for i, person in enumerate(people[3:], start=3):
         assert users[person["sAMAccountName"]]["title"] == f"round 2 #{i}"
     assert rt.feed_changes(rt.cursor()) == []  # nothing left behind the cookie
+
+
+def test_set_startpoint_beginning_replays_a_full_dirsync_and_time_is_refused(rt: AdRt):
+    refused = rt.cli("realtime-sync", "set-startpoint", "--startpoint-rewind", "1h")
+    assert refused.code == 2 and "DirSync cookie holds no time" in refused.err
+    assert "Traceback" not in refused.err
+    before = rt.normalized()
+    rt.set_startpoint("--beginning-of-changelog")
+    rt.sync()  # every object again: found in sync, nothing to write
+    assert rt.normalized() == before
+    applied = [line for line in rt.log() if line["type"] == "change-applied"]
+    assert applied == []
