@@ -41,6 +41,12 @@ def _add_lab(sub: argparse._SubParsersAction) -> None:
     up.add_argument("--users", type=int, default=2000)
     up.add_argument("--groups", type=int, default=50)
     up.add_argument("--seed", type=int, default=0)
+    up.add_argument(
+        "--source",
+        choices=("ldap", "ad"),
+        default="ldap",
+        help="ldap: a private slapd (default); ad: a private Samba AD DC read with DirSync",
+    )
     up.set_defaults(func=_lab_up)
     for name, func, text in (
         ("down", _lab_down, "stop both servers"),
@@ -55,8 +61,11 @@ def _add_lab(sub: argparse._SubParsersAction) -> None:
 def _lab_up(args: argparse.Namespace) -> int:
     from toolkit.lab import lab
 
-    state = lab.up(args.dir, args.users, args.groups, args.seed)
-    print(f"lab up in {state.folder}")
+    state = lab.up(args.dir, args.users, args.groups, args.seed, args.source)
+    print(
+        f"lab up in {state.folder}"
+        + (" (Active Directory: Samba AD DC)" if state.source == "ad" else "")
+    )
     print(f"  LDAP  {state.ldap_url}  base {state.suffix}  bind {state.admin_dn}")
     print(f"        password in {state.folder}/secrets/ldap-password   (pid {state.ldap_pid})")
     print(
@@ -72,7 +81,8 @@ def _lab_down(args: argparse.Namespace) -> int:
 
     state = lab.down(args.dir)
     print(
-        f"lab down: stopped slapd (pid {state.ldap_pid}) and the SCIM server (pid {state.scim_pid})"
+        f"lab down: stopped {'samba' if state.source == 'ad' else 'slapd'} (pid {state.ldap_pid}) "
+        f"and the SCIM server (pid {state.scim_pid})"
     )
     return 0
 

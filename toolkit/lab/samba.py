@@ -167,7 +167,7 @@ class SambaDC(ChildServer):
 
     @property
     def url(self) -> str:
-        return f"ldap://{self.host}"
+        return f"ldap://{self.host}:{self.port}"
 
     @property
     def dc_dir(self) -> Path:
