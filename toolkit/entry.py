@@ -31,6 +31,15 @@ def entry_dn(entry: Entry) -> str | None:
 UNIQUE_ID_ATTRIBUTES = ("entryuuid", "objectguid")
 
 
+def key_attribute(unique_id_attribute: str | None) -> str:
+    """The attribute whose value `entry_key` takes as the key (and a link stores), for a
+    source with this unique-id attribute: objectGUID on AD, else entryUUID (a source keyed on
+    nsUniqueId still links by entryUUID)."""
+    if (unique_id_attribute or "").lower() == "objectguid":
+        return "objectGUID"
+    return "entryUUID"
+
+
 def entry_key(entry: Entry) -> str:
     """The stable key of an entry: its entryUUID (objectGUID on AD), else its normalized DN."""
     values = next((entry[a] for a in UNIQUE_ID_ATTRIBUTES if entry.get(a)), None)

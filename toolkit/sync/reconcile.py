@@ -15,7 +15,7 @@ from typing import Any
 from toolkit.config.dn import dn_key, normalize_dn
 from toolkit.config.ldapfilter import filter_attributes, parse_filter
 from toolkit.config.model import Config, SyncClass, SyncPipe
-from toolkit.entry import entry_key
+from toolkit.entry import entry_key, key_attribute
 from toolkit.errors import SkippableError
 from toolkit.ldap.match import compile_filter
 from toolkit.ldap.source import LdapSource
@@ -105,9 +105,10 @@ class Reconciler:
             if not sync_class.is_exclusion:
                 self.resources[sync_class.name] = class_resource(sync_class, mappings)
             self.filters[sync_class.name] = [compile_filter(f) for f in sync_class.include_filter]
-        # the source's unique-id attribute (entryUUID; objectGUID on Active Directory)
-        spec = getattr(source, "spec", None)
-        self.unique_id = getattr(spec, "unique_id_attribute", None) or "entryUUID"
+        # the attribute of the entries' keys (entryUUID; objectGUID on Active Directory)
+        self.unique_id = key_attribute(
+            getattr(getattr(source, "spec", None), "unique_id_attribute", None)
+        )
         names = {"objectClass", self.unique_id}
         for resource in self.resources.values():
             names.update(resource.ldap_attributes())
