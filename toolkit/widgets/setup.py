@@ -113,7 +113,7 @@ class SetupWizard(View):
         self.source_bind_dn = text("Sync user DN", d.source_bind_dn, "empty: anonymous")
         self.source_bind_password = text("Sync user password", d.source_bind_password, SECRET_HINT)
         self.change_detector = choice(
-            "Change detection", ["auto", "changelog", "accesslog", "dirsync"], d.change_detector
+            "Change detection", ["auto", "changelog", "accesslog"], d.change_detector
         )
         self.trust_ca_file = text("Trust CA file", str(d.trust_ca_file or ""), "PEM, for TLS")
         self.scim_url = text("SCIM service URL", d.scim_url, "https://scim.example.com/scim/v2")
