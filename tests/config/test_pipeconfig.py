@@ -131,10 +131,12 @@ def test_no_prompt_active_directory_writes_the_ad_mapping_classes_and_key(tmp_pa
     args = flags(tmp_path, "--offline", "--source-type", "active-directory")
     args[args.index("accesslog")] = "auto"
     args[args.index("o=corp,c=de")] = "DC=corp,DC=example"
+    args[args.index("cn=admin,dc=example,dc=com")] = "scimsync@corp.example"  # a UPN bind
     run = scimsync(*args)
     assert run.returncode == 0, run.stderr
     config = load_config(tmp_path / "cfg" / "sync.yaml")
     assert config.external_servers["source-ds"].type == "active-directory"
+    assert config.external_servers["source-ds"].bind_dn == "scimsync@corp.example"
     users, groups, _ = config.pipe("ldap-to-scim").classes_in_order()
     assert users.include_filter == ("(&(objectClass=user)(!(objectClass=computer)))",)
     assert groups.include_filter == ("(objectClass=group)",)
