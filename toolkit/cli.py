@@ -156,7 +156,9 @@ def _add_config(sub: argparse._SubParsersAction) -> None:
     pc.add_argument("--source-bind-password-file", type=Path)
     pc.add_argument("--source-base-dn", action="append", default=[], metavar="DN")
     pc.add_argument(
-        "--change-detector", choices=("changelog", "accesslog", "dirsync", "auto"), default="auto"
+        "--change-detector",
+        choices=("changelog", "accesslog", "dirsync", "usnchanged", "auto"),
+        default="auto",
     )
     pc.add_argument("--scim-url")
     pc.add_argument("--scim-auth", choices=("none", "basic", "bearer", "oauth2"), default="none")

@@ -140,7 +140,7 @@ LDAP_SOURCE_PROPS: tuple[Prop, ...] = (
     _p(
         "change-detector",
         "enum",
-        choices=("auto", "changelog", "accesslog", "dirsync"),
+        choices=("auto", "changelog", "accesslog", "dirsync", "usnchanged"),
         default="auto",
     ),
     _p("ignore-changes-by-dn", "dn", multi=True, default=[]),

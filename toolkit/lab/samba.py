@@ -246,6 +246,36 @@ class SambaDC(ChildServer):
             f"--objectdn={BASE_DN}", f"--sddl=(OA;;CR;{REPLICATING_CHANGES};;{sid})",
         )  # fmt: skip
 
+    def grant_deleted_objects(self, sid: str) -> None:
+        """Let the account with `sid` list and read CN=Deleted Objects (uSNChanged polling
+        sees deletes then), through the DC's database: samba-tool's dsacl cannot reach a
+        deleted-objects container."""
+        script = (
+            "import sys\n"
+            "from samba.param import LoadParm\n"
+            "from samba.samdb import SamDB\n"
+            "from samba.auth import system_session\n"
+            "from samba.sd_utils import SDUtils\n"
+            "from samba.dcerpc import security\n"
+            "lp = LoadParm(); lp.load(sys.argv[1])\n"
+            "db = SamDB(url=sys.argv[2], session_info=system_session(), lp=lp)\n"
+            "flags = 'sd_flags:1:%d' % security.SECINFO_DACL\n"
+            "SDUtils(db).update_aces_in_dacl(sys.argv[3], add_aces=[sys.argv[4]],"
+            " controls=['show_deleted:1', flags])\n"
+        )
+        done = subprocess.run(
+            [
+                "/usr/bin/python3", "-c", script, str(self.conf),
+                str(self.dc_dir / "private" / "sam.ldb"),
+                f"CN=Deleted Objects,{BASE_DN}", f"(A;;LCRP;;;{sid})",
+            ],
+            capture_output=True,
+            text=True,
+            env={**os.environ, "PYTHONPATH": ""},
+        )  # fmt: skip
+        if done.returncode:
+            raise LabServerError(f"granting CN=Deleted Objects: {done.stderr.strip()[-600:]}")
+
     def connect(self, bind_dn: str | None = None, password: str | None = None):
         """A bound ldap3 connection (SYNC, raise_exceptions on)."""
         import ldap3

@@ -23,11 +23,13 @@ from toolkit.ldap.connection import close, connect_first, result_error
 from toolkit.ldap.dirsync import DirSyncDetector
 from toolkit.ldap.errors import ChangeFeedError
 from toolkit.ldap.spec import LdapServerSpec
+from toolkit.ldap.usnchanged import UsnChangedDetector
 
 DETECTORS = {
     "changelog": ChangelogDetector,
     "accesslog": AccesslogDetector,
     "dirsync": DirSyncDetector,
+    "usnchanged": UsnChangedDetector,  # AD without the DirSync right: never chosen by auto
 }
 
 
@@ -131,6 +133,8 @@ def make_detector(
         detector = AccesslogDetector(servers, ignore_changes_by_dn, log_base=base or LOG_BASE)
     elif kind == "dirsync":  # base "": the default naming context, read at first use
         detector = DirSyncDetector(servers, ignore_changes_by_dn, base=base)
+    elif kind == "usnchanged":
+        detector = UsnChangedDetector(servers, ignore_changes_by_dn)
     else:
         detector = ChangelogDetector(servers, ignore_changes_by_dn)
         if base:

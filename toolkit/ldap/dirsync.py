@@ -188,7 +188,7 @@ class DirSyncDetector(ChangeDetector):
             "raw": raw,
         }
         if _text(raw, "isdeleted").upper() == "TRUE":
-            return Change(kind="delete", dn=_dn_before_delete(raw, parsed.dn), **common)
+            return Change(kind="delete", dn=dn_before_delete(raw, parsed.dn), **common)
         if raw.get("objectclass"):
             return Change(kind="add", dn=parsed.dn, **common)
         if raw.get("name") or raw.get("parentguid"):
@@ -204,7 +204,7 @@ def _text(raw: dict[str, Any], name: str) -> str:
     return value.decode("utf-8", "replace") if isinstance(value, bytes) else str(value)
 
 
-def _dn_before_delete(raw: dict[str, Any], tombstone_dn: str) -> str:
+def dn_before_delete(raw: dict[str, Any], tombstone_dn: str) -> str:
     """`CN=jdoe,OU=People,...` from a tombstone: its name before `\\nDEL:` under its
     lastKnownParent; the tombstone's own DN when those are missing."""
     name = _text(raw, "name").split("\nDEL:", 1)[0]

@@ -36,6 +36,7 @@ from toolkit.ldap.errors import (
     LdapTlsError,
 )
 from toolkit.ldap.spec import LdapServerSpec
+from toolkit.ldap.usnchanged import UsnChangedDetector
 
 RETRO_CHANGELOG = "cn=Retro Changelog Plugin,cn=plugins,cn=config"
 MIN_RETENTION_SECONDS = 24 * 3600
@@ -296,6 +297,8 @@ def _check_feed(server: LdapServerSpec, configured: str, flavor: str) -> list[Ch
         return [
             CheckResult("change feed enabled", False, str(exc), _feed_fix(flavor, server.bind_dn))
         ]
+    if configured == "usnchanged" and kind == "dirsync":  # AD polled without DirSync's right
+        kind, reason = "usnchanged", reason.replace("DirSync", "uSNChanged polling")
     results = [CheckResult("change feed enabled", True, f"{kind}: {reason}")]
     if configured not in ("auto", kind):
         results.append(
@@ -319,6 +322,8 @@ def _check_feed_readable(server: LdapServerSpec, kind: str, base: str, flavor: s
     try:
         if kind == "dirsync":
             return _check_dirsync(server, base)
+        if kind == "usnchanged":
+            return _check_usnchanged(server, base)
         if kind == "changelog":
             detector = ChangelogDetector([server])
             try:
@@ -367,8 +372,35 @@ def dirsync_fix(sync_dn: str | None, base: str) -> str:
         f"Directory Users and Computers, {base} > Properties > Security > Advanced > Add; or "
         f'dsacl "{base}" /G "DOMAIN\\user:CA;{RIGHT}"; on Samba, samba-tool dsacl set '
         f'--objectdn="{base}" --sddl="(OA;;CR;{REPLICATING_CHANGES};;SID of the user)". '
-        "Without it, use a change detector that polls uSNChanged (not built in yet) or resync"
+        "Without it, set change-detector: usnchanged on the sync source (polls uSNChanged: "
+        "read access is enough)"
     )
+
+
+def _check_usnchanged(server: LdapServerSpec, base: str) -> CheckResult:
+    """uSNChanged polling needs the recent objects and, for deletes, the tombstones in
+    CN=Deleted Objects, which AD shows only to administrators unless granted."""
+    name = "change feed readable"
+    usn = UsnChangedDetector([server], base=base)
+    try:
+        readable = usn.deleted_objects_readable()
+        # the last thousand USNs: enough to show the objects are readable
+        changes, _ = usn.poll(usn._cursor(max(usn._highest() - 1000, 0)))
+    finally:
+        usn.close()
+    if not readable:
+        deleted = f"CN=Deleted Objects,{usn.base}"
+        who = server.bind_dn or "the sync user"
+        return CheckResult(
+            name,
+            False,
+            f"{who} cannot read {deleted}: deletes would go unseen",
+            f'grant {who} List Contents and Read Property on {deleted}: dsacls "{deleted}" '
+            f'/takeownership, then dsacls "{deleted}" /G "DOMAIN\\user:LCRP"; on Samba, '
+            f'samba-tool dsacl set --objectdn="{deleted}" --sddl="(A;;LCRP;;;SID of the user)"; '
+            f"or use change-detector: dirsync with the {RIGHT} right",
+        )
+    return CheckResult(name, True, f"uSNChanged readable: {len(changes)} recent users and groups")
 
 
 def _check_dirsync(server: LdapServerSpec, base: str) -> CheckResult:
@@ -449,7 +481,7 @@ def _check_retention(
             return _retention_389(conn, spec, name)
         if feed_detail.startswith("accesslog"):
             return _retention_openldap(conn, spec, name)
-        if feed_detail.startswith("dirsync"):
+        if feed_detail.startswith(("dirsync", "usnchanged")):
             return CheckResult(
                 name,
                 True,
