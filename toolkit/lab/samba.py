@@ -10,6 +10,7 @@ smb.conf. See reference/samba-ad.md for the recipe and Samba's differences from 
 
 from __future__ import annotations
 
+import fcntl
 import os
 import secrets
 import shutil
@@ -124,12 +125,36 @@ def _has_address(address: str) -> bool:
     return f" {address}/" in done.stdout
 
 
+# addresses this process holds (a lock file each, kept open while the process lives): a DC
+# being reset (stopped for a moment) keeps its address from other test runs
+_HELD: dict[str, int] = {}
+
+
+def _hold(address: str) -> bool:
+    """Take the machine-wide lock of `address` for this process; False if another has it."""
+    if address in _HELD:
+        return False  # another DC of this process has it
+    path = Path(tempfile.gettempdir()) / f"scimsync-samba-{address}.lock"
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        os.close(fd)
+        return False
+    _HELD[address] = fd
+    return True
+
+
 def loopback_address() -> str:
-    """A loopback address (127.0.0.N) where nothing listens on 389, on `lo` (added if
-    missing: Samba binds only to addresses an interface has)."""
+    """A loopback address (127.0.0.N) that no other DC uses: locked for this process, nothing
+    listening on 389, on `lo` (added if missing: Samba binds only to addresses an interface
+    has)."""
     for n in range(FIRST_ADDRESS, LAST_ADDRESS):
         address = f"127.0.0.{n}"
-        if port_open(address, 389) or port_open(address, 636):
+        if not _hold(address):
+            continue
+        if port_open(address, 389) or port_open(address, 636):  # a lab's DC, detached
+            os.close(_HELD.pop(address))
             continue
         if not _has_address(address):
             done = subprocess.run(
