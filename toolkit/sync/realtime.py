@@ -265,13 +265,32 @@ class RealtimeSync:
         reconciled: read now, they drop it."""
         if not getattr(self.detector, "silent_member_removal", False):
             return
-        links = self._groups_left(groups, results)
-        unique_id = self.reconciler.unique_id
-        entries = [
-            entry
-            for link in links
-            if (entry := self.reconciler.locate(link.dn, link.entry_uuid, unique_id)) is not None
-        ]
+        try:
+            links = self._groups_left(groups, results)
+            unique_id = self.reconciler.unique_id
+            entries = [
+                entry
+                for link in links
+                if (entry := self.reconciler.locate(link.dn, link.entry_uuid, unique_id))
+                is not None
+            ]
+        except FatalError:
+            self.stop_event.set()
+            raise
+        except Exception as exc:  # logged and listed by status; a resync settles it
+            for group in groups:
+                if group[-1].kind == "delete":
+                    dn = group[-1].dn
+                    self._record_failure(
+                        Result(
+                            synclog.CHANGE_FAILED,
+                            detail=f"groups left by the deleted entry: {type(exc).__name__}: {exc}",
+                        ),
+                        dn,
+                        "dn:" + _dn_key(dn),
+                        "references",
+                    )
+            return
         list(pool.map(self._reconcile_referencer, entries))
 
     def _groups_left(self, groups: list[list[Change]], results: dict[int, Result]) -> list[Link]:
