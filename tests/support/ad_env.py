@@ -32,11 +32,14 @@ def ad_classes() -> dict[str, dict[str, Any]]:
 
 @dataclass
 class AdRt(Rt):
-    """One pipe from the `samba` fixture (DirSync) to the `scim_server` fixture."""
+    """One pipe from the `samba` fixture (DirSync, or `change_detector`) to the
+    `scim_server` fixture."""
+
+    change_detector: str | None = None  # None: auto (dirsync on an AD DC)
 
     @property
     def detector(self) -> str:
-        return "dirsync"
+        return self.change_detector or "dirsync"
 
     def write_config(
         self, classes: dict[str, dict[str, Any]] | None = None, **pipe_props: Any
@@ -54,7 +57,7 @@ class AdRt(Rt):
             prefix="ad",
             ldap_type="active-directory",
             pipe=PIPE,
-            change_detector=None,  # auto: dirsync on an AD DC
+            change_detector=self.change_detector,
             destination_props={"resource-mapping-file": str(mapping)},
             pipe_props=props,
             classes=self.classes,
@@ -106,10 +109,16 @@ class AdRt(Rt):
 
 
 def make_ad_rt(
-    server: Any, scim: Any, folder: Path, users: int = 20, groups: int = 3, resync: bool = True
+    server: Any,
+    scim: Any,
+    folder: Path,
+    users: int = 20,
+    groups: int = 3,
+    resync: bool = True,
+    change_detector: str | None = None,
 ) -> AdRt:
     """Sample data loaded, the config written, the start point at the end, a resync."""
-    rt = AdRt(server, scim, folder, "samba")
+    rt = AdRt(server, scim, folder, "samba", change_detector=change_detector)
     rt.write_config()
     rt.load(users, groups)
     rt.set_startpoint("--end-of-changelog")

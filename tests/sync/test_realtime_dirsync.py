@@ -190,3 +190,25 @@ def test_set_startpoint_beginning_replays_a_full_dirsync_and_time_is_refused(rt:
     assert rt.normalized() == before
     applied = [line for line in rt.log() if line["type"] == "change-applied"]
     assert applied == []
+
+
+def test_usnchanged_carries_changes_too(samba, scim_server, tmp_path):
+    """The fallback detector end to end (the admin can read the tombstones)."""
+    rt = make_ad_rt(samba, scim_server, tmp_path / "pipe", change_detector="usnchanged")
+    try:
+        group = next(e for e in rt.entries if "group" in e["objectClass"] and e.get("member"))
+        group_name = group["dn"][0].split(",")[0][3:]
+        member_dn = group["member"][0]
+        name = member_dn.split(",")[0][3:]
+        dn = rt.add_user("polled", mail="polled@example.test")
+        rt.replace(dn, title=["Polled"])
+        rt.ldap.delete(member_dn)
+        rt.sync()
+        users = rt.users()
+        assert users["polled"]["title"] == "Polled"
+        assert users["polled"]["externalId"] == rt.guid(dn)
+        assert name not in users
+        members = rt.members_of(group_name)
+        assert name not in members and not [m for m in members if m.startswith("dangling:")]
+    finally:
+        rt.close()
