@@ -1,15 +1,21 @@
 #!/bin/sh
 # Install the Debian packages the tests and the lab need, when they are missing:
 # slapd and ldap-utils (the lab and the OpenLDAP tests), 389-ds-base (the 389-DS tests),
-# chromium and a font (the browser tests of the notebooks drive it through Playwright).
+# chromium and a font (the browser tests of the notebooks drive it through Playwright),
+# Samba's AD DC (the Active Directory tests and `lab up --source ad`; provision needs the three
+# samba-* packages beside samba, which --no-install-recommends would leave out).
 set -eu
-PACKAGES="slapd ldap-utils 389-ds-base openssl chromium fonts-dejavu-core"
+PACKAGES="slapd ldap-utils 389-ds-base openssl chromium fonts-dejavu-core samba samba-dsdb-modules samba-ad-provision samba-vfs-modules"
 missing=""
 [ -x /usr/sbin/slapd ] || missing="$missing slapd"
 command -v ldapsearch >/dev/null 2>&1 || missing="$missing ldap-utils"
 [ -x /usr/sbin/ns-slapd ] || missing="$missing 389-ds-base"
 command -v openssl >/dev/null 2>&1 || missing="$missing openssl"  # test certificates
 [ -x /usr/bin/chromium ] || missing="$missing chromium"
+[ -x /usr/sbin/samba ] || missing="$missing samba"
+[ -d /usr/share/samba/setup ] || missing="$missing samba-ad-provision"
+[ -n "$(find /usr/lib -path '*samba/ldb/samba_dsdb.so' 2>/dev/null | head -1)" ] || missing="$missing samba-dsdb-modules"
+[ -n "$(find /usr/lib -path '*samba/vfs/acl_xattr.so' 2>/dev/null | head -1)" ] || missing="$missing samba-vfs-modules"
 # without recommends chromium brings no font: labels would render as empty boxes
 [ -f /usr/share/fonts/truetype/dejavu/DejaVuSans.ttf ] || missing="$missing fonts-dejavu-core"
 [ -z "$missing" ] && exit 0

@@ -8,6 +8,7 @@ from __future__ import annotations
 import pytest
 
 from toolkit.lab.dirsrv import DirSrv
+from toolkit.lab.samba import SambaDC
 from toolkit.lab.scimserver import ScimServer
 from toolkit.lab.slapd import Slapd
 
@@ -56,3 +57,18 @@ def scim_server(scim_server_process):
         scim_server_process.start()
     scim_server_process.reset()
     return scim_server_process
+
+
+@pytest.fixture(scope="session")
+def samba_server(tmp_path_factory):
+    # the DC ends itself after 2 h should the suite die without stopping it
+    server = SambaDC(tmp_path_factory.mktemp("samba"), max_runtime=7200).create().start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def samba(samba_server):
+    """A private Samba AD DC, a fresh copy of the provisioned template (no data of ours)."""
+    samba_server.reset()
+    return samba_server

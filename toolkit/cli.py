@@ -41,6 +41,12 @@ def _add_lab(sub: argparse._SubParsersAction) -> None:
     up.add_argument("--users", type=int, default=2000)
     up.add_argument("--groups", type=int, default=50)
     up.add_argument("--seed", type=int, default=0)
+    up.add_argument(
+        "--source",
+        choices=("ldap", "ad"),
+        default="ldap",
+        help="ldap: a private slapd (default); ad: a private Samba AD DC read with DirSync",
+    )
     up.set_defaults(func=_lab_up)
     for name, func, text in (
         ("down", _lab_down, "stop both servers"),
@@ -55,8 +61,11 @@ def _add_lab(sub: argparse._SubParsersAction) -> None:
 def _lab_up(args: argparse.Namespace) -> int:
     from toolkit.lab import lab
 
-    state = lab.up(args.dir, args.users, args.groups, args.seed)
-    print(f"lab up in {state.folder}")
+    state = lab.up(args.dir, args.users, args.groups, args.seed, args.source)
+    print(
+        f"lab up in {state.folder}"
+        + (" (Active Directory: Samba AD DC)" if state.source == "ad" else "")
+    )
     print(f"  LDAP  {state.ldap_url}  base {state.suffix}  bind {state.admin_dn}")
     print(f"        password in {state.folder}/secrets/ldap-password   (pid {state.ldap_pid})")
     print(
@@ -72,7 +81,8 @@ def _lab_down(args: argparse.Namespace) -> int:
 
     state = lab.down(args.dir)
     print(
-        f"lab down: stopped slapd (pid {state.ldap_pid}) and the SCIM server (pid {state.scim_pid})"
+        f"lab down: stopped {'samba' if state.source == 'ad' else 'slapd'} (pid {state.ldap_pid}) "
+        f"and the SCIM server (pid {state.scim_pid})"
     )
     return 0
 
@@ -134,14 +144,22 @@ def _add_config(sub: argparse._SubParsersAction) -> None:
     )
     pc.add_argument("--no-prompt", action="store_true", help="take every answer from the flags")
     pc.add_argument("--pipe-name", default="ldap-to-scim")
-    pc.add_argument("--source-type", default="ldap", help="LDAP server type (default ldap)")
+    pc.add_argument(
+        "--source-type",
+        default="ldap",
+        help="LDAP server type (default ldap; active-directory writes the AD mapping and classes)",
+    )
     pc.add_argument("--source-host", default="localhost")
     pc.add_argument("--source-port", type=int)
     pc.add_argument("--source-security", choices=("none", "ssl", "starttls"), default="none")
     pc.add_argument("--source-bind-dn")
     pc.add_argument("--source-bind-password-file", type=Path)
     pc.add_argument("--source-base-dn", action="append", default=[], metavar="DN")
-    pc.add_argument("--change-detector", choices=("changelog", "accesslog", "auto"), default="auto")
+    pc.add_argument(
+        "--change-detector",
+        choices=("changelog", "accesslog", "dirsync", "usnchanged", "auto"),
+        default="auto",
+    )
     pc.add_argument("--scim-url")
     pc.add_argument("--scim-auth", choices=("none", "basic", "bearer", "oauth2"), default="none")
     pc.add_argument("--scim-token-file", type=Path)

@@ -26,9 +26,24 @@ def entry_dn(entry: Entry) -> str | None:
     return first.decode("utf-8", "replace") if isinstance(first, bytes) else first
 
 
+# the attributes holding an entry's unique id, by directory kind: entryUUID (RFC 4530:
+# OpenLDAP, 389-DS, ...), objectGUID (Active Directory, read in its string form)
+UNIQUE_ID_ATTRIBUTES = ("entryuuid", "objectguid")
+
+
+def key_attribute(unique_id_attribute: str | None) -> str:
+    """The attribute whose value `entry_key` takes as the key (and a link stores), for a
+    source with this unique-id attribute: objectGUID on AD, else entryUUID (a source keyed on
+    nsUniqueId still links by entryUUID)."""
+    if (unique_id_attribute or "").lower() == "objectguid":
+        return "objectGUID"
+    return "entryUUID"
+
+
 def entry_key(entry: Entry) -> str:
-    """The stable key of an entry: its entryUUID, else its normalized DN."""
-    values = entry.get("entryuuid") or entry.get("entryUUID")
+    """The stable key of an entry: its entryUUID (objectGUID on AD), else its normalized DN."""
+    values = next((entry[a] for a in UNIQUE_ID_ATTRIBUTES if entry.get(a)), None)
+    values = values or entry.get("entryUUID")
     if values:
         value = values[0] if isinstance(values, list | tuple) else values
         value = value.decode() if isinstance(value, bytes) else str(value)

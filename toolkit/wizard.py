@@ -160,13 +160,14 @@ class Wizard:
             servers.append(self._parse_host_port(more, default_port) or servers[-1])
         bind_dn = self.dn("Sync user DN", PING_SYNC_USER)
         password = self.secret("sync user password", "source-ds-password")
-        detector = ["auto", "changelog", "accesslog"][
+        detector = ["auto", "changelog", "accesslog", "dirsync"][
             self.choose(
                 "Change detection:",
                 [
                     "Automatic (cn=changelog, else cn=accesslog)",
                     "cn=changelog (PingDirectory, 389-DS, DSEE)",
                     "cn=accesslog (OpenLDAP slapo-accesslog)",
+                    "DirSync (Active Directory)",
                 ],
             )
         ]

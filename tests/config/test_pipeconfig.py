@@ -17,7 +17,7 @@ from toolkit.config.pipeconfig import (
     PipeConfigAnswers,
     write_pipe_config,
 )
-from toolkit.mapping import default_mapping_text
+from toolkit.mapping import default_mapping_text, load_mapping
 from toolkit.wizard import Wizard
 
 
@@ -125,6 +125,47 @@ def test_no_prompt_offline_writes_a_valid_config(tmp_path):
     assert forced.returncode == 0, forced.stderr
     assert list(load_config(path).sync_pipes) == ["hr"]
     assert load_config(path).external_servers["scim"].http_authorization_method == "none"
+
+
+def test_no_prompt_active_directory_writes_the_ad_mapping_classes_and_key(tmp_path):
+    args = flags(tmp_path, "--offline", "--source-type", "active-directory")
+    args[args.index("accesslog")] = "auto"
+    args[args.index("o=corp,c=de")] = "DC=corp,DC=example"
+    args[args.index("cn=admin,dc=example,dc=com")] = "scimsync@corp.example"  # a UPN bind
+    run = scimsync(*args)
+    assert run.returncode == 0, run.stderr
+    config = load_config(tmp_path / "cfg" / "sync.yaml")
+    assert config.external_servers["source-ds"].type == "active-directory"
+    assert config.external_servers["source-ds"].bind_dn == "scimsync@corp.example"
+    users, groups, _ = config.pipe("ldap-to-scim").classes_in_order()
+    assert users.include_filter == ("(&(objectClass=user)(!(objectClass=computer)))",)
+    assert groups.include_filter == ("(objectClass=group)",)
+    xml = config.mapping_file_of(config.destination_of()).read_text()
+    assert xml == default_mapping_text("DC=corp,DC=example", "active-directory")
+    assert 'ldapAttribute="sAMAccountName"' in xml and "entryUUID" not in xml
+    from toolkit.ldap.fromconfig import source_spec
+
+    assert source_spec(config).unique_id_attribute == "objectGUID"  # AD's unique id
+    mappings = load_mapping(config.mapping_file_of(config.destination_of()))
+    user = mappings["User"].to_scim(
+        {
+            "dn": "CN=ann,OU=People,DC=corp,DC=example",
+            "objectguid": ["0e0d0c0b-0a09-0807-0605-040302010000"],
+            "samaccountname": ["ann"],
+            "useraccountcontrol": ["514"],
+            "department": ["Sales"],
+            "employeeid": ["E-1"],
+            "company": ["Example"],
+        },
+        None,
+    )
+    enterprise = user["urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"]
+    assert (user["userName"], user["externalId"], user["active"]) == (
+        "ann",
+        "0e0d0c0b-0a09-0807-0605-040302010000",
+        False,
+    )
+    assert enterprise == {"department": "Sales", "employeeNumber": "E-1", "organization": "Example"}
 
 
 def test_no_prompt_with_own_mapping_file_and_basic_or_oauth2(tmp_path):

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import json
 import stat
+from pathlib import Path
 
 import httpx
 
 from toolkit.cli import main
 from toolkit.lab import lab, sampledata
 from toolkit.lab.process import pid_alive
+from toolkit.lab.samba import SambaDC
 
 
 def test_sample_data_is_deterministic_and_realistic():
@@ -62,3 +64,48 @@ def test_lab_up_status_down(tmp_path, capsys):
         assert main(["lab", "down", "--dir", str(folder)]) == 0
     assert not pid_alive(state.ldap_pid) and not pid_alive(state.scim_pid)
     assert main(["lab", "status", "--dir", str(folder)]) == 2
+
+
+def test_lab_up_source_ad_runs_samba_beside_scim_and_syncs(tmp_path, capsys):
+    folder = tmp_path / "adlab"
+    args = ["lab", "up", "--dir", str(folder), "--users", "30", "--groups", "3", "--source", "ad"]
+    assert main(args) == 0
+    state = lab.LabState.load(folder)
+    try:
+        out = capsys.readouterr().out
+        assert "Samba AD DC" in out and state.ldap_url in out and state.source == "ad"
+        assert lab.ldap_counts(state) == {"users": 30, "groups": 3}
+        assert main(["lab", "status", "--dir", str(folder), "--json"]) == 0
+        assert [s["answering"] for s in json.loads(capsys.readouterr().out)] == [True, True]
+        config = str(folder / "sync.yaml")
+        assert main(["--config", config, "resync", "--json"]) == 0
+        result = json.loads(capsys.readouterr().out)
+        assert (result["applied"], result["failed"]) == (33, 0), result
+        token = (folder / "secrets" / "scim-token").read_text()
+        users = httpx.get(
+            f"{state.scim_url}/Users",
+            params={"count": 100},
+            headers={"Authorization": f"Bearer {token}"},
+        ).json()
+        assert users["totalResults"] == 30
+        assert all(len(u["externalId"]) == 36 for u in users["Resources"])  # objectGUIDs
+        dc = SambaDC(Path(state.ldap_workdir), host=state.ldap_url.split("//")[1].split(":")[0])
+        dc.admin_password = (folder / "secrets" / "ldap-password").read_text()
+        conn = dc.connect()
+        conn.add(
+            f"CN=lab.newbie,OU=People,{state.suffix}",
+            ["top", "person", "organizationalPerson", "user"],
+            {"sAMAccountName": "lab.newbie", "userAccountControl": 544},
+        )
+        conn.unbind()
+        start = ["realtime-sync", "start", "--foreground", "--until-idle"]
+        assert main(["--config", config, *start]) == 0  # DirSync carries the add
+        found = httpx.get(
+            f"{state.scim_url}/Users",
+            params={"filter": 'userName eq "lab.newbie"'},
+            headers={"Authorization": f"Bearer {token}"},
+        ).json()
+        assert found["totalResults"] == 1
+    finally:
+        assert main(["lab", "down", "--dir", str(folder)]) == 0
+    assert not pid_alive(state.ldap_pid) and not pid_alive(state.scim_pid)

@@ -281,7 +281,7 @@ def test_specs_validate_choices_and_hide_password():
     with pytest.raises(ValueError, match="connection_security"):
         LdapServerSpec("h", 1, "tls")
     with pytest.raises(ValueError, match="change_detector"):
-        SourceSpec(["dc=x"], [spec], change_detector="dirsync")
+        SourceSpec(["dc=x"], [spec], change_detector="polling")
     with pytest.raises(ValueError, match="at least one server"):
         SourceSpec(["dc=x"], [])
 

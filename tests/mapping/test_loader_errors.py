@@ -172,6 +172,7 @@ def test_semantic_errors_all_reported_with_lines(tmp_path):
         "com.unboundid.scim.ldap.GeneralizedTimeTransformation, "
         "com.unboundid.scim.ldap.PostalAddressTransformation, "
         "com.unboundid.scim.ldap.TelephoneNumberTransformation, "
+        "toolkit.mapping.AccountEnabledTransformation, "
         "toolkit.mapping.Base64Transformation, "
         "toolkit.mapping.NegatedBooleanTransformation)",
         f"{n}:{line_of(path, 'BooleanTransformation')}: attribute 'title': "

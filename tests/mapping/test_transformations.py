@@ -6,6 +6,7 @@ import pytest
 
 from toolkit.errors import SkippableError
 from toolkit.mapping import (
+    AccountEnabledTransformation,
     BooleanTransformation,
     DefaultTransformation,
     GeneralizedTimeTransformation,
@@ -52,6 +53,19 @@ def test_boolean_invert_argument_and_negated_class():
         assert t.to_ldap(False, "boolean") == "TRUE"
         assert t.to_ldap(True, "boolean") == "FALSE"
     assert BooleanTransformation({"invert": "false"}).to_scim("TRUE", "boolean") is True
+
+
+def test_account_enabled_reads_userAccountControl_disabled_bit():
+    t = create_transformation("toolkit.mapping.AccountEnabledTransformation")
+    assert isinstance(t, AccountEnabledTransformation)
+    assert t.to_scim("512", "boolean") is True  # NORMAL_ACCOUNT
+    assert t.to_scim("514", "boolean") is False  # | ACCOUNTDISABLE
+    assert t.to_scim(b"66050", "boolean") is False  # | DONT_EXPIRE_PASSWORD, disabled
+    assert t.to_scim("544", "boolean") is True  # | PASSWD_NOTREQD
+    assert (t.to_ldap(True), t.to_ldap(False)) == ("512", "514")
+    assert t.check("string") is not None
+    with pytest.raises(SkippableError, match="not an integer"):
+        t.to_scim("enabled", "boolean")
 
 
 def test_boolean_rejects_garbage_and_other_types():

@@ -27,6 +27,7 @@ from toolkit.config.validate import check_document
 from toolkit.errors import ScimsyncError
 
 MAPPING_FILE_NAME = "scim-resources.xml"
+AD_SOURCE_TYPE = "active-directory"  # its own mapping, classes and change detector (dirsync)
 PING_SYNC_USER = "cn=Sync User,cn=Root DNs,cn=config"
 
 CheckConnections = Callable[[Config], list[str]]
@@ -162,17 +163,23 @@ def build_document(answers: PipeConfigAnswers, mapping_ref: str) -> CommentedMap
     pipe["sync-destination"] = "scim"
     pipe["started"] = False
     pipe["change-detection-polling-interval"] = "500 ms"
-    pipe["sync-classes"] = _classes(first_base)
+    pipe["sync-classes"] = _classes(first_base, answers.source_type == AD_SOURCE_TYPE)
     doc["sync-pipes"][answers.pipe_name] = pipe
     return doc
 
 
-def _classes(first_base: str) -> CommentedMap:
+def _classes(first_base: str, active_directory: bool = False) -> CommentedMap:
+    """Ping's users, groups and DEFAULT classes; on Active Directory its user and group
+    objects (computers are users too: left out)."""
     classes = CommentedMap()
     users = CommentedMap()
     users["evaluation-order-index"] = 100
     users["include-base-dn"] = flow_list([f"ou=people,{first_base}"])
-    users["include-filter"] = flow_list(["(objectClass=inetOrgPerson)"])
+    users["include-filter"] = flow_list(
+        ["(&(objectClass=user)(!(objectClass=computer)))"]
+        if active_directory
+        else ["(objectClass=inetOrgPerson)"]
+    )
     users["destination-correlation-attributes"] = flow_list(["externalId", "userName"])
     users["resource"] = "User"
     classes["users"] = users
@@ -180,7 +187,9 @@ def _classes(first_base: str) -> CommentedMap:
     groups["evaluation-order-index"] = 200
     groups["include-base-dn"] = flow_list([f"ou=groups,{first_base}"])
     groups["include-filter"] = flow_list(
-        ["(|(objectClass=groupOfNames)(objectClass=groupOfUniqueNames))"]
+        ["(objectClass=group)"]
+        if active_directory
+        else ["(|(objectClass=groupOfNames)(objectClass=groupOfUniqueNames))"]
     )
     groups["destination-correlation-attributes"] = flow_list(["externalId", "displayName"])
     groups["resource"] = "Group"
@@ -201,13 +210,13 @@ def write_pipe_config(
     path: Path | str,
     answers: PipeConfigAnswers,
     *,
-    default_mapping: Callable[[str], str],
+    default_mapping: Callable[[str, str], str],
     force: bool = False,
     check_connections: CheckConnections | None = None,
 ) -> PipeConfigResult:
     """Validate, test the connections (unless None), then write the config and, when no
     mapping file is given, `default_mapping(suffix)`: the built-in mapping's text with its
-    base DNs under the source's first base (toolkit.mapping.default_mapping_text, which the
+    base DNs under the source's first base, for its source type (toolkit.mapping.default_mapping_text, which the
     caller hands in: config does not reach into the mapping package)."""
     path = Path(path).absolute()
     config_dir = path.parent
@@ -227,7 +236,10 @@ def write_pipe_config(
                 config_dir.mkdir(parents=True, exist_ok=True)
                 if not mapping.exists():
                     created.append(mapping)
-                mapping.write_text(default_mapping(answers.source_base_dns[0]), encoding="utf-8")
+                mapping.write_text(
+                    default_mapping(answers.source_base_dns[0], answers.source_type),
+                    encoding="utf-8",
+                )
             else:
                 warnings.append(
                     f"kept the existing {mapping} (--force replaces it with the default mapping)"

@@ -82,6 +82,10 @@ class Prop:
         return self.kind == "secret"
 
 
+# a userPrincipalName (name@domain), which Active Directory takes as a simple bind's name
+_UPN = re.compile(r"[^@=,\s]+@[A-Za-z0-9.-]+")
+
+
 def _p(name: str, kind: str, **kw: object) -> Prop:
     return Prop(name, kind, **kw)  # type: ignore[arg-type]
 
@@ -101,7 +105,7 @@ LDAP_SERVER_PROPS: tuple[Prop, ...] = (
     _p("server-port", "int", minimum=1, maximum=65535),  # default: 636 with ssl, else 389
     _p("connection-security", "enum", choices=("none", "ssl", "starttls"), default="none"),
     _p("authentication-method", "enum", choices=("none", "simple"), default="simple"),
-    _p("bind-dn", "dn"),
+    _p("bind-dn", "bind-name"),  # a DN; on Active Directory also user@domain (UPN)
     _p("password", "secret"),
     *_TLS,
     *_TIMEOUTS_LDAP,
@@ -133,7 +137,12 @@ LDAP_SOURCE_PROPS: tuple[Prop, ...] = (
     _p("type", "enum", choices=SOURCE_TYPES, default="ldap"),
     _p("base-dn", "dn", multi=True, required=True),
     _p("server", "ref", multi=True, ref=EXTERNAL_SERVERS, required=True),
-    _p("change-detector", "enum", choices=("auto", "changelog", "accesslog"), default="auto"),
+    _p(
+        "change-detector",
+        "enum",
+        choices=("auto", "changelog", "accesslog", "dirsync", "usnchanged"),
+        default="auto",
+    ),
     _p("ignore-changes-by-dn", "dn", multi=True, default=[]),
     _p("page-size", "int", minimum=1, default=1000),
     _p("unique-id-attribute", "attribute", default="entryUUID"),
@@ -323,7 +332,9 @@ def convert(prop: Prop, value: object, base_dir: Path, path: str) -> object:
             choices = " | ".join(prop.choices)
             raise ValueError(f"invalid value {text!r}: expected {choices}{hint}")
         return text
-    if kind == "dn":
+    if kind == "bind-name" and _UPN.fullmatch(text):
+        return text  # Active Directory binds by userPrincipalName too
+    if kind in ("dn", "bind-name"):
         try:
             parse_dn(text)
         except DNError as exc:

@@ -1,5 +1,8 @@
 """The embedded default: a private slapd (with accesslog) and a SCIM server on loopback.
 
+With `source="ad"`, a private Samba AD DC (read through DirSync) instead of slapd, with the
+same sample people and groups as AD user and group objects, and the built-in AD mapping.
+
 `up()` starts both, loads deterministic sample data, and writes a ready-to-use config folder:
 sync.yaml (secrets referenced as files, never inline), the secret files (mode 0600) and
 lab.json, which records what runs where so that `down()` and `status()` find it again.
@@ -16,8 +19,9 @@ from pathlib import Path
 import httpx
 
 from toolkit.errors import FatalError
-from toolkit.lab import sampledata
+from toolkit.lab import samba, sampledata
 from toolkit.lab.process import pid_alive, port_open, stop_pid
+from toolkit.lab.samba import SambaDC
 from toolkit.lab.scimserver import ScimServer
 from toolkit.lab.slapd import Slapd
 from toolkit.lab.syncyaml import write_pipe_config, write_secret
@@ -44,6 +48,7 @@ class LabState:
     users: int
     groups: int
     seed: int
+    source: str = "ldap"  # ldap (slapd) | ad (Samba AD DC)
 
     def save(self, folder: Path) -> None:
         (folder / STATE_FILE).write_text(json.dumps(asdict(self), indent=2) + "\n")
@@ -58,8 +63,20 @@ class LabState:
         return cls(**json.loads(path.read_text()))
 
 
-def up(folder: Path = DEFAULT_DIR, users: int = 2000, groups: int = 50, seed: int = 0) -> LabState:
-    """Start the lab in `folder` with sample data; refuse if one already runs there."""
+SOURCES = ("ldap", "ad")
+
+
+def up(
+    folder: Path = DEFAULT_DIR,
+    users: int = 2000,
+    groups: int = 50,
+    seed: int = 0,
+    source: str = "ldap",
+) -> LabState:
+    """Start the lab in `folder` with sample data; refuse if one already runs there.
+    `source`: ldap (a private slapd) or ad (a private Samba AD DC)."""
+    if source not in SOURCES:
+        raise LabError(f"--source {source}: expected one of {', '.join(SOURCES)}")
     folder = Path(folder).resolve()
     if (folder / STATE_FILE).exists():
         state = LabState.load(folder)
@@ -68,18 +85,36 @@ def up(folder: Path = DEFAULT_DIR, users: int = 2000, groups: int = 50, seed: in
     shutil.rmtree(folder / "servers", ignore_errors=True)
     folder.mkdir(parents=True, exist_ok=True)
     token = secrets.token_urlsafe(24)
-    ldap = Slapd(folder / "servers" / "slapd").create()
-    ldif = sampledata.write_ldif(
-        folder / "servers" / "sample.ldif", users, groups, seed, ldap.suffix
-    )
-    ldap.load_ldif(ldif)
-    ldap.start()
+    ldap: Slapd | SambaDC
+    if source == "ad":
+        ldap = SambaDC(folder / "servers" / "samba").create().start()
+        try:
+            conn = ldap.connect()
+            samba.load_sample(conn, users, groups, seed)
+            conn.unbind()
+        except Exception:
+            ldap.stop()
+            raise
+    else:
+        ldap = Slapd(folder / "servers" / "slapd").create()
+        ldif = sampledata.write_ldif(
+            folder / "servers" / "sample.ldif", users, groups, seed, ldap.suffix
+        )
+        ldap.load_ldif(ldif)
+        ldap.start()
     try:
         scim = ScimServer(folder / "servers" / "scim", bearer_token=token).start()
     except Exception:
         ldap.stop()
         raise
     write_secret(folder / "secrets" / "scim-token", token)
+    options = {
+        "header": "Written by `scimsync lab up`: the embedded default pipe, LDAP (slapd) to "
+        "SCIM 2.0.\nSecrets are files beside this one (mode 0600), referenced, never "
+        "written inline."
+    }
+    if source == "ad":
+        options = _ad_options(folder)
     config = write_pipe_config(
         folder / "sync.yaml",
         ldap,
@@ -91,9 +126,7 @@ def up(folder: Path = DEFAULT_DIR, users: int = 2000, groups: int = 50, seed: in
             "oauth-token": "${file:secrets/scim-token}",
         },
         pipe_props={"change-detection-polling-interval": "500 ms"},
-        header="Written by `scimsync lab up`: the embedded default pipe, LDAP (slapd) to "
-        "SCIM 2.0.\nSecrets are files beside this one (mode 0600), referenced, never "
-        "written inline.",
+        **options,
     )
     state = LabState(
         folder=str(folder),
@@ -108,9 +141,29 @@ def up(folder: Path = DEFAULT_DIR, users: int = 2000, groups: int = 50, seed: in
         users=users,
         groups=groups,
         seed=seed,
+        source=source,
     )
     state.save(folder)
     return state
+
+
+def _ad_options(folder: Path) -> dict:
+    """The pipe on the AD lab: the built-in AD mapping (a copy beside sync.yaml), AD's classes,
+    the server typed active-directory, and auto change detection (DirSync)."""
+    from toolkit.config.pipeconfig import _classes
+    from toolkit.mapping import default_mapping_text
+
+    mapping = folder / "scim-resources.xml"
+    mapping.write_text(default_mapping_text(samba.BASE_DN, "active-directory"), encoding="utf-8")
+    return {
+        "ldap_type": "active-directory",
+        "change_detector": None,
+        "destination_props": {"resource-mapping-file": "scim-resources.xml"},
+        "classes": {k: dict(v) for k, v in _classes(samba.BASE_DN, active_directory=True).items()},
+        "header": "Written by `scimsync lab up --source ad`: the embedded pipe, Active Directory "
+        "(a private Samba AD DC, read with DirSync) to SCIM 2.0.\nSecrets are files beside "
+        "this one (mode 0600), referenced, never written inline.",
+    }
 
 
 def down(folder: Path = DEFAULT_DIR) -> LabState:
@@ -159,9 +212,20 @@ def ldap_counts(state: LabState) -> dict[str, int]:
         raise_exceptions=True,
     )
     counts = {}
+    ad = state.source == "ad"
     for name, base, flt in (
-        ("users", f"ou=people,{state.suffix}", "(objectClass=inetOrgPerson)"),
-        ("groups", f"ou=groups,{state.suffix}", "(objectClass=groupOfNames)"),
+        (
+            "users",
+            f"ou=people,{state.suffix}",
+            "(&(objectClass=user)(!(objectClass=computer)))"
+            if ad
+            else "(objectClass=inetOrgPerson)",
+        ),
+        (
+            "groups",
+            f"ou=groups,{state.suffix}",
+            f"(objectClass={'group' if ad else 'groupOfNames'})",
+        ),
     ):
         entries = conn.extend.standard.paged_search(base, flt, attributes=["1.1"], paged_size=1000)
         counts[name] = sum(1 for e in entries if e["type"] == "searchResEntry")

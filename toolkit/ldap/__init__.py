@@ -18,6 +18,7 @@ from toolkit.ldap.changelog import ChangelogDetector
 from toolkit.ldap.changes import Change, ChangeDetector
 from toolkit.ldap.connection import connect, connect_first
 from toolkit.ldap.detect import make_detector, probe_feed
+from toolkit.ldap.dirsync import DirSyncDetector
 from toolkit.ldap.errors import (
     ChangeFeedError,
     CursorError,
@@ -45,6 +46,7 @@ __all__ = [
     "ChangelogDetector",
     "CheckResult",
     "CursorError",
+    "DirSyncDetector",
     "Entry",
     "EntrySource",
     "LdapBindError",

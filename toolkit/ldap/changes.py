@@ -275,6 +275,11 @@ def describe_cursor(cursor: str | None) -> str:
         return "unreadable"
     if "next" in state:
         return f"next change number {state['next']}"
+    if state.get("detector") == "usnchanged":
+        return f"changes after USN {state.get('usn', 0)}"
+    if state.get("detector") == "dirsync":
+        cookie = state.get("cookie")
+        return "a DirSync cookie" if cookie else "the beginning: a full DirSync"
     start = state.get("start")
     when = parse_generalized_time(start) if isinstance(start, str) else None
     if when is None:

@@ -1,5 +1,8 @@
 """Choosing a change detector: `auto` looks at what the server offers and says why it chose.
 
+An Active Directory domain controller (supportedCapabilities 1.2.840.113556.1.4.800) means
+DirSync on its default naming context.
+
 A root DSE naming a change log (`changelog`, `lastChangeNumber`) means draft-changelog
 (389-DS, PingDirectory, DSEE, OUD); a naming context holding an `auditContainer` (or a
 readable cn=accesslog) means OpenLDAP's slapo-accesslog.
@@ -13,13 +16,21 @@ import ldap3
 from ldap3.core import exceptions as lexc
 
 from toolkit.ldap.accesslog import LOG_BASE, AccesslogDetector
+from toolkit.ldap.ad import AD_CAPABILITY
 from toolkit.ldap.changelog import ChangelogDetector
 from toolkit.ldap.changes import ChangeDetector
 from toolkit.ldap.connection import close, connect_first, result_error
+from toolkit.ldap.dirsync import DirSyncDetector
 from toolkit.ldap.errors import ChangeFeedError
 from toolkit.ldap.spec import LdapServerSpec
+from toolkit.ldap.usnchanged import UsnChangedDetector
 
-DETECTORS = {"changelog": ChangelogDetector, "accesslog": AccesslogDetector}
+DETECTORS = {
+    "changelog": ChangelogDetector,
+    "accesslog": AccesslogDetector,
+    "dirsync": DirSyncDetector,
+    "usnchanged": UsnChangedDetector,  # AD without the DirSync right: never chosen by auto
+}
 
 
 def _read(conn: ldap3.Connection, base: str, attributes: list[str]) -> dict[str, list[str]] | None:
@@ -46,10 +57,26 @@ def probe_feed(servers: Sequence[LdapServerSpec]) -> tuple[str, str, str]:
     try:
         dse = (
             _read(
-                conn, "", ["changelog", "firstChangeNumber", "lastChangeNumber", "namingContexts"]
+                conn,
+                "",
+                [
+                    "changelog",
+                    "firstChangeNumber",
+                    "lastChangeNumber",
+                    "namingContexts",
+                    "supportedCapabilities",
+                    "defaultNamingContext",
+                ],
             )
             or {}
         )
+        if AD_CAPABILITY in dse.get("supportedcapabilities", []):
+            base = (dse.get("defaultnamingcontext") or [""])[0]
+            return (
+                "dirsync",
+                base,
+                f"{spec.label} is an Active Directory domain controller (DirSync on {base})",
+            )
         if dse.get("changelog") or dse.get("lastchangenumber"):
             base = (dse.get("changelog") or ["cn=changelog"])[0]
             first = (dse.get("firstchangenumber") or ["?"])[0]
@@ -104,6 +131,10 @@ def make_detector(
     detector: ChangeDetector
     if kind == "accesslog":
         detector = AccesslogDetector(servers, ignore_changes_by_dn, log_base=base or LOG_BASE)
+    elif kind == "dirsync":  # base "": the default naming context, read at first use
+        detector = DirSyncDetector(servers, ignore_changes_by_dn, base=base)
+    elif kind == "usnchanged":
+        detector = UsnChangedDetector(servers, ignore_changes_by_dn)
     else:
         detector = ChangelogDetector(servers, ignore_changes_by_dn)
         if base:

@@ -58,9 +58,18 @@ def source_spec(config: Config, source: SyncSource | str | None = None) -> Sourc
         page_size=src.page_size,
         change_detector=src.change_detector,
         ignore_changes_by_dn=tuple(src.ignore_changes_by_dn),
-        unique_id_attribute=src.unique_id_attribute,
+        unique_id_attribute=unique_id_attribute(config, src),
         name=src.name,
     )
+
+
+def unique_id_attribute(config: Config, src: SyncSource) -> str:
+    """The source's unique-id attribute: as configured, but objectGUID on Active Directory
+    when left at the default entryUUID (which AD does not have)."""
+    kinds = {s.type for s in config.servers_of(src) if isinstance(s, LdapServer)}
+    if src.unique_id_attribute == "entryUUID" and kinds == {"active-directory"}:
+        return "objectGUID"
+    return src.unique_id_attribute
 
 
 def open_source(config: Config, source: SyncSource | str | None = None) -> LdapSource | LdifSource:
@@ -114,7 +123,7 @@ def prepare_server(
     sources = [
         s for s in config.sync_sources.values() if s.type == "ldap" and server_name in s.server
     ]
-    unique_id = sources[0].unique_id_attribute if sources else "entryUUID"
+    unique_id = unique_id_attribute(config, sources[0]) if sources else "entryUUID"
     results = prepare_ldap_server(
         server_spec(server),
         base_dns,

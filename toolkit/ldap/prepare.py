@@ -27,6 +27,7 @@ from toolkit.ldap.accesslog import LOG_BASE, WRITE_FILTER
 from toolkit.ldap.changelog import ChangelogDetector
 from toolkit.ldap.connection import close, connect
 from toolkit.ldap.detect import probe_feed
+from toolkit.ldap.dirsync import REPLICATING_CHANGES, RIGHT, DirSyncDetector
 from toolkit.ldap.errors import (
     ChangeFeedError,
     LdapBindError,
@@ -35,6 +36,7 @@ from toolkit.ldap.errors import (
     LdapTlsError,
 )
 from toolkit.ldap.spec import LdapServerSpec
+from toolkit.ldap.usnchanged import UsnChangedDetector
 
 RETRO_CHANGELOG = "cn=Retro Changelog Plugin,cn=plugins,cn=config"
 MIN_RETENTION_SECONDS = 24 * 3600
@@ -252,14 +254,17 @@ def _abandon_paged(conn: ldap3.Connection, base_dn: str) -> None:
     control = (conn.result.get("controls") or {}).get("1.2.840.113556.1.4.319")
     cookie = control["value"]["cookie"] if control else None
     if cookie:
-        conn.search(
-            base_dn,
-            "(objectClass=*)",
-            ldap3.SUBTREE,
-            attributes=["1.1"],
-            paged_size=0,
-            paged_cookie=cookie,
-        )
+        try:
+            conn.search(
+                base_dn,
+                "(objectClass=*)",
+                ldap3.SUBTREE,
+                attributes=["1.1"],
+                paged_size=0,
+                paged_cookie=cookie,
+            )
+        except lexc.LDAPOperationResult:  # Samba refuses a page of size 0: the search ends anyway
+            pass
 
 
 def _feed_fix(flavor: str, sync_dn: str | None) -> str:
@@ -292,6 +297,8 @@ def _check_feed(server: LdapServerSpec, configured: str, flavor: str) -> list[Ch
         return [
             CheckResult("change feed enabled", False, str(exc), _feed_fix(flavor, server.bind_dn))
         ]
+    if configured == "usnchanged" and kind == "dirsync":  # AD polled without DirSync's right
+        kind, reason = "usnchanged", reason.replace("DirSync", "uSNChanged polling")
     results = [CheckResult("change feed enabled", True, f"{kind}: {reason}")]
     if configured not in ("auto", kind):
         results.append(
@@ -313,6 +320,10 @@ def _check_feed_readable(server: LdapServerSpec, kind: str, base: str, flavor: s
     except LdapError as exc:
         return CheckResult(name, False, str(exc), None)
     try:
+        if kind == "dirsync":
+            return _check_dirsync(server, base)
+        if kind == "usnchanged":
+            return _check_usnchanged(server, base)
         if kind == "changelog":
             detector = ChangelogDetector([server])
             try:
@@ -350,6 +361,68 @@ def _check_feed_readable(server: LdapServerSpec, kind: str, base: str, flavor: s
         )
     finally:
         close(conn)
+
+
+def dirsync_fix(sync_dn: str | None, base: str) -> str:
+    """How to give the sync user the right DirSync needs, in Windows' and Samba's words."""
+    who = sync_dn or "the sync user"
+    return (
+        f'grant {who} the "{RIGHT}" extended right (DS-Replication-Get-Changes, '
+        f"{REPLICATING_CHANGES}) on the domain root {base}, this object only: in Active "
+        f"Directory Users and Computers, {base} > Properties > Security > Advanced > Add; or "
+        f'dsacl "{base}" /G "DOMAIN\\user:CA;{RIGHT}"; on Samba, samba-tool dsacl set '
+        f'--objectdn="{base}" --sddl="(OA;;CR;{REPLICATING_CHANGES};;SID of the user)". '
+        "Without it, set change-detector: usnchanged on the sync source (polls uSNChanged: "
+        "read access is enough)"
+    )
+
+
+def _check_usnchanged(server: LdapServerSpec, base: str) -> CheckResult:
+    """uSNChanged polling needs the recent objects and, for deletes, the tombstones in
+    CN=Deleted Objects, which AD shows only to administrators unless granted."""
+    name = "change feed readable"
+    usn = UsnChangedDetector([server], base=base)
+    try:
+        readable = usn.deleted_objects_readable()
+        # the last thousand USNs: enough to show the objects are readable
+        changes, _ = usn.poll(usn._cursor(max(usn._highest() - 1000, 0)))
+    finally:
+        usn.close()
+    if not readable:
+        deleted = f"CN=Deleted Objects,{usn.base}"
+        who = server.bind_dn or "the sync user"
+        return CheckResult(
+            name,
+            False,
+            f"{who} cannot read {deleted}: deletes would go unseen",
+            f'grant {who} List Contents and Read Property on {deleted}: dsacls "{deleted}" '
+            f'/takeownership, then dsacls "{deleted}" /G "DOMAIN\\user:LCRP"; on Samba, '
+            f'samba-tool dsacl set --objectdn="{deleted}" --sddl="(A;;LCRP;;;SID of the user)"; '
+            f"or use change-detector: dirsync with the {RIGHT} right",
+        )
+    return CheckResult(name, True, f"uSNChanged readable: {len(changes)} recent users and groups")
+
+
+def _check_dirsync(server: LdapServerSpec, base: str) -> CheckResult:
+    """A DirSync from nothing (object GUIDs only): refused without Replicating Directory
+    Changes."""
+    name = "change feed readable"
+    detector = DirSyncDetector([server], base=base)
+    try:
+        detector.cursor_at_end()
+    except LdapError as exc:
+        insufficient = getattr(exc, "result_code", None) == 50 or "insufficient" in str(exc)
+        return CheckResult(
+            name,
+            False,
+            f"DirSync on {base or 'the domain'} as {server.bind_dn or 'anonymous'} failed: {exc}",
+            dirsync_fix(server.bind_dn, detector.base or base)
+            if insufficient
+            else "check that the sync user can bind and read the domain",
+        )
+    finally:
+        detector.close()
+    return CheckResult(name, True, f"DirSync on {detector.base} answers with a cookie")
 
 
 def _abandon_paged_filter(conn: ldap3.Connection, base: str, search_filter: str) -> None:
@@ -408,6 +481,13 @@ def _check_retention(
             return _retention_389(conn, spec, name)
         if feed_detail.startswith("accesslog"):
             return _retention_openldap(conn, spec, name)
+        if feed_detail.startswith(("dirsync", "usnchanged")):
+            return CheckResult(
+                name,
+                True,
+                "DirSync reports deletes while their tombstones last (tombstoneLifetime, 180 days "
+                "by default): a sync stopped longer than that misses deletes; resync then",
+            )
         return CheckResult(
             name, True, "retention not checked for this server type; keep at least 1 day of changes"
         )

@@ -30,6 +30,7 @@ from ldap3.protocol.rfc2696 import paged_search_control
 from ldap3.protocol.rfc4511 import LDAPMessage, MessageID, ProtocolOp
 from pyasn1.codec.ber import encoder
 
+from toolkit.ldap.ad import guid_bytes, normalize_entry
 from toolkit.ldap.connection import close
 from toolkit.ldap.errors import LdapRetriableOperationError, operation_error
 
@@ -83,7 +84,7 @@ def entry_from_raw(dn: str, raw_attributes: dict[str, list[bytes]]) -> dict[str,
     for name, values in raw_attributes.items():
         if values:  # ldap3 lists requested attributes the server did not return as empty
             entry.setdefault(name.lower(), []).extend(value_of(v) for v in values)
-    return entry
+    return normalize_entry(entry) if "objectguid" in entry else entry
 
 
 def request_attributes(
@@ -226,6 +227,8 @@ def decode_entry(
             entry[name].extend(values)
         else:
             entry[name] = values
+    if "objectguid" in entry:  # Active Directory: its GUID in string form (toolkit.ldap.ad)
+        normalize_entry(entry)
     return entry
 
 
@@ -524,7 +527,11 @@ def encode_any_of_search(
     if not search_filter.values:
         raise ValueError("AnyOf needs at least one value")
     attribute = _ber(0x04, search_filter.attribute.encode())
-    terms = [_ber(0xA3, attribute + _ber(0x04, v.encode())) for v in search_filter.values]
+    binary = search_filter.attribute.lower() == "objectguid"  # asserted as its 16 bytes
+    terms = [
+        _ber(0xA3, attribute + _ber(0x04, guid_bytes(v) if binary else v.encode()))
+        for v in search_filter.values
+    ]
     flt = terms[0] if len(terms) == 1 else _ber(0xA1, b"".join(terms))
     request = _ber(
         0x63,

@@ -17,9 +17,11 @@ from ldap3.core import exceptions as lexc
 from ldap3.utils.conv import escape_filter_chars
 
 from toolkit.entry import Entry
+from toolkit.ldap.ad import complete_ranges, filter_value
 from toolkit.ldap.changes import ChangeDetector
 from toolkit.ldap.connection import close, connect_first, result_error
 from toolkit.ldap.detect import make_detector
+from toolkit.ldap.errors import LdapOperationError
 from toolkit.ldap.search import entry_from_raw, paged_search, request_attributes
 from toolkit.ldap.spec import SourceSpec
 
@@ -64,16 +66,31 @@ class LdapSource:
         """
         conn, server = connect_first(self.spec.servers)
         try:
-            yield from paged_search(
+            for entry in paged_search(
                 conn,
                 base_dn,
                 search_filter,
                 request_attributes(attributes, self.spec.unique_id_attribute),
                 page_size or self.spec.page_size,
                 label=server.label,
-            )
+            ):
+                yield self.complete(entry)
         finally:
             close(conn)
+
+    def complete(self, entry: Entry) -> Entry:
+        """The entry with its ranged values (AD's `member;range=0-1499`) read to the end, on
+        the look-up connection (a paged read's connection is busy with its pages)."""
+        if not any(";range=" in name for name in entry):
+            return entry
+        try:
+            return complete_ranges(dict(entry), self._read_range)
+        except ValueError as exc:
+            raise LdapOperationError(f"ranged read of {exc}") from None
+
+    def _read_range(self, dn: str, request: str) -> dict[str, list[Any]]:
+        found = self._search(dn, "(objectClass=*)", ldap3.BASE, [request], complete=False)
+        return {k: v for k, v in found[0].items() if k != "dn"} if found else {}
 
     def iter_all(
         self, search_filter: str = "(objectClass=*)", attributes: Sequence[str] | None = None
@@ -85,9 +102,27 @@ class LdapSource:
     # --- look-ups (realtime sync re-reads each changed entry) ----------------------------------
 
     def _search(
-        self, base: str, search_filter: str, scope: str, attributes: Sequence[str] | None
+        self,
+        base: str,
+        search_filter: str,
+        scope: str,
+        attributes: Sequence[str] | None,
+        complete: bool = True,
     ) -> list[Entry]:
-        wanted = request_attributes(attributes, self.spec.unique_id_attribute)
+        found = self._search_once(base, search_filter, scope, attributes, complete)
+        return [self.complete(e) for e in found] if complete else found
+
+    def _search_once(
+        self,
+        base: str,
+        search_filter: str,
+        scope: str,
+        attributes: Sequence[str] | None,
+        with_unique_id: bool = True,
+    ) -> list[Entry]:
+        wanted = request_attributes(
+            attributes, self.spec.unique_id_attribute if with_unique_id else None
+        )
         with self._lock:
             for attempt in (1, 2):
                 if self._lookup is None or self._lookup.closed:
@@ -125,7 +160,9 @@ class LdapSource:
         self, attribute: str, value: str, attributes: Sequence[str] | None = None
     ) -> list[Entry]:
         """Entries of every base DN whose `attribute` equals `value` (e.g. entryUUID, nsUniqueId)."""
-        search_filter = f"({attribute}={escape_filter_chars(value)})"
+        search_filter = (
+            f"({attribute}={filter_value(attribute, value) or escape_filter_chars(value)})"
+        )
         found: list[Entry] = []
         for base_dn in self.base_dns:
             found.extend(self._search(base_dn, search_filter, ldap3.SUBTREE, attributes))
@@ -139,7 +176,9 @@ class LdapSource:
     ) -> list[Entry]:
         """Entries of every base DN where one of the attributes `names` equals one of `values`
         (e.g. the entries naming some DNs as manager or member), read page by page."""
-        terms = "".join(f"({n}={escape_filter_chars(v)})" for v in values for n in names)
+        terms = "".join(
+            f"({n}={filter_value(n, v) or escape_filter_chars(v)})" for v in values for n in names
+        )
         if not terms:
             return []
         return list(self.iter_all(f"(|{terms})", attributes))

@@ -10,7 +10,7 @@ from pathlib import Path
 
 SECURITIES = ("none", "ssl", "starttls")
 HOSTNAME_VERIFICATIONS = ("strict", "allow-all")
-CHANGE_DETECTORS = ("auto", "changelog", "accesslog")
+CHANGE_DETECTORS = ("auto", "changelog", "accesslog", "dirsync", "usnchanged")
 
 
 @dataclass(frozen=True)
@@ -56,7 +56,7 @@ class SourceSpec:
     base_dns: tuple[str, ...] | list[str]
     servers: tuple[LdapServerSpec, ...] | list[LdapServerSpec]
     page_size: int = 1000
-    change_detector: str = "auto"  # auto | changelog | accesslog
+    change_detector: str = "auto"  # auto | changelog | accesslog | dirsync | usnchanged
     ignore_changes_by_dn: tuple[str, ...] | list[str] = ()
     unique_id_attribute: str = "entryUUID"
     name: str | None = None

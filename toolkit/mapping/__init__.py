@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from toolkit.mapping.derived import DictResolver, OnUnresolved, Resolver
 from toolkit.mapping.loader import (
+    AD_MAPPING_PATH,
     DEFAULT_MAPPING_PATH,
     MappingError,
     default_mapping_text,
@@ -33,6 +34,7 @@ from toolkit.mapping.resource import (
     ResourceMappings,
 )
 from toolkit.mapping.transformations import (
+    AccountEnabledTransformation,
     Base64Transformation,
     BinaryValueError,
     BooleanTransformation,
@@ -48,7 +50,9 @@ from toolkit.mapping.transformations import (
 )
 
 __all__ = [
+    "AD_MAPPING_PATH",
     "DEFAULT_MAPPING_PATH",
+    "AccountEnabledTransformation",
     "AddTemplate",
     "AttributeDef",
     "Base64Transformation",

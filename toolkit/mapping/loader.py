@@ -31,6 +31,9 @@ from toolkit.mapping.transformations import Transformation, create_transformatio
 
 #: The built-in mapping used when a destination names no resource-mapping-file.
 DEFAULT_MAPPING_PATH = Path(__file__).with_name("default-scim-resources.xml")
+#: The built-in mapping for Active Directory sources (objectGUID, sAMAccountName, user, group).
+AD_MAPPING_PATH = Path(__file__).with_name("ad-scim-resources.xml")
+AD_SOURCE_TYPE = "active-directory"
 DEFAULT_SUFFIX = "dc=example,dc=com"
 
 _OBJECT_CLASS_TERM = re.compile(r"\(\s*objectClass\s*=\s*([^()*\s]+)\s*\)", re.IGNORECASE)
@@ -46,9 +49,11 @@ class MappingError(FatalError):
         self.errors = errors
 
 
-def default_mapping_text(suffix: str = DEFAULT_SUFFIX) -> str:
-    """The built-in mapping file's text with its base DNs under `suffix` instead."""
-    text = DEFAULT_MAPPING_PATH.read_text(encoding="utf-8")
+def default_mapping_text(suffix: str = DEFAULT_SUFFIX, source_type: str = "ldap") -> str:
+    """The built-in mapping file's text with its base DNs under `suffix` instead: the Active
+    Directory mapping for an `active-directory` source, else the default one."""
+    path = AD_MAPPING_PATH if source_type == AD_SOURCE_TYPE else DEFAULT_MAPPING_PATH
+    text = path.read_text(encoding="utf-8")
     if suffix == DEFAULT_SUFFIX:
         return text
     return text.replace(DEFAULT_SUFFIX, escape(suffix, {'"': "&quot;"}))

@@ -377,6 +377,30 @@ class NegatedBooleanTransformation(BooleanTransformation):
     inverted = True
 
 
+class AccountEnabledTransformation(Transformation):
+    """Our own addition: Active Directory's userAccountControl -> SCIM `active`, true unless
+    the ACCOUNTDISABLE bit (0x2) is set. Back to LDAP a normal account (512), disabled or
+    not (514): the other bits are AD's to keep, so a mapping should not write this back."""
+
+    names = ("toolkit.mapping.AccountEnabledTransformation", "AccountEnabledTransformation")
+    data_types = ("boolean",)
+    DISABLED = 0x2
+
+    def scim_converter(self, data_type: str) -> ToScim:
+        return self._active
+
+    def _active(self, value: LdapValue) -> bool:
+        try:
+            return not int(as_text(value).strip()) & self.DISABLED
+        except ValueError:
+            raise TransformationError(
+                f"userAccountControl value {as_text(value)!r} is not an integer"
+            ) from None
+
+    def to_ldap(self, value: Any, data_type: str = "boolean") -> str:
+        return "512" if parse_boolean(value) else "514"
+
+
 class GeneralizedTimeTransformation(Transformation):
     """LDAP GeneralizedTime <-> SCIM dateTime (RFC 3339, always given in UTC)."""
 
@@ -569,6 +593,7 @@ for _cls in (
     Base64Transformation,
     BooleanTransformation,
     NegatedBooleanTransformation,
+    AccountEnabledTransformation,
     GeneralizedTimeTransformation,
     PostalAddressTransformation,
     TelephoneNumberTransformation,

@@ -18,9 +18,6 @@ from toolkit.errors import FatalError
 from toolkit.ldap.match import compile_filter
 from toolkit.mapping.resource import ResourceMapping, ResourceMappings
 
-#: what every read asks for besides the mapping's attributes: the filters' classes and the key
-READ_ALWAYS = ("objectClass", "entryUUID")
-
 
 def class_resource(sync_class: SyncClass, mappings: ResourceMappings) -> ResourceMapping:
     """The resource a class's entries become: its `resource`, else by its include-filter."""
@@ -51,8 +48,12 @@ class Scope:
     """The classes of one pipe, in evaluation order, with the resource each class's entries
     become, the attributes a read must carry, and the attributes naming other entries."""
 
-    def __init__(self, pipe: SyncPipe, mappings: ResourceMappings):
+    def __init__(self, pipe: SyncPipe, mappings: ResourceMappings, key: str = "entryUUID"):
         self.classes = pipe.classes_in_order()
+        # the attribute of an entry's key (toolkit.entry.key_attribute): every read asks for
+        # it, and for the objectClass the filters test, besides the mapping's attributes
+        self.key_attribute = key
+        self._always = ("objectClass", key)
         # every class whose entries a run reads, exclusions too (their rows say what is not
         # sent): a class whose resource the mapping cannot tell is refused, by every run
         self.resources: dict[str, ResourceMapping] = {
@@ -67,7 +68,7 @@ class Scope:
         self._filters = {
             c.name: [compile_filter(f) for f in c.include_filter] for c in self.classes
         }
-        names = set(READ_ALWAYS)
+        names = set(self._always)
         for resource in self.resources.values():
             names.update(resource.ldap_attributes())
         for sync_class in self.classes:  # a re-read entry must carry what the filters test
@@ -83,7 +84,7 @@ class Scope:
 
     def class_attributes(self, sync_class: SyncClass) -> list[str]:
         """What a class's own read asks for (its search tests the filters itself)."""
-        return sorted({*self.resources[sync_class.name].ldap_attributes(), *READ_ALWAYS})
+        return sorted({*self.resources[sync_class.name].ldap_attributes(), *self._always})
 
     def class_of(self, entry: Entry) -> SyncClass | None:
         """The first class by evaluation order whose base DNs and filters take the entry."""

@@ -37,10 +37,12 @@ from toolkit.entry import entry_key
 from toolkit.errors import FatalError
 from toolkit.ldap.changes import Change, ChangeDetector, describe_cursor
 from toolkit.ldap.search import AnyOf, request_attributes
+from toolkit.mapping.urns import ENTERPRISE_USER
 from toolkit.plan.guards import DeleteBudget
 from toolkit.plan.model import ADOPT, CREATE, DELETE, Link
 from toolkit.progress import REALTIME, Listener, Phase
 from toolkit.scim.errors import Conflict
+from toolkit.scim.filters import eq
 from toolkit.sync import lock, synclog
 from toolkit.sync.files import pipe_files
 from toolkit.sync.reconcile import Reconciler, Result
@@ -249,6 +251,7 @@ class RealtimeSync:
         self._reconcile_referencing(
             pool, [dn for g in groups for dn in _named_anew(g, results[id(g)])]
         )
+        self._reconcile_groups_left(pool, groups, results)
         for group in groups:
             for _ in group:  # the final outcome of each change
                 self.stats.count(results[id(group)].msg_type)
@@ -258,6 +261,70 @@ class RealtimeSync:
         self.stats.ops_per_second = len(changes) / elapsed if elapsed > 0 else 0.0
         last = changes[-1]
         self.stats.last_change_time = last.time.isoformat() if last.time else None
+
+    def _reconcile_groups_left(
+        self, pool: ThreadPoolExecutor, groups: list[list[Change]], results: dict[int, Result]
+    ) -> None:
+        """On a feed that does not report the groups a deleted member leaves (AD's DirSync:
+        the member and manager values go without a change of the entries holding them),
+        the entries whose resources still name a resource deleted in this batch,
+        reconciled: read now, they drop it."""
+        if not getattr(self.detector, "silent_member_removal", False):
+            return
+        try:
+            links = self._groups_left(groups, results)
+            unique_id = self.reconciler.unique_id
+            entries = [
+                entry
+                for link in links
+                if (entry := self.reconciler.locate(link.dn, link.entry_uuid, unique_id))
+                is not None
+            ]
+        except FatalError:
+            self.stop_event.set()
+            raise
+        except Exception as exc:  # logged and listed by status; a resync settles it
+            for group in groups:
+                if group[-1].kind == "delete":
+                    dn = group[-1].dn
+                    self._record_failure(
+                        Result(
+                            synclog.CHANGE_FAILED,
+                            detail=f"groups left by the deleted entry: {type(exc).__name__}: {exc}",
+                        ),
+                        dn,
+                        "dn:" + _dn_key(dn),
+                        "references",
+                    )
+            return
+        list(pool.map(self._reconcile_referencer, entries))
+
+    def _groups_left(self, groups: list[list[Change]], results: dict[int, Result]) -> list[Link]:
+        """The links of the resources that name a resource deleted here as a member or a
+        manager (AD drops the manager value silently too)."""
+        gone = [
+            results[id(g)].scim_id
+            for g in groups
+            if g[-1].kind == "delete"
+            and results[id(g)].scim_id
+            and results[id(g)].msg_type == synclog.CHANGE_APPLIED
+        ]
+        found: dict[str, Link] = {}
+        for resource in {r.name: r for r in self.reconciler.scope.resources.values()}.values():
+            paths = [
+                path
+                for name, path in (
+                    ("members", "members.value"),
+                    ("manager", f"{ENTERPRISE_USER}:manager.value"),
+                )
+                if resource.attribute(name) is not None
+            ]
+            for path, scim_id in ((p, i) for p in paths for i in gone):
+                for target in self.client.find(resource.name, eq(path, scim_id)):
+                    link = self.store.link_of_target(self.pipe.name, resource.name, target["id"])
+                    if link is not None:
+                        found[link.entry_uuid] = link
+        return list(found.values())
 
     def _prefetch(self, changes: list[Change]) -> dict[str, dict[str, Any]]:
         """The entries of a large batch read with a few OR searches on their unique ids, rather
@@ -273,7 +340,7 @@ class RealtimeSync:
             if last.kind == "delete":
                 continue
             if last.entry_uuid:
-                attribute, value = "entryUUID", last.entry_uuid
+                attribute, value = self.reconciler.unique_id, last.entry_uuid
             elif last.unique_id and last.unique_id_attribute:
                 attribute, value = last.unique_id_attribute, last.unique_id
             else:
@@ -394,7 +461,7 @@ class RealtimeSync:
         last = group[-1]
         dn = last.new_dn or last.dn
         unique_id = last.entry_uuid or last.unique_id
-        unique_attr = "entryUUID" if last.entry_uuid else last.unique_id_attribute
+        unique_attr = self.reconciler.unique_id if last.entry_uuid else last.unique_id_attribute
         if last.kind == "delete":
             entry = None
         elif _identity(group[0]) in self._prefetched:
@@ -684,7 +751,7 @@ class RealtimeSync:
                 if failure.key.startswith("dn:"):
                     entry = self.reconciler.locate(failure.dn, None, None)
                 else:
-                    entry = self.reconciler.locate(None, failure.key, "entryUUID")
+                    entry = self.reconciler.locate(None, failure.key, self.reconciler.unique_id)
                 read.append((entry, self._link_of(failure)))
             if len(read) == 1:
                 return [self.reconciler.reconcile(*read[0])]

@@ -14,7 +14,7 @@ from typing import Any
 
 from toolkit.config.dn import normalize_dn
 from toolkit.config.model import Config, SyncPipe
-from toolkit.entry import entry_key
+from toolkit.entry import entry_key, key_attribute
 from toolkit.ldap.source import LdapSource
 from toolkit.mapping.resource import ResourceMapping, ResourceMappings
 from toolkit.plan.engine import (
@@ -89,7 +89,12 @@ class Reconciler:
     ):
         self.config, self.pipe, self.mappings = config, pipe, mappings
         self.source, self.client, self.store = source, client, store
-        self.scope = scope or Scope(pipe, mappings)
+        # the attribute of the entries' keys (entryUUID; objectGUID on Active Directory)
+        spec = getattr(source, "spec", None)
+        self.scope = scope or Scope(
+            pipe, mappings, key_attribute(getattr(spec, "unique_id_attribute", None))
+        )
+        self.unique_id = self.scope.key_attribute
         self.validator: Validator | None = None
         self.update_method = config.destination_of(pipe).update_method
         self.endpoints: dict[str, str] = {}
@@ -307,7 +312,7 @@ class Reconciler:
         for key, owner in links.items():
             if key in skip or key.startswith("dn:"):
                 continue
-            found = self.locate(None, key, "entryUUID")
+            found = self.locate(None, key, self.unique_id)
             if found is not None and self.scope.synchronized(found) is not None:
                 out.append((found, owner))
                 if first:

@@ -12,6 +12,8 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 
 from toolkit.config.model import Config
+from toolkit.entry import key_attribute
+from toolkit.ldap.fromconfig import unique_id_attribute
 from toolkit.ldap.source import EntrySource, LdapSource
 from toolkit.mapping import load_mapping
 from toolkit.mapping.resource import ResourceMappings
@@ -64,7 +66,9 @@ class PipeRuntime:
     def scope(self) -> Scope:
         """Which class takes an entry and what it becomes (toolkit.plan.scope)."""
         if self._scope is None:
-            self._scope = Scope(self.pipe, self.mappings)
+            source = self.config.source_of(self.pipe)
+            key = key_attribute(unique_id_attribute(self.config, source))
+            self._scope = Scope(self.pipe, self.mappings, key)
         return self._scope
 
     @property
