@@ -188,3 +188,16 @@ def test_default_mapping_under_another_suffix(tmp_path):
     assert mappings["User"].search.base_dns == ("ou=people,dc=acme,dc=org",)
     assert mappings["Group"].search.base_dns == ("ou=groups,dc=acme,dc=org",)
     assert mappings["User"].add.dn_template == "uid={uid},ou=people,dc=acme,dc=org"
+
+
+def test_for_openldap_active_is_left_unmapped_its_schema_has_no_ns_account_lock(tmp_path):
+    path = tmp_path / "scim-resources.xml"
+    path.write_text(default_mapping_text("dc=acme,dc=org", "openldap"), encoding="utf-8")
+    assert validate_mapping_file(path) == []
+    users = load_mapping(path)["User"]
+    assert "nsaccountlock" not in {a.lower() for a in users.ldap_attributes()}
+    assert users.attribute("active") is not None  # declared, for the analyst: never set
+    assert "active" not in users.to_scim({**LUKASZ, "nsAccountLock": ["TRUE"]}, resolver())
+    # every other directory type keeps it (389-DS and its lineage have nsAccountLock)
+    for source_type in ("ldap", "389-ds"):
+        assert 'ldapAttribute="nsAccountLock"' in default_mapping_text(source_type=source_type)

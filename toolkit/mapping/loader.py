@@ -49,11 +49,28 @@ class MappingError(FatalError):
         self.errors = errors
 
 
+#: `active` from nsAccountLock, in the built-in mapping: 389-DS and Sun-lineage directories
+#: have it, stock OpenLDAP's schema does not (every run would be refused over it)
+_ACCOUNT_LOCK = re.compile(
+    r'\n( *)<mapping ldapAttribute="nsAccountLock"\s+'
+    r'transform="toolkit\.mapping\.NegatedBooleanTransformation"/>'
+)
+_UNMAPPED_LOCK = (
+    "\n\\1<!-- OpenLDAP's schema has no nsAccountLock: `active` is left unset. Map it from\n"
+    '\\1     your directory\'s own attribute, e.g. <mapping ldapAttribute="nsAccountLock"\n'
+    '\\1     transform="toolkit.mapping.NegatedBooleanTransformation"/> -->'
+)
+
+
 def default_mapping_text(suffix: str = DEFAULT_SUFFIX, source_type: str = "ldap") -> str:
     """The built-in mapping file's text with its base DNs under `suffix` instead: the Active
-    Directory mapping for an `active-directory` source, else the default one."""
+    Directory mapping for an `active-directory` source, else the default one (for an
+    `openldap` source without `active`'s mapping from nsAccountLock, which its stock schema
+    lacks)."""
     path = AD_MAPPING_PATH if source_type == AD_SOURCE_TYPE else DEFAULT_MAPPING_PATH
     text = path.read_text(encoding="utf-8")
+    if source_type == "openldap":
+        text = _ACCOUNT_LOCK.sub(_UNMAPPED_LOCK, text, count=1)
     if suffix == DEFAULT_SUFFIX:
         return text
     return text.replace(DEFAULT_SUFFIX, escape(suffix, {'"': "&quot;"}))
