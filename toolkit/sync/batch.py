@@ -100,7 +100,7 @@ def class_resource(sync_class: SyncClass, mappings: ResourceMappings) -> Resourc
     )
 
 
-def _class_filter(sync_class: SyncClass, extra: str | None) -> str:
+def class_filter(sync_class: SyncClass, extra: str | None) -> str:
     parts = list(sync_class.include_filter)
     flt = (
         parts[0]
@@ -144,7 +144,7 @@ def read_classes(session: PipeRuntime, options: RunOptions) -> list[ClassRead]:
             continue  # Ping's DEFAULT class: it only drops what no other class takes
         resource = class_resource(sync_class, session.mappings)
         attributes = sorted({*resource.ldap_attributes(), "objectClass", "entryUUID"})
-        flt = _class_filter(sync_class, options.source_search_filter)
+        flt = class_filter(sync_class, options.source_search_filter)
         bases = list(sync_class.include_base_dn) or source_bases
         entries: list[dict[str, Any]] = []
         desc = f"reading LDAP ({sync_class.name})"
