@@ -446,7 +446,7 @@ class Scenario:
 
     def secret_typed(self, cell: Any) -> None:
         """A secret typed into a secret field by mistake: it must be cleared, never shown."""
-        box = cell.locator(".widget-password", has_text="SCIM bearer token").locator("input")
+        box = cell.locator(".widget-text", has_text="SCIM bearer token").locator("input")
         kept = box.input_value()
         box.fill(TYPED_SECRET)
         box.press("Enter")
@@ -457,7 +457,7 @@ class Scenario:
             "value_after": box.input_value(),
             "input_type": box.get_attribute("type"),
             "shown": TYPED_SECRET in self.page.locator(".jp-Notebook").inner_text(),
-            "note": cell.locator(".widget-password", has_text="SCIM bearer token")
+            "note": cell.locator(".widget-text", has_text="SCIM bearer token")
             .locator("xpath=..")
             .inner_text(),
         }

@@ -213,8 +213,11 @@ def _report(
             steps.append(Step(RESOURCE, True, "left as it was on the server", row.target))
         return report
     if outcome.ok:
-        note = f" ({outcome.note})" if outcome.note else ""
-        steps.append(Step(RESPONSE, True, f"applied{note}", outcome.responses))
+        bodies = [r for r in outcome.responses if r is not None]
+        said = f"applied: {len(outcome.responses)} answered"
+        said += ", with the resource" if bodies else " without a body (204)"
+        said += f" ({outcome.note})" if outcome.note else ""
+        steps.append(Step(RESPONSE, True, said, bodies or None))
     else:
         steps.append(Step(RESPONSE, False, outcome.error, outcome.responses or None))
         return report

@@ -9,7 +9,7 @@ import html
 import ipywidgets as widgets
 
 from toolkit.checks import CheckResult
-from toolkit.config import Config
+from toolkit.config import Config, Scim2Server
 from toolkit.sync.checks import prepare_endpoint
 from toolkit.widgets.common import Log, View, error_text, fitted
 
@@ -47,7 +47,8 @@ class EndpointChecklist(View):
         self.log = Log()
         rows = []
         for name in self.servers:
-            kind = type(config.external_servers[name]).__name__.replace("Server", "")
+            server = config.external_servers[name]
+            kind = "SCIM destination" if isinstance(server, Scim2Server) else "LDAP source"
             button = fitted(widgets.Button(description=f"Check {name}", icon="list-check"))
             button.on_click(lambda _b, name=name: self.check(name))
             self.buttons[name], self.shown[name] = button, widgets.HTML()
@@ -60,7 +61,7 @@ class EndpointChecklist(View):
         self.box = widgets.VBox(
             [
                 widgets.HTML(f"<h3>prepare-endpoint-server, pipe {pipe.name}</h3>"),
-                self.all_button,
+                widgets.HBox([self.all_button]),  # in a VBox a button would fill the width
                 *rows,
                 self.log.output,
             ]

@@ -10,6 +10,7 @@ extension's), or any attribute at all.
 from __future__ import annotations
 
 import html
+import time
 from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
@@ -272,10 +273,11 @@ class Finder(View):
         total = len(self.plan.rows) if self.plan is not None else 0
         shown = self.page_frame()
         first = self.page * self.page_size + 1 if len(shown) else 0
+        read = time.strftime("%H:%M:%S", time.localtime(self.plan.created_at)) if self.plan else ""
         self.count.value = (
             f"<p>{len(self.found):,} of {total:,} objects match; showing {first:,}&ndash;"
             f"{first + len(shown) - 1 if len(shown) else 0:,} (page {self.page + 1} of "
-            f"{self.pages})</p>"
+            f"{self.pages}). Both sides as read at {read}.</p>"
         )
         self.prev_button.disabled = self.page == 0
         self.next_button.disabled = self.page >= self.pages - 1
@@ -347,6 +349,7 @@ class Finder(View):
         self.log.say(
             f"provisioned on demand: {done} done, {self.result.failed} failed ({', '.join(dns)})"
         )
+        self.log.say("the list shows both sides as read before: Read both sides again for now")
 
     def _export(self, _button: widgets.Button | None = None) -> None:
         self.error = None
@@ -388,7 +391,8 @@ def report_html(report: ObjectReport) -> str:
             else ""
         )
         items.append(
-            f'<tr><td style="color:{tint}">{sign}</td><td><b>{html.escape(step.name)}</b></td>'
+            f'<tr style="vertical-align:top"><td style="color:{tint}">{sign}</td>'
+            f'<td style="white-space:nowrap;padding-right:1em"><b>{html.escape(step.name)}</b></td>'
             f"<td>{detail}{data}</td></tr>"
         )
     return head + '<table style="border-collapse:collapse">' + "".join(items) + "</table>"
