@@ -277,3 +277,13 @@ def test_sync_provision_on_demand_changes_that_object_and_nothing_else(scenarios
     assert done["titles"][done["other"]] != "Not Provisioned", done["titles"]
     for step in ("class and scope", "correlation", "action", "request", "response", "resource"):
         assert step in done["steps_text"], f"step {step!r} not shown"
+
+
+def test_sync_realtime_panel_lists_the_changes_it_applied(scenarios):
+    seen = scenarios.get("04-sync")
+    ran(seen)
+    done, recent = seen.get("provision"), seen.get("recent")
+    assert done and recent, f"the realtime panel was not run\n{described(seen)}"
+    lines = [line for line in recent.splitlines() if f"uid={done['other']}," in line]
+    assert lines, f"the other edit is not among the recent changes: {recent[:1000]}"
+    assert "title" in lines[0] and "applied" in lines[0], lines[0]

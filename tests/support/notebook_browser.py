@@ -538,6 +538,16 @@ class Scenario:
         )
         self.shoot_cells("after-provision", cell)
         self.save()
+        self.realtime_recent()
+
+    def realtime_recent(self) -> None:
+        """04-sync: Run until idle carries the other edit; the panel lists it as applied."""
+        cell = self.cell_with_button(r"^\s*Run until idle")
+        self.press(cell, r"^\s*Run until idle", "realtime", 180)
+        self.seen["recent"] = cell.locator(".widget-html table").nth(1).inner_text()
+        self.inspect("after_realtime")
+        self.shoot_cells("after-realtime", cell)
+        self.save()
 
     def run(self) -> None:
         self.open()

@@ -40,7 +40,7 @@ def test_recent_changes_newest_first_with_operation_attributes_and_outcome():
     assert len(recent_changes(lines, limit=1)) == 1
 
     rates = rate_over_time(lines, bucket_seconds=10)
-    assert list(rates["from"]) == ["10:00:00", "10:00:10"]
+    assert list(rates["from (UTC)"]) == ["10:00:00", "10:00:10"]
     assert list(rates["changes"]) == [2, 1] and list(rates["applied"]) == [1, 0]
     assert list(rates["failed"]) == [1, 0] and list(rates["per second"]) == [0.2, 0.1]
     assert rates["latency p50 (s)"].iloc[0] == 1.25  # 0.5 s and 2 s from detection

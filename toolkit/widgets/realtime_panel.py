@@ -38,7 +38,7 @@ OUTCOME_WORDS = {
     synclog.NO_CHANGE_NEEDED: "no change needed",
 }
 RECENT_COLUMNS = ["time", "dn", "operation", "attributes", "outcome", "detail"]
-RATE_COLUMNS = ["from", "changes", "applied", "failed", "per second", "latency p50 (s)"]
+RATE_COLUMNS = ["from (UTC)", "changes", "applied", "failed", "per second", "latency p50 (s)"]
 
 
 def recent_changes(lines: list[dict[str, Any]], limit: int = 50) -> pd.DataFrame:
@@ -104,7 +104,7 @@ def rate_over_time(lines: list[dict[str, Any]], bucket_seconds: int = 10) -> pd.
     grouped = frame.groupby("bucket")
     out = pd.DataFrame(
         {
-            "from": [time.strftime("%H:%M:%S", time.gmtime(b)) for b in grouped.size().index],
+            "from (UTC)": [time.strftime("%H:%M:%S", time.gmtime(b)) for b in grouped.size().index],
             "changes": grouped.size().values,
             "applied": grouped["applied"].sum().values,
             "failed": grouped["failed"].sum().values,
@@ -127,17 +127,19 @@ class LagSample:
 
 
 def lag_frame(samples: list[LagSample]) -> pd.DataFrame:
+    """One line per sample."""
+
+    def known(value: float | None, digits: int = 1) -> object:
+        return "unknown" if value is None else round(value, digits)
+
     return pd.DataFrame(
-        [
-            {
-                "time": time.strftime("%H:%M:%S", time.gmtime(s.at)),
-                "changes waiting": s.lag_changes,
-                "oldest waiting (s)": None if s.lag_seconds is None else round(s.lag_seconds, 1),
-                "ops per second": round(s.ops_per_second, 1),
-                "changes processed": s.changes_processed,
-            }
-            for s in samples
-        ]
+        {
+            "time (UTC)": [time.strftime("%H:%M:%S", time.gmtime(s.at)) for s in samples],
+            "changes waiting": [known(s.lag_changes) for s in samples],
+            "oldest waiting (s)": [known(s.lag_seconds) for s in samples],
+            "ops per second": [round(s.ops_per_second, 1) for s in samples],
+            "changes processed": [s.changes_processed for s in samples],
+        }
     )
 
 
