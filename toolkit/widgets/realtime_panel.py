@@ -201,8 +201,9 @@ class RealtimePanel(View):
         self.rates_html = widgets.HTML()
         self.lag_html = widgets.HTML()
         # the spot for a chart of throughput and lag over time (the charts module draws it
-        # from `rate_over_time(...)` and `lag_frame(self.samples)`); tables until then
-        self.chart = widgets.Output()
+        # from `self.rates` and `lag_frame(self.samples)` into this box); tables until then.
+        # A Box, not an Output: the panel's one Output is its log
+        self.chart = widgets.Box()
         self.log = Log()
         self.box = widgets.VBox(
             [
