@@ -68,7 +68,8 @@ class RunOptions:
     @property
     def partial(self) -> bool:
         """Only some entries are read: absent ones are not deletes."""
-        return bool(self.source_search_filter or self.source_input_file or self.dns)
+        listed = self.source_input_file is not None or self.dns is not None
+        return bool(self.source_search_filter) or listed  # an empty list reads nothing
 
     def listed_dns(self) -> list[str] | None:
         """The DNs to read (the input file's, then --dn's), or None for every entry."""
