@@ -61,8 +61,8 @@ class Scenarios:
             folder = self.lab_dir(name)
             return (
                 {"lab_dir": str(folder)},
-                {"action": "sync-apply", "lab_folder": str(folder)},
-                300,
+                {"action": "sync-apply", "lab_folder": str(folder), "find": True},
+                420,
             )
         if name == "04-sync-2000":
             # a config given: the lab is this test's, 2,000 users and 10 groups to create
@@ -283,3 +283,51 @@ def test_a_saved_output_notebook_shows_charts_and_tables_without_a_kernel(scenar
     assert page["widget_text"] == [], f"widgets shown as text: {page['widget_text'][:3]}"
     assert page["stderr"] == [], f"stderr output: {page['stderr'][:3]}"
     assert seen["mathjax"] == [], f"MathJax in: {seen['mathjax'][:5]}"
+
+
+# --- setup: connection tests and secret fields; sync: find and provision on demand -----------
+
+
+def test_setup_test_buttons_connect_and_a_typed_secret_is_cleared_unseen(scenarios):
+    seen = scenarios.get("01-setup")
+    ran(seen)
+    logs = seen.get("logs", {})
+    assert logs.get("test-ldap") == "test LDAP: connected", f"{logs}\n{described(seen)}"
+    assert logs.get("test-scim") == "test SCIM: connected", f"{logs}\n{described(seen)}"
+    typed = seen.get("secret_typed")
+    assert typed, f"no secret typed\n{described(seen)}"
+    assert typed["input_type"] == "password" and typed["value_after"] == ""
+    assert not typed["shown"] and "cleared" in typed["note"], typed
+
+
+def test_sync_search_finds_a_person_by_mail(scenarios):
+    seen = scenarios.get("04-sync")
+    ran(seen)
+    found = seen.get("find")
+    assert found, f"the search was not made\n{described(seen)}"
+    assert found["count"].startswith("1 of"), found
+    assert found["dn"] in found["table"] and found["mail"] in found["table"], found
+
+
+def test_sync_provision_on_demand_changes_that_object_and_nothing_else(scenarios):
+    seen = scenarios.get("04-sync")
+    ran(seen)
+    done = seen.get("provision")
+    assert done, f"provision on demand was not pressed\n{described(seen)}"
+    assert "provisioned on demand: 1 done, 0 failed" in seen["logs"]["provision"], seen["logs"]
+    assert done["changed_users"] == [done["one"]], done
+    assert done["groups_same"] and done["users_before"] == done["users_after"], done
+    assert done["titles"][done["one"]] == "Provisioned In The Browser", done["titles"]
+    assert done["titles"][done["other"]] != "Not Provisioned", done["titles"]
+    for step in ("class and scope", "correlation", "action", "request", "response", "resource"):
+        assert step in done["steps_text"], f"step {step!r} not shown"
+
+
+def test_sync_realtime_panel_lists_the_changes_it_applied(scenarios):
+    seen = scenarios.get("04-sync")
+    ran(seen)
+    done, recent = seen.get("provision"), seen.get("recent")
+    assert done and recent, f"the realtime panel was not run\n{described(seen)}"
+    lines = [line for line in recent.splitlines() if f"uid={done['other']}," in line]
+    assert lines, f"the other edit is not among the recent changes: {recent[:1000]}"
+    assert "title" in lines[0] and "applied" in lines[0], lines[0]

@@ -366,6 +366,13 @@ def _add_sync(sub: argparse._SubParsersAction) -> None:
         "--source-input-file", type=Path, metavar="FILE", help="only these DNs (one per line)"
     )
     resync.add_argument(
+        "--dn",
+        action="append",
+        dest="dns",
+        metavar="DN",
+        help="only this entry, now, showing each step (repeatable)",
+    )
+    resync.add_argument(
         "--failed-dns-file", type=Path, metavar="FILE", help="where the DNs that failed go"
     )
     resync.add_argument(
@@ -545,6 +552,7 @@ def _run_options(args: argparse.Namespace):
         pipe_name=args.pipe_name,
         source_search_filter=args.source_search_filter,
         source_input_file=getattr(args, "source_input_file", None),
+        dns=getattr(args, "dns", None),
         max_deletes=getattr(args, "max_deletes", None),
         allow_deletes=getattr(args, "allow_deletes", False),
         allow_recreate=getattr(args, "allow_recreate", False),
@@ -615,6 +623,8 @@ def _print_duplicates(plan: Any) -> None:
 def _resync(args: argparse.Namespace) -> int:
     if args.dry_run:
         return _dry_run(args)
+    if args.dns:
+        return _resync_dns(args)
     from toolkit.sync.batch import resync
 
     result = resync(_load(args), _run_options(args), saved_plan=args.plan)
@@ -630,6 +640,42 @@ def _resync(args: argparse.Namespace) -> int:
         for failure in result.applied.failures[:20]:
             print(f"  failed {failure.row.dn}: {failure.error.splitlines()[0]}")
     return 1 if result.applied.failed else 0
+
+
+def _resync_dns(args: argparse.Namespace) -> int:
+    """resync --dn: provision those entries on demand and print each one's steps."""
+    from toolkit.sync.ondemand import provision
+
+    if args.plan or args.source_input_file:
+        raise FatalError("--dn: not with --plan or --source-input-file (name the DNs with --dn)")
+    options = _run_options(args)
+    done = provision(_load(args), options.dns or [], options)
+    assert done.resync is not None
+    if args.json:
+        out = done.resync.as_json()
+        out["objects"] = [
+            {
+                "dn": r.dn,
+                "situation": r.situation,
+                "resource_type": r.resource_type,
+                "scim_id": r.scim_id,
+                "ok": r.ok,
+                "steps": [{"step": s.name, "ok": s.ok, "detail": s.detail} for s in r.steps],
+            }
+            for r in done.reports
+        ]
+        print_json(out)
+        return 1 if done.failed else 0
+    print(f"provision on demand, pipe {done.plan.pipe}:")
+    if done.resync.start_point:
+        print(done.resync.start_point)
+    for report in done.reports:
+        print(f"{report.dn}: {'done' if report.ok else 'FAILED'}")
+        for step in report.steps:
+            mark = {True: "ok", False: "FAILED", None: "-"}[step.ok]
+            print(f"  {step.name:16} {mark:6} {step.detail.splitlines()[0] if step.detail else ''}")
+    print(f"applied {done.resync.applied.applied}, failed {done.resync.applied.failed}")
+    return 1 if done.failed or done.resync.applied.failed else 0
 
 
 # --- notebook --------------------------------------------------------------------------------

@@ -443,9 +443,36 @@ class Scenario:
         field = cell.locator(".widget-text", has_text="Write to").locator("input")
         field.fill(self.spec["write_to"])
         field.press("Enter")
+        self.secret_typed(cell)
+        self.press(cell, r"^\s*Test LDAP", "test-ldap", 60)
+        self.press(cell, r"^\s*Test SCIM", "test-scim", 60)
         self.press(cell, r"^\s*Write config", "write", 120)
         self.inspect("after_write")
         self.shoot_cells("after-write", cell)
+        self.shoot_cells("after-write-checklist", self.cell_with_button(r"^\s*Check every"))
+        self.shoot_cells("after-write-mapping", self.cell_with_button(r"^\s*Map this entry"))
+
+    def secret_typed(self, cell: Any) -> None:
+        """A secret typed into a secret field by mistake: it must be cleared, never shown."""
+        box = cell.locator(".widget-text", has_text="SCIM bearer token").locator("input")
+        kept = box.input_value()
+        box.fill(TYPED_SECRET)
+        box.press("Enter")
+        deadline = time.monotonic() + 20
+        while box.input_value() and time.monotonic() < deadline:
+            time.sleep(0.1)
+        self.seen["secret_typed"] = {
+            "value_after": box.input_value(),
+            "input_type": box.get_attribute("type"),
+            "shown": TYPED_SECRET in self.page.locator(".jp-Notebook").inner_text(),
+            "note": cell.locator(".widget-text", has_text="SCIM bearer token")
+            .locator("xpath=..")
+            .inner_text(),
+        }
+        self.shoot_cells("secret-typed", cell)
+        box.fill(kept)  # the file it held, so that Write config writes
+        box.press("Enter")
+        self.save()
 
     def sync_apply(self) -> None:
         """04-sync: Preview, then Apply while sampling the progress bars; SCIM before and after."""
@@ -465,6 +492,70 @@ class Scenario:
         self.seen["scim_after"] = scim_counts(Path(self.spec["lab_folder"]))
         self.inspect("after_apply")
         self.shoot_cells("after-apply", cell)
+        if self.spec.get("find"):
+            self.find_and_provision()
+
+    def find_and_provision(self) -> None:
+        """04-sync: two people change in LDAP; find one by mail, provision it on demand; only
+        that one may change on the SCIM server."""
+        folder = Path(self.spec["lab_folder"])
+        one, other = lab_people(folder)[3:5]
+        for person, title in ((one, "Provisioned In The Browser"), (other, "Not Provisioned")):
+            set_lab_title(folder, person["dn"], title)
+        before = scim_resources(folder)
+        cell = self.cell_with_button(r"^\s*Provision")
+        field = cell.locator(".widget-text", has_text="value contains").locator("input")
+        field.fill(person_mail := one["mail"])
+        field.press("Enter")
+        count = cell.locator(".widget-html", has_text="objects match").first
+        deadline = time.monotonic() + 60
+        while not count.inner_text().strip().startswith("1 of") and time.monotonic() < deadline:
+            time.sleep(0.2)
+        self.seen["find"] = {
+            "mail": person_mail,
+            "dn": one["dn"],
+            "count": count.inner_text().strip(),
+            "table": cell.locator(".widget-html table").first.inner_text(),
+        }
+        self.save()
+        cell.locator("select[multiple]").select_option(index=0)
+        button = cell.locator("button.jupyter-button").filter(has_text="Provision 1 picked now")
+        button.wait_for(timeout=20_000)
+        self.press(cell, r"^\s*Provision 1 picked now", "provision", 180)
+        after = scim_resources(folder)
+        changed = [u["userName"] for u in after["Users"] if u not in before["Users"]]
+        self.seen["provision"] = {
+            "changed_users": changed,
+            "groups_same": after["Groups"] == before["Groups"],
+            "users_before": len(before["Users"]),
+            "users_after": len(after["Users"]),
+            "titles": {
+                u["userName"]: u.get("title")
+                for u in after["Users"]
+                if u["userName"] in (one["uid"], other["uid"])
+            },
+            "one": one["uid"],
+            "other": other["uid"],
+            "steps_text": cell.inner_text()[:4000],
+        }
+        self.inspect("after_provision")
+        # the steps' data folded in <details>: open them for the screenshot
+        self.page.evaluate(
+            "(cell) => cell.querySelectorAll('details').forEach((d) => d.open = true)",
+            cell.element_handle(),
+        )
+        self.shoot_cells("after-provision", cell)
+        self.save()
+        self.realtime_recent()
+
+    def realtime_recent(self) -> None:
+        """04-sync: Run until idle carries the other edit; the panel lists it as applied."""
+        cell = self.cell_with_button(r"^\s*Run until idle")
+        self.press(cell, r"^\s*Run until idle", "realtime", 180)
+        self.seen["recent"] = cell.locator(".widget-html table").nth(1).inner_text()
+        self.inspect("after_realtime")
+        self.shoot_cells("after-realtime", cell)
+        self.save()
 
     def open_saved(self) -> None:
         """Open an executed notebook as it was saved: no kernel (its kernelspec names none that
@@ -507,6 +598,63 @@ class Scenario:
         elif action == "sync-apply":
             self.sync_apply()
         self.save()
+
+
+TYPED_SECRET = "typed-by-mistake-8c1f"
+
+
+def _lab_ldap(lab_folder: Path) -> Any:
+    import ldap3
+
+    state = json.loads((lab_folder / "lab.json").read_text())
+    host, port = state["ldap_url"].split("//", 1)[1].rsplit(":", 1)
+    password = (lab_folder / "secrets" / "ldap-password").read_text().strip()
+    server = ldap3.Server(host, port=int(port))
+    return ldap3.Connection(server, state["admin_dn"], password, auto_bind=True), state
+
+
+def lab_people(lab_folder: Path) -> list[dict[str, str]]:
+    """The lab's people (DN, uid, first mail), in DN order."""
+    conn, state = _lab_ldap(lab_folder)
+    conn.search(f"ou=people,{state['suffix']}", "(uid=*)", attributes=["uid", "mail"])
+    people = [
+        {"dn": e.entry_dn, "uid": str(e.uid.values[0]), "mail": str(e.mail.values[0])}
+        for e in conn.entries
+    ]
+    conn.unbind()
+    return sorted(people, key=lambda p: p["dn"])
+
+
+def set_lab_title(lab_folder: Path, dn: str, title: str) -> None:
+    import ldap3
+
+    conn, _state = _lab_ldap(lab_folder)
+    conn.modify(dn, {"title": [(ldap3.MODIFY_REPLACE, [title])]})
+    conn.unbind()
+
+
+def scim_resources(lab_folder: Path) -> dict[str, list[dict[str, Any]]]:
+    """Every User and Group on the lab's SCIM server, as it answers (versions included)."""
+    import httpx
+
+    state = json.loads((lab_folder / "lab.json").read_text())
+    url = state["scim_url"].rstrip("/")
+    token = (lab_folder / "secrets" / "scim-token").read_text().strip()
+    out: dict[str, list[dict[str, Any]]] = {}
+    with httpx.Client(headers={"Authorization": f"Bearer {token}"}, timeout=30) as client:
+        for kind in ("Users", "Groups"):
+            found: list[dict[str, Any]] = []
+            while True:
+                page = client.get(
+                    f"{url}/{kind}", params={"startIndex": len(found) + 1, "count": 500}
+                )
+                page.raise_for_status()
+                resources = page.json().get("Resources", [])
+                found += resources
+                if len(resources) < 500:
+                    break
+            out[kind] = found
+    return out
 
 
 def scim_counts(lab_folder: Path) -> dict[str, Any]:

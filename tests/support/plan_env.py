@@ -25,6 +25,7 @@ from toolkit.config import load_config
 from toolkit.config.dn import normalize_dn
 from toolkit.lab import sampledata
 from toolkit.lab.syncyaml import write_pipe_config
+from toolkit.mapping import default_mapping_text
 from toolkit.plan.model import SITUATIONS
 
 PIPE = "ldap-to-scim"
@@ -269,3 +270,27 @@ def totals(**nonzero: int) -> dict[str, int]:
     for key, value in nonzero.items():
         out[key.replace("_", "-")] = value
     return out
+
+
+#: a core attribute scim2-server's User schema does not have, mapped from uid
+BADGE = """
+    <attribute name="badgeNumber" schema="urn:ietf:params:scim:schemas:core:2.0:User">
+      <description>not in the server's schema</description>
+      <simple dataType="string">
+        <mapping ldapAttribute="employeeNumber"/>
+      </simple>
+    </attribute>
+"""
+
+
+def with_badge_mapping(env: Env) -> None:
+    """The pipe maps employeeNumber also to badgeNumber, which the server's schema lacks."""
+    text = default_mapping_text(SUFFIX)
+    anchor = '    <attribute name="employeeNumber"'
+    assert anchor in text
+    (env.folder / "badge.xml").write_text(text.replace(anchor, BADGE + anchor, 1))
+    config = env.config_path.read_text().replace(
+        "    server: [test-scim]\n",
+        "    server: [test-scim]\n    resource-mapping-file: badge.xml\n",
+    )
+    env.config_path.write_text(config)

@@ -239,3 +239,56 @@ def test_a_reference_to_an_entry_that_is_gone_is_dropped_not_resolved(env):
     members = {m["value"] for m in env.scim_groups()[group["cn"][0]]["members"]}
     assert ids[uid_of(leaving)] not in members
     assert env.cli_json("dry-run")["totals"] == totals(unchanged=env.users + env.groups - 1)
+
+
+def test_resync_dn_applies_that_entry_only_and_shows_its_steps(env):
+    assert env.cli_json("resync")["failed"] == 0
+    one, other = env.loner(0), env.loner(1)
+    env.ldap.modify(dn_of(one), {"title": [(ldap3.MODIFY_REPLACE, ["On Demand"])]})
+    env.ldap.modify(dn_of(other), {"title": [(ldap3.MODIFY_REPLACE, ["Not Yet"])]})
+    before = env.snapshot()
+
+    result = env.cli("resync", "--dn", dn_of(one), "--json")
+    assert result.code == 0, result.out + result.err
+    out = result.json()
+    assert (out["applied"], out["failed"]) == (1, 0)
+    [report] = out["objects"]
+    assert (report["dn"], report["situation"], report["ok"]) == (dn_of(one), "modify", True)
+    assert [s["step"] for s in report["steps"]] == [
+        "import",
+        "class and scope",
+        "correlation",
+        "action",
+        "request",
+        "response",
+        "resource",
+    ]
+
+    after = env.snapshot()
+    changed = {u["userName"]: u for u in after["users"]}
+    assert changed[uid_of(one)]["title"] == "On Demand"
+    assert changed[uid_of(other)].get("title") != "Not Yet"
+    # nothing else moved: every other resource is exactly as it was, version included
+    rest = [u for u in after["users"] if u["userName"] != uid_of(one)]
+    assert rest == [u for u in before["users"] if u["userName"] != uid_of(one)]
+    assert after["groups"] == before["groups"]
+
+
+def test_resync_dn_text_names_each_step_and_a_dn_out_of_scope_fails(env):
+    assert env.cli_json("resync")["failed"] == 0
+    one = env.loner(0)
+    env.ldap.modify(dn_of(one), {"title": [(ldap3.MODIFY_REPLACE, ["Shown"])]})
+    missing = f"uid=nobody-here,{PEOPLE}"
+    result = env.cli("resync", "--dn", dn_of(one), "--dn", missing)
+    assert result.code == 1, result.out + result.err
+    lines = result.out.splitlines()
+    assert f"{dn_of(one)}: done" in lines
+    assert f"{missing}: FAILED" in lines
+    assert any(line.split()[:2] == ["action", "ok"] and "modify" in line for line in lines)
+    assert env.scim_users()[uid_of(one)]["title"] == "Shown"
+
+
+def test_resync_dn_refuses_a_value_that_is_not_a_dn_before_any_server_is_asked(env):
+    result = env.cli("resync", "--dn", "not a dn")
+    assert result.code == 2
+    assert "--dn 'not a dn': not a DN" in result.err

@@ -3,36 +3,13 @@ and resync never sends a request known to be refused (real slapd and scim2-serve
 
 from __future__ import annotations
 
-from tests.support.plan_env import SUFFIX, make_env
-from toolkit.mapping import default_mapping_text
+from tests.support.plan_env import make_env, with_badge_mapping
 from toolkit.plan.plan import Plan
-
-# a core attribute scim2-server's User schema does not have, mapped from uid
-BADGE = """
-    <attribute name="badgeNumber" schema="urn:ietf:params:scim:schemas:core:2.0:User">
-      <description>not in the server's schema</description>
-      <simple dataType="string">
-        <mapping ldapAttribute="employeeNumber"/>
-      </simple>
-    </attribute>
-"""
-
-
-def _with_badge(env) -> None:
-    text = default_mapping_text(SUFFIX)
-    anchor = '    <attribute name="employeeNumber"'
-    assert anchor in text
-    (env.folder / "badge.xml").write_text(text.replace(anchor, BADGE + anchor, 1))
-    config = env.config_path.read_text().replace(
-        "    server: [test-scim]\n",
-        "    server: [test-scim]\n    resource-mapping-file: badge.xml\n",
-    )
-    env.config_path.write_text(config)
 
 
 def test_refused_requests_are_shown_and_never_sent(slapd, scim_server, tmp_path):
     env = make_env(slapd, scim_server, tmp_path / "pipe", users=12, groups=2)
-    _with_badge(env)
+    with_badge_mapping(env)
 
     report = env.folder / "plan.json"
     dry = env.cli("dry-run", "--output", str(report))

@@ -7,14 +7,11 @@ import json
 import shutil
 from pathlib import Path
 
-import ldap3
 import pytest
 
+from tests.support.widget_lab import ldap_connection, scim_user, set_title
 from toolkit.config import load_config
 from toolkit.lab import lab
-from toolkit.scim.client import ScimClient
-from toolkit.scim.filters import eq
-from toolkit.scim.fromconfig import destination_endpoint
 from toolkit.sync import realtime
 from toolkit.sync.batch import RunOptions, dry_run, resync
 from toolkit.widgets import ConfigViewer, PlanExplorer, RealtimePanel, ResyncPanel, SetupWizard
@@ -49,35 +46,10 @@ def secrets_of(state: lab.LabState) -> list[str]:
     return [p.read_text().strip() for p in (Path(state.folder) / "secrets").iterdir()]
 
 
-def ldap_connection(state: lab.LabState) -> ldap3.Connection:
-    host, port = state.ldap_url.split("//", 1)[1].rsplit(":", 1)
-    password = (Path(state.folder) / "secrets" / "ldap-password").read_text()
-    return ldap3.Connection(
-        ldap3.Server(host, port=int(port)),
-        state.admin_dn,
-        password,
-        auto_bind=True,
-        raise_exceptions=True,
-    )
-
-
-def set_title(state: lab.LabState, uid: str, title: str) -> None:
-    conn = ldap_connection(state)
-    conn.modify(f"uid={uid},ou=people,{state.suffix}", {"title": [(ldap3.MODIFY_REPLACE, [title])]})
-    conn.unbind()
-
-
 def shown_json(value: str) -> object:
     """The JSON a <pre> block of a view shows."""
     assert value.startswith("<pre") and value.endswith("</pre>")
     return json.loads(html.unescape(value[value.index(">") + 1 : -6]))
-
-
-def scim_user(config_path: str, user_name: str) -> dict | None:
-    config = load_config(config_path)
-    with ScimClient(destination_endpoint(config, config.pipe())) as client:
-        found = client.find("User", str(eq("userName", user_name)))
-    return found[0] if found else None
 
 
 # --- config viewer and setup wizard -------------------------------------------------------------
@@ -145,9 +117,8 @@ def test_setup_wizard_shows_what_is_wrong_and_writes_nothing(ro_lab, tmp_path):
     wizard.write_button.click()
     assert "scim-token" in wizard.error
 
-    wizard.scim_token.value = str(tmp_path / "no-such-token")
-    wizard.write_button.click()
-    assert "SCIM bearer token" in wizard.error and "does not exist" in wizard.error
+    wizard.scim_token.value = str(tmp_path / "no-such-token")  # cleared: not a file
+    assert wizard.scim_token.value == "" and "no such file" in wizard.scim_token.note.value
 
     wizard.scim_token.value = str(Path(ro_lab.folder) / "secrets" / "scim-token")
     wizard.source_servers.value = "127.0.0.1:notaport"

@@ -12,6 +12,7 @@ caller passes in (None: offline).
 
 from __future__ import annotations
 
+import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -259,6 +260,26 @@ def write_pipe_config(
             file.unlink(missing_ok=True)
         raise
     return PipeConfigResult(path, mapping, mapping_written, warnings)
+
+
+def answers_config(
+    path: Path | str, answers: PipeConfigAnswers, default_mapping: Callable[[str], str]
+) -> Config:
+    """The config the answers describe, written nowhere: what the setup form's Test connection
+    buttons test before anything is written. Without a mapping file of its own it names a
+    temporary copy of the default mapping (a connection test does not read it)."""
+    _check_answers(answers)
+    path = Path(path).absolute()
+    with tempfile.TemporaryDirectory(prefix="scimsync-answers-") as folder:
+        mapping = answers.resource_mapping_file
+        if mapping is None:
+            mapping = Path(folder) / MAPPING_FILE_NAME
+            mapping.write_text(default_mapping(answers.source_base_dns[0]), encoding="utf-8")
+        doc = build_document(answers, str(Path(mapping).expanduser().absolute()))
+        config, problems = check_document(doc, path)
+    if problems or config is None:
+        raise ConfigError(problems, path)
+    return config
 
 
 def _relative_to(file: Path, folder: Path) -> str:

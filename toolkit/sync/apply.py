@@ -66,6 +66,9 @@ class Outcome:
     scim_id: str | None = None
     exc: BaseException | None = None
     note: str = ""  # what the outcome owes to more than the requests sent
+    # what the server answered to each request sent, in order: the resource, or None (a
+    # DELETE or a 204); provision on demand shows them
+    responses: list[dict[str, Any] | None] = field(default_factory=list)
 
 
 @dataclass
@@ -73,6 +76,8 @@ class ApplyResult:
     applied: int = 0
     failed: int = 0
     failures: list[Outcome] = field(default_factory=list)
+    # every row's outcome, kept only when the Applier is asked to (a run of a few DNs)
+    outcomes: list[Outcome] = field(default_factory=list)
 
 
 class Applier:
@@ -88,8 +93,10 @@ class Applier:
         on_progress: Listener | None = None,
         links: Mapping[str, Link] | None = None,
         bulk: bool = True,
+        keep_outcomes: bool = False,
     ):
         self.plan = plan
+        self.keep_outcomes = keep_outcomes
         self.client = client
         self.store = store
         # the rows' links as stored, by entry key (lower case): whether a link write may wait
@@ -240,6 +247,8 @@ class Applier:
             return replace(outcome, error=outcome.error + note)
 
     def _count(self, outcome: Outcome, result: ApplyResult) -> None:
+        if outcome.kind != WAITING and self.keep_outcomes:
+            result.outcomes.append(outcome)
         if outcome.kind == WAITING:
             self._waiting.append(outcome.row)
         elif outcome.ok:
@@ -264,22 +273,23 @@ class Applier:
     def apply_row(self, row: Row) -> Outcome:
         """Send one row's requests and record the outcome (links or a failure)."""
         note = ""
+        answers: list[dict[str, Any] | None] = []
         try:
             if row.problems:  # the server's schema refuses them: a failure, never sent
                 raise InvalidRequest(f"{row.dn}: " + "; ".join(row.problems))
-            scim_id = self._send(row)
+            scim_id = self._send(row, answers)
         except FatalError:
             raise
         except ScimsyncError as exc:  # retriable ones have had their retries in the client
             if not (isinstance(exc, NotFound) and _deletes(row)):
-                return self._failure(row, exc)
+                return replace(self._failure(row, exc), responses=answers)
             # gone already: a retried DELETE whose first attempt was applied (its reply lost),
             # or a resource deleted by hand since the plan was made; the delete is done
             self.store.delete_links(self.plan.pipe, [row.entry_uuid])
             scim_id, note = row.scim_id, "the resource was already gone (404)"
         if self._failed is None or row.entry_uuid in self._failed:
             self.store.clear_failure(self.plan.pipe, row.entry_uuid)
-        return Outcome(row, True, scim_id=scim_id, note=note)
+        return Outcome(row, True, scim_id=scim_id, note=note, responses=answers)
 
     def apply_creates(self, rows: list[Row]) -> list[Outcome]:
         """Creates sent together in /Bulk requests (split to the server's limits), each
@@ -310,7 +320,8 @@ class Applier:
                 self._save_link(row, answer.id, created=True)
                 if self._failed is None or row.entry_uuid in self._failed:
                     self.store.clear_failure(self.plan.pipe, row.entry_uuid)
-                outcomes.append(Outcome(row, True, scim_id=answer.id))
+                outcome = Outcome(row, True, scim_id=answer.id, responses=[answer.response])
+                outcomes.append(outcome)
         return outcomes
 
     def _failure(self, row: Row, exc: ScimsyncError) -> Outcome:
@@ -332,19 +343,21 @@ class Applier:
             self._failed.add(row.entry_uuid)
         return Outcome(row, False, str(exc), kind, exc=exc)
 
-    def _send(self, row: Row) -> str | None:
-        """Execute the row's requests as the plan carries them (ids still pending filled in)."""
+    def _send(self, row: Row, answers: list[dict[str, Any] | None]) -> str | None:
+        """Execute the row's requests as the plan carries them (ids still pending filled in);
+        what the server answered goes to `answers`."""
         if row.situation == CREATE:
             first = self._resolved(row.requests[0])
             try:
                 created = self.client.execute(first)
+                answers.append(created)
                 assert created is not None, f"{row.dn}: the create answered no resource"
                 scim_id, was_created = created["id"], True
             except Conflict:
                 scim_id, was_created = self._adopt_after_conflict(row, first), False
             self._remember(row, scim_id)
             for request in row.requests[1:]:  # the rest of a large group's members
-                self.client.execute(self._resolved(request), if_match=False)
+                answers.append(self.client.execute(self._resolved(request), if_match=False))
             # an adopted resource may hold values the mapping would remove (requests.adopt
             # only sets): not remembered as applied, so realtime reads it before its next diff
             kept = row if was_created else replace(row, hash=None, form=None)
@@ -354,7 +367,7 @@ class Applier:
         assert scim_id, f"{row.dn}: a {row.situation} without a SCIM id"
         if row.situation == DELETE:
             request = row.requests[0]
-            self.client.execute(request, if_match=row.etag or None)
+            answers.append(self.client.execute(request, if_match=row.etag or None))
             if request.method == "DELETE":
                 self.store.delete_links(self.plan.pipe, [row.entry_uuid])
             else:  # deactivated: still managed, but no longer in the form last applied
@@ -362,7 +375,7 @@ class Applier:
             return scim_id
         if_match: str | None | bool = row.etag or None
         for request in row.requests:
-            self.client.execute(self._resolved(request), if_match=if_match)
+            answers.append(self.client.execute(self._resolved(request), if_match=if_match))
             if_match = None  # later chunks: the ETag the server just returned
         self._save_link(row, scim_id, created=False)
         return scim_id

@@ -43,6 +43,7 @@ class RunOptions:
     pipe_name: str | None = None
     source_search_filter: str | None = None
     source_input_file: Path | None = None
+    dns: list[str] | None = None  # only these DNs (`resync --dn`), read as the file's are
     max_deletes: str | None = None  # overrides the pipe's max-deletes ("50" or "5%")
     allow_deletes: bool = False
     allow_recreate: bool = False  # apply a plan recreating every resource gone from the server
@@ -59,6 +60,24 @@ class RunOptions:
         check_positive(self.workers, "--workers", integer=True)
         if self.max_deletes is not None:
             parse_delete_limit(self.max_deletes, "--max-deletes")
+        for dn in self.dns or ():
+            try:
+                parse_dn(dn)
+            except DNError as exc:
+                raise FatalError(f"--dn {dn!r}: not a DN: {exc}") from None
+
+    @property
+    def partial(self) -> bool:
+        """Only some entries are read: absent ones are not deletes."""
+        listed = self.source_input_file is not None or self.dns is not None
+        return bool(self.source_search_filter) or listed  # an empty list reads nothing
+
+    def listed_dns(self) -> list[str] | None:
+        """The DNs to read (the input file's, then --dn's), or None for every entry."""
+        if self.source_input_file is None and self.dns is None:
+            return None
+        listed = _read_dns(self.source_input_file) if self.source_input_file else []
+        return list(dict.fromkeys([*listed, *(self.dns or ())]))
 
 
 def open_session(config: Config, options: RunOptions) -> PipeRuntime:
@@ -66,7 +85,7 @@ def open_session(config: Config, options: RunOptions) -> PipeRuntime:
     return PipeRuntime(config, options.pipe_name, options.rate_per_second).source_first()
 
 
-def _class_filter(sync_class: SyncClass, extra: str | None) -> str:
+def class_filter(sync_class: SyncClass, extra: str | None) -> str:
     parts = list(sync_class.include_filter)
     flt = (
         parts[0]
@@ -99,7 +118,7 @@ def _read_dns(path: Path) -> list[str]:
 def read_classes(session: PipeRuntime, options: RunOptions) -> list[ClassRead]:
     """The entries of every synchronizing class, each class with its bases and filters."""
     source_bases = list(session.config.source_of(session.pipe).base_dn)
-    dns = _read_dns(options.source_input_file) if options.source_input_file else None
+    dns = options.listed_dns()
     reads = []
     scope = session.scope
     for sync_class in scope.classes:
@@ -107,7 +126,7 @@ def read_classes(session: PipeRuntime, options: RunOptions) -> list[ClassRead]:
             continue
         resource = scope.resources[sync_class.name]
         attributes = scope.class_attributes(sync_class)
-        flt = _class_filter(sync_class, options.source_search_filter)
+        flt = class_filter(sync_class, options.source_search_filter)
         bases = list(sync_class.include_base_dn) or source_bases
         entries: list[dict[str, Any]] = []
         desc = f"reading LDAP ({sync_class.name})"
@@ -167,7 +186,7 @@ def make_plan(session: PipeRuntime, options: RunOptions) -> Plan:
     session.timings.scim_read = time.perf_counter() - started
     started, cpu = time.perf_counter(), time.process_time()
     planning = Phase(options.on_progress, PLAN, "planning", "objects")
-    partial = bool(options.source_search_filter or options.source_input_file)
+    partial = options.partial
     result = build(
         PlanInputs(
             pipe=session.pipe.name,
@@ -191,7 +210,7 @@ def make_plan(session: PipeRuntime, options: RunOptions) -> Plan:
                 kind: {r["id"] for r in found if "id" in r} for kind, found in targets.items()
             },
             class_reads=_class_reads(classes, result.rows),
-            filters={c.sync_class.name: _scope_text(c.sync_class) for c in classes},
+            filters={c.sync_class.name: scope_text(c.sync_class) for c in classes},
             source_count=result.source_count,
             previous_source_count=session.store.last_source_count(session.pipe.name),
             limit=_delete_limit(session.pipe, options),
@@ -238,7 +257,7 @@ def _class_reads(classes: list[ClassRead], rows: list[Row]) -> dict[str, int]:
     return counts
 
 
-def _scope_text(sync_class: SyncClass) -> str:
+def scope_text(sync_class: SyncClass) -> str:
     bases = ", ".join(sync_class.include_base_dn) or "the source's base DNs"
     return f"{' '.join(sync_class.include_filter) or '(objectClass=*)'} under {bases}"
 
@@ -328,6 +347,7 @@ def resync(config: Config, options: RunOptions, saved_plan: Path | None = None) 
                 workers=options.workers or session.pipe.num_worker_threads,
                 failed_dns_file=failed_dns,
                 on_progress=options.on_progress,
+                keep_outcomes=options.dns is not None,  # a few DNs: their steps are shown
             )
             applied = applier.run()
         except BaseException:

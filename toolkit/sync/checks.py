@@ -13,20 +13,31 @@ from toolkit.errors import ScimsyncError
 
 def check_connections(config: Config) -> list[str]:
     """Bind to each LDAP server of the pipe's source; list one page of Users on its SCIM server."""
+    return check_ldap_connections(config) + check_scim_connections(config)
+
+
+def check_ldap_connections(config: Config) -> list[str]:
+    """Bind to each LDAP server of the pipe's source; what failed, one line per server."""
     from toolkit.ldap.connection import close, connect
     from toolkit.ldap.fromconfig import server_spec
-    from toolkit.scim.client import ScimClient
-    from toolkit.scim.fromconfig import endpoint_of
 
-    pipe = config.pipe()
     failures: list[str] = []
-    for server in config.servers_of(config.source_of(pipe)):
+    for server in config.servers_of(config.source_of(config.pipe())):
         if isinstance(server, LdapServer):
             try:
                 close(connect(server_spec(server)))
             except ScimsyncError as exc:
                 failures.append(f"LDAP server {server.name}: {exc}")
-    for server in config.servers_of(config.destination_of(pipe)):
+    return failures
+
+
+def check_scim_connections(config: Config) -> list[str]:
+    """Ask each SCIM server of the pipe's destination for Users (count 0), once, no retries."""
+    from toolkit.scim.client import ScimClient
+    from toolkit.scim.fromconfig import endpoint_of
+
+    failures: list[str] = []
+    for server in config.servers_of(config.destination_of(config.pipe())):
         if isinstance(server, Scim2Server):
             try:  # one attempt: a wizard reports, it does not wait out retries
                 with ScimClient(replace(endpoint_of(server), max_attempts=1)) as client:

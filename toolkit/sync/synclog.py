@@ -87,3 +87,31 @@ def read_log(path: Path) -> list[dict[str, Any]]:
     return [
         json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()
     ]
+
+
+def tail_log(path: Path, max_lines: int = 2000, chunk: int = 1 << 16) -> list[dict[str, Any]]:
+    """The last `max_lines` lines of the log, read from its end (a long-running pipe's log
+    grows without bound; a panel refreshing every few seconds reads only what it shows). A
+    line being written (no newline yet) is left for the next read."""
+    if not path.exists():
+        return []
+    with open(path, "rb") as log:
+        log.seek(0, 2)
+        end = position = log.tell()
+        data = b""
+        while position > 0 and data.count(b"\n") <= max_lines:
+            position = max(0, position - chunk)
+            log.seek(position)
+            data = log.read(end - position)
+    lines = data.split(b"\n")
+    if position > 0:
+        lines = lines[1:]  # the first is cut
+    complete = lines[:-1]  # the last is empty, or a line still being written
+    out = []
+    for line in complete[-max_lines:]:
+        if line.strip():
+            try:
+                out.append(json.loads(line))
+            except ValueError:
+                continue  # a torn line (a process killed mid-write): not the panel's to judge
+    return out

@@ -1,9 +1,14 @@
 """The realtime panel: set the start point, run until idle, start and stop in the background,
-and the status (started, cursor, lag, counters, failures) as `scimsync status` shows it.
+the status (started, cursor, lag, counters, failures) as `scimsync status` shows it, the
+recent changes from the sync log (DN, operation, attributes, outcome), and lag and rate over
+time; with "refresh while running" ticked, all of it is read again every few seconds.
 """
 
 from __future__ import annotations
 
+import threading
+import time
+from dataclasses import dataclass
 from typing import Any
 
 import ipywidgets as widgets
@@ -11,7 +16,8 @@ import pandas as pd
 
 from toolkit.config import Config
 from toolkit.ldap.changes import describe_cursor
-from toolkit.sync import realtime, startpoint
+from toolkit.sync import realtime, startpoint, synclog
+from toolkit.sync.files import pipe_files
 from toolkit.widgets.common import Log, View, error_text, fitted, table_html
 from toolkit.widgets.progress import ProgressView
 
@@ -24,6 +30,119 @@ STARTPOINTS = [
 ]
 
 
+OUTCOME_WORDS = {
+    synclog.CHANGE_APPLIED: "applied",
+    synclog.CHANGE_FAILED: "FAILED",
+    synclog.DROPPED_OUT_OF_SCOPE: "out of scope",
+    synclog.DROPPED_OP_TYPE: "operation not synchronized",
+    synclog.NO_CHANGE_NEEDED: "no change needed",
+}
+RECENT_COLUMNS = ["time", "dn", "operation", "attributes", "outcome", "detail"]
+RATE_COLUMNS = ["from (UTC)", "changes", "applied", "failed", "per second", "latency p50 (s)"]
+
+
+def recent_changes(lines: list[dict[str, Any]], limit: int = 50) -> pd.DataFrame:
+    """The last `limit` outcomes of the sync log, newest first: when, which entry, the LDAP
+    operation, the attributes it changed on the SCIM side, and what came of it."""
+    rows = []
+    for line in reversed(lines):
+        if line.get("type") not in OUTCOME_WORDS:
+            continue
+        attributes = [c.get("attribute") for c in line.get("changes") or [] if isinstance(c, dict)]
+        rows.append(
+            {
+                "time": line.get("time", "").replace("T", " ").removesuffix("Z"),
+                "dn": line.get("dn", ""),
+                "operation": line.get("kind") or line.get("situation") or "",
+                "attributes": ", ".join(dict.fromkeys(a for a in attributes if a)),
+                "outcome": OUTCOME_WORDS[line["type"]]
+                + (f" ({line['situation']})" if line.get("situation") else ""),
+                "detail": (line.get("detail") or "").splitlines()[0] if line.get("detail") else "",
+            }
+        )
+        if len(rows) >= limit:
+            break
+    return pd.DataFrame(rows, columns=RECENT_COLUMNS)
+
+
+def _seconds(stamp: str) -> float | None:
+    try:
+        return pd.Timestamp(stamp).timestamp()
+    except (ValueError, TypeError):
+        return None
+
+
+def rate_over_time(lines: list[dict[str, Any]], bucket_seconds: int = 10) -> pd.DataFrame:
+    """Outcomes per time bucket of the sync log: how many, applied, failed, per second, and
+    the median time from a change's detection to its outcome (the pipe's own lag)."""
+    detected: dict[Any, float] = {}
+    records = []
+    for line in lines:
+        at = _seconds(line.get("time", ""))
+        if at is None:
+            continue
+        key = line.get("change_number") or line.get("csn")
+        if line.get("type") == synclog.CHANGE_DETECTED:
+            if key is not None:
+                detected.setdefault(key, at)
+            continue
+        if line.get("type") not in OUTCOME_WORDS:
+            continue
+        since = detected.get(key) if key is not None else None
+        records.append(
+            {
+                "at": at,
+                "applied": line["type"] == synclog.CHANGE_APPLIED,
+                "failed": line["type"] == synclog.CHANGE_FAILED,
+                "latency": at - since if since is not None else None,
+            }
+        )
+    if not records:
+        return pd.DataFrame(columns=RATE_COLUMNS)
+    frame = pd.DataFrame(records)
+    frame["bucket"] = (frame["at"] // bucket_seconds * bucket_seconds).astype(int)
+    grouped = frame.groupby("bucket")
+    out = pd.DataFrame(
+        {
+            "from (UTC)": [time.strftime("%H:%M:%S", time.gmtime(b)) for b in grouped.size().index],
+            "changes": grouped.size().values,
+            "applied": grouped["applied"].sum().values,
+            "failed": grouped["failed"].sum().values,
+            "per second": (grouped.size().values / bucket_seconds).round(1),
+            "latency p50 (s)": grouped["latency"].median().round(2).values,
+        }
+    )
+    return out[RATE_COLUMNS]
+
+
+@dataclass(frozen=True)
+class LagSample:
+    """The status as one refresh saw it: the lag and rate over time while the panel watches."""
+
+    at: float
+    lag_changes: int | None
+    lag_seconds: float | None
+    ops_per_second: float
+    changes_processed: int
+
+
+def lag_frame(samples: list[LagSample]) -> pd.DataFrame:
+    """One line per sample."""
+
+    def known(value: float | None, digits: int = 1) -> object:
+        return "unknown" if value is None else round(value, digits)
+
+    return pd.DataFrame(
+        {
+            "time (UTC)": [time.strftime("%H:%M:%S", time.gmtime(s.at)) for s in samples],
+            "changes waiting": [known(s.lag_changes) for s in samples],
+            "oldest waiting (s)": [known(s.lag_seconds) for s in samples],
+            "ops per second": [round(s.ops_per_second, 1) for s in samples],
+            "changes processed": [s.changes_processed for s in samples],
+        }
+    )
+
+
 def status_frame(status: realtime.RealtimeStatus) -> pd.DataFrame:
     """A pipe's realtime status as a two-column table (failures listed apart)."""
     facts = status.facts()
@@ -33,9 +152,14 @@ def status_frame(status: realtime.RealtimeStatus) -> pd.DataFrame:
 class RealtimePanel(View):
     """Headless: `set_button.click()`, `run_button.click()`, `refresh_button.click()`, ..."""
 
-    def __init__(self, config: Config, pipe_name: str | None = None):
+    def __init__(self, config: Config, pipe_name: str | None = None, refresh_seconds: float = 3.0):
         self.config = config
         self.pipe_name = config.pipe(pipe_name).name
+        self.log_path = pipe_files(config, config.pipe(pipe_name)).log
+        self.refresh_seconds = refresh_seconds
+        self.samples: list[LagSample] = []  # one per refresh: lag and rate over time
+        self.recent = pd.DataFrame(columns=RECENT_COLUMNS)
+        self._watching: threading.Event | None = None
         self.status: realtime.RealtimeStatus | None = None
         self.stats: realtime.Stats | None = None
         self.cursor: str | None = None
@@ -58,6 +182,10 @@ class RealtimePanel(View):
         )
         self.stop_button = fitted(widgets.Button(description="Stop", icon="stop"))
         self.refresh_button = fitted(widgets.Button(description="Refresh status", icon="refresh"))
+        self.auto_refresh = fitted(
+            widgets.Checkbox(value=False, description="refresh while running")
+        )
+        self.auto_refresh.observe(self._auto_changed, names="value")
         for button, handler in (
             (self.set_button, self._set_startpoint),
             (self.run_button, self._run),
@@ -69,6 +197,13 @@ class RealtimePanel(View):
         self.progress = ProgressView()  # a run until idle, as it goes
         self.status_html = widgets.HTML()
         self.failures_html = widgets.HTML()
+        self.recent_html = widgets.HTML()
+        self.rates_html = widgets.HTML()
+        self.lag_html = widgets.HTML()
+        # the spot for a chart of throughput and lag over time (the charts module draws it
+        # from `self.rates` and `lag_frame(self.samples)` into this box); tables until then.
+        # A Box, not an Output: the panel's one Output is its log
+        self.chart = widgets.Box()
         self.log = Log()
         self.box = widgets.VBox(
             [
@@ -76,9 +211,18 @@ class RealtimePanel(View):
                 widgets.HBox([self.startpoint, self.startpoint_value, self.set_button]),
                 widgets.HBox([self.max_changes, self.run_button]),
                 self.progress.box,
-                widgets.HBox([self.start_button, self.stop_button, self.refresh_button]),
+                widgets.HBox(
+                    [self.start_button, self.stop_button, self.refresh_button, self.auto_refresh]
+                ),
                 self.status_html,
                 self.failures_html,
+                widgets.HTML("<b>Recent changes</b> (newest first, from the sync log)"),
+                self.recent_html,
+                widgets.HTML("<b>Rate over time</b> (outcomes per 10 s)"),
+                self.rates_html,
+                widgets.HTML("<b>Lag over time</b> (one line per refresh)"),
+                self.lag_html,
+                self.chart,
                 self.log.output,
             ]
         )
@@ -131,6 +275,7 @@ class RealtimePanel(View):
         if pid is not None:
             self.log.say(f"realtime sync started in the background (pid {pid})")
             self._refresh()
+            self.auto_refresh.value = True  # watch it work
 
     def _stop(self, _button: widgets.Button | None = None) -> None:
         self.error = None
@@ -154,3 +299,43 @@ class RealtimePanel(View):
             columns=["dn", "error", "attempts", "background_retries"],
         )
         self.failures_html.value = table_html(failures, 50, index=False) if len(failures) else ""
+        self.samples.append(
+            LagSample(
+                time.time(),
+                status.lag_changes,
+                status.lag_seconds,
+                status.ops_per_second,
+                status.changes_processed,
+            )
+        )
+        self.samples = self.samples[-500:]
+        self._show_log()
+
+    def _show_log(self) -> None:
+        lines = synclog.tail_log(self.log_path)
+        self.recent = recent_changes(lines)
+        self.recent_html.value = table_html(self.recent, 50, index=False)
+        self.rates = rate_over_time(lines)
+        self.rates_html.value = table_html(self.rates.tail(30), 30, index=False)
+        self.lag_html.value = table_html(lag_frame(self.samples[-30:]), 30, index=False)
+
+    # --- refreshed while running -----------------------------------------------------------
+
+    def _auto_changed(self, _change: object = None) -> None:
+        if self.auto_refresh.value and self._watching is None:
+            stop = self._watching = threading.Event()
+            threading.Thread(
+                target=self._watch, args=(stop,), name="scimsync-realtime-panel", daemon=True
+            ).start()
+        elif not self.auto_refresh.value and self._watching is not None:
+            self._watching.set()
+            self._watching = None
+
+    def _watch(self, stop: threading.Event) -> None:
+        """Refresh every few seconds until unticked; after the process stops, once more."""
+        while not stop.wait(self.refresh_seconds):
+            self._refresh()
+            if self.status is not None and not self.status.started:
+                self.log.say("realtime sync is not running: stopped refreshing")
+                self.auto_refresh.value = False
+                return

@@ -3,13 +3,18 @@
 The form asks what `scimsync create-sync-pipe-config` asks and hands the answers to
 `pipeconfig.write_pipe_config`. Secrets are never typed into it: a widget's value is saved
 with the notebook's widget state, so a secret field takes the file holding the secret (or
-`${env:NAME}`) and the config gets a reference to it. With "copy secret files" ticked (a
+`${env:NAME}`) and the config gets a reference to it. A secret field shows no text (a
+password box) and keeps only a file that exists or a reference: anything else, a secret
+typed by mistake, is cleared at once and never shown. Test LDAP / Test SCIM try each
+endpoint the form describes (toolkit.sync.checks), before anything is written. With "copy secret files" ticked (a
 notebook ticks it when the files are in a lab folder that goes away with the kernel), Write
 copies them beside the config (mode 0600) and references the copies relatively.
 """
 
 from __future__ import annotations
 
+import html
+from collections.abc import Callable
 from pathlib import Path
 
 import ipywidgets as widgets
@@ -20,15 +25,20 @@ from toolkit.config.pipeconfig import (
     SOURCE_TYPES,
     PipeConfigAnswers,
     PipeConfigResult,
+    answers_config,
     secret_file_reference,
     summary,
     write_pipe_config,
 )
 from toolkit.config.problems import ConfigError
-from toolkit.config.secrets import SecretRef
+from toolkit.config.secrets import SecretRef, parse_secret
 from toolkit.errors import ScimsyncError
 from toolkit.mapping import default_mapping_text
-from toolkit.sync.checks import check_connections
+from toolkit.sync.checks import (
+    check_connections,
+    check_ldap_connections,
+    check_scim_connections,
+)
 from toolkit.widgets.common import Log, View, error_text, fitted, lines_html, pre_html
 
 AUTH_FIELDS = {
@@ -57,6 +67,58 @@ def _secret_text(value: SecretRef | None) -> str:
     return str(path if path.is_absolute() else value.base_dir / path)
 
 
+class SecretField(widgets.HBox):
+    """A secret's field: a password box taking the file that holds the secret or
+    `${env:NAME}`, and a note saying which it uses. Anything else is cleared as soon as it
+    is entered (Enter or leaving the box): the text is never kept, shown or saved."""
+
+    def __init__(self, description: str, value: str | None, layout: widgets.Layout, style: dict):
+        self.description = description
+        self.box = widgets.Password(
+            value=value or "",
+            description=description,
+            placeholder=SECRET_HINT,
+            continuous_update=False,  # judged when entered, not per key
+            layout=layout,
+            style=style,
+        )
+        self.note = widgets.HTML()
+        super().__init__([self.box, self.note])
+        self.box.observe(self._judge, names="value")
+        self._judge()
+
+    @property
+    def value(self) -> str:
+        return self.box.value
+
+    @value.setter
+    def value(self, text: str) -> None:
+        self.box.value = text
+
+    def _judge(self, _change: object = None) -> None:
+        text = self.box.value.strip()
+        if not text:
+            self.note.value = ""
+        elif text.startswith("${"):
+            try:
+                parse_secret(text)
+            except ValueError:  # its message may quote what was typed: ours does not
+                self._refuse("not a ${env:NAME} reference")
+                return
+            self.note.value = f"<small>uses <code>{html.escape(text)}</code></small>"
+        elif Path(text).expanduser().is_file():
+            self.note.value = f"<small>uses the file <code>{html.escape(text)}</code></small>"
+        else:
+            self._refuse("no such file")
+
+    def _refuse(self, why: str) -> None:
+        self.box.value = ""  # observed again: the note is cleared, then set below
+        self.note.value = (
+            f'<small style="color:#b00020">{why}: cleared, not kept. Give the file that '
+            "holds the secret, or ${env:NAME}</small>"
+        )
+
+
 class SetupWizard(View):
     """create-sync-pipe-config as a form: Preview shows the summary, Write writes the config."""
 
@@ -69,6 +131,9 @@ class SetupWizard(View):
             return widgets.Layout(width="40em")
 
         style = {"description_width": "14em"}
+
+        def secret(description: str, value: str | None) -> SecretField:
+            return SecretField(description, value, wide(), style)
 
         def text(description: str, value: str | None, placeholder: str = "") -> widgets.Text:
             return widgets.Text(
@@ -111,7 +176,7 @@ class SetupWizard(View):
             style=style,
         )
         self.source_bind_dn = text("Sync user DN", d.source_bind_dn, "empty: anonymous")
-        self.source_bind_password = text("Sync user password", d.source_bind_password, SECRET_HINT)
+        self.source_bind_password = secret("Sync user password", d.source_bind_password)
         self.change_detector = choice(
             "Change detection", ["auto", "changelog", "accesslog"], d.change_detector
         )
@@ -119,11 +184,11 @@ class SetupWizard(View):
         self.scim_url = text("SCIM service URL", d.scim_url, "https://scim.example.com/scim/v2")
         self.scim_auth = choice("SCIM authentication", list(AUTH_FIELDS), d.scim_auth)
         self.scim_user = text("SCIM user name", d.scim_user)
-        self.scim_password = text("SCIM password", d.scim_password, SECRET_HINT)
-        self.scim_token = text("SCIM bearer token", d.scim_token, SECRET_HINT)
+        self.scim_password = secret("SCIM password", d.scim_password)
+        self.scim_token = secret("SCIM bearer token", d.scim_token)
         self.scim_token_url = text("OAuth token URL", d.scim_token_url)
         self.scim_client_id = text("OAuth client id", d.scim_client_id)
-        self.scim_client_secret = text("OAuth client secret", d.scim_client_secret, SECRET_HINT)
+        self.scim_client_secret = secret("OAuth client secret", d.scim_client_secret)
         self.resource_mapping_file = text(
             "Resource mapping file",
             str(d.resource_mapping_file or ""),
@@ -138,6 +203,13 @@ class SetupWizard(View):
         self.copy_secrets = fitted(
             widgets.Checkbox(value=False, description="Copy secret files beside the config")
         )
+        self.test_ldap_button = fitted(widgets.Button(description="Test LDAP", icon="plug"))
+        self.test_scim_button = fitted(widgets.Button(description="Test SCIM", icon="plug"))
+        self.test_ldap_button.on_click(lambda _b: self._test("LDAP", check_ldap_connections))
+        self.test_scim_button.on_click(lambda _b: self._test("SCIM", check_scim_connections))
+        self.connection: dict[str, str] = {}  # endpoint -> what its last test said
+        self.ldap_result = widgets.HTML()
+        self.scim_result = widgets.HTML()
         self.preview_button = fitted(widgets.Button(description="Preview", icon="eye"))
         self.write_button = fitted(
             widgets.Button(description="Write config", button_style="primary", icon="save")
@@ -161,10 +233,12 @@ class SetupWizard(View):
                 self.source_bind_password,
                 self.change_detector,
                 self.trust_ca_file,
+                widgets.HBox([self.test_ldap_button, self.ldap_result]),
                 widgets.HTML("<b>Destination (SCIM 2.0)</b>"),
                 self.scim_url,
                 self.scim_auth,
                 *(getattr(self, f) for fields in AUTH_FIELDS.values() for f in fields),
+                widgets.HBox([self.test_scim_button, self.scim_result]),
                 widgets.HTML("<b>Sync pipe</b>"),
                 self.pipe_name,
                 self.resource_mapping_file,
@@ -252,13 +326,13 @@ class SetupWizard(View):
             setattr(answers, name, f"${{file:{relative}}}")
 
     @staticmethod
-    def _field_file(field: widgets.Text) -> Path | None:
+    def _field_file(field: SecretField) -> Path | None:
         value = field.value.strip()
         if not value or value.startswith("${"):
             return None
         return Path(value).expanduser()
 
-    def _secret(self, field: widgets.Text, config_path: Path) -> str | None:
+    def _secret(self, field: SecretField, config_path: Path) -> str | None:
         value = field.value.strip()
         if not value:
             return None
@@ -273,6 +347,25 @@ class SetupWizard(View):
         for fields in AUTH_FIELDS.values():
             for name in fields:
                 getattr(self, name).layout.display = None if name in shown else "none"
+
+    def _test(self, endpoint: str, check: Callable[[Config], list[str]]) -> None:
+        """Test one endpoint as the form describes it (nothing is written)."""
+        shown = self.ldap_result if endpoint == "LDAP" else self.scim_result
+        shown.value = "<i>testing...</i>"
+        try:
+            where = self.config_path.value.strip() or "sync.yaml"
+            config = answers_config(where, self.answers(), default_mapping_text)
+            failures = check(config)
+        except Exception as exc:  # a view shows the error; it never dies in a callback
+            failures = [error_text(exc)]
+        if failures:
+            said = "; ".join(failures)
+            shown.value = f'<span style="color:#b00020">&#10008; {html.escape(said)}</span>'
+        else:
+            said = "connected"
+            shown.value = '<span style="color:green">&#10004; connected</span>'
+        self.connection[endpoint] = said
+        self.log.say(f"test {endpoint}: {said}")
 
     def _preview(self, _button: widgets.Button | None = None) -> None:
         self.error = None
