@@ -10,10 +10,11 @@ import pytest
 from tests.support.widget_lab import set_title
 from toolkit.config import load_config
 from toolkit.lab import lab
+from toolkit.plan.charts import activity
 from toolkit.sync import realtime
 from toolkit.sync.batch import RunOptions, resync
 from toolkit.widgets import RealtimePanel
-from toolkit.widgets.realtime_panel import rate_over_time, recent_changes
+from toolkit.widgets.realtime_panel import rates_table, recent_changes
 
 pytestmark = pytest.mark.timeout(180)
 
@@ -39,11 +40,11 @@ def test_recent_changes_newest_first_with_operation_attributes_and_outcome():
     assert (recent.iloc[1]["outcome"], recent.iloc[1]["detail"]) == ("FAILED", "409 Conflict")
     assert len(recent_changes(lines, limit=1)) == 1
 
-    rates = rate_over_time(lines, bucket_seconds=10)
+    rates = rates_table(activity(lines, "10s"))
     assert list(rates["from (UTC)"]) == ["10:00:00", "10:00:10"]
     assert list(rates["changes"]) == [2, 1] and list(rates["applied"]) == [1, 0]
     assert list(rates["failed"]) == [1, 0] and list(rates["per second"]) == [0.2, 0.1]
-    assert rates["latency p50 (s)"].iloc[0] == 1.25  # 0.5 s and 2 s from detection
+    assert rates["lag p50 (s)"].iloc[0] == 1.25  # 0.5 s and 2 s from detection
 
 
 def test_panel_shows_changes_of_a_background_sync_as_they_happen(tmp_path):
@@ -70,6 +71,7 @@ def test_panel_shows_changes_of_a_background_sync_as_they_happen(tmp_path):
         assert "Watched Live" not in panel.recent_html.value  # attribute names, never values
         assert "uid=yusuf.leroy0" in panel.recent_html.value
         assert panel.rates["applied"].sum() >= 2 and len(panel.samples) >= 2
+        assert panel.chart.value.startswith("<img")  # throughput and lag, drawn
         assert "changes waiting" in panel.lag_html.value
     finally:
         panel.auto_refresh.value = False

@@ -190,7 +190,7 @@ def plan_charts(plan: Plan) -> list[Chart]:
 
 def activity(records: Iterable[Mapping[str, Any]], bucket: str = "") -> pd.DataFrame:
     """Sync-log lines (toolkit.sync.synclog.read_log) per time bucket: changes done per second
-    (`rate`), failed ones, and the lag from the directory's change (its accesslog reqStart,
+    (`rate`), applied and failed ones, and the lag from the directory's change (its accesslog reqStart,
     else its detection) to its outcome (median and max seconds). The bucket is chosen from the
     span (1 s to 1 h, about 60 buckets) unless given as a pandas offset, e.g. "10s"."""
     detected: dict[Any, float] = {}
@@ -208,11 +208,12 @@ def activity(records: Iterable[Mapping[str, Any]], bucket: str = "") -> pd.DataF
             continue
         start = _csn_seconds(line.get("csn")) or detected.get(key)
         lag = max(0.0, when - start) if start is not None else math.nan
-        done.append((when, line["type"] == "change-failed-detailed", lag))
-    columns = ["time", "done", "failed", "rate", "lag_median", "lag_max"]
+        kind = line["type"]
+        done.append((when, kind == "change-applied", kind == "change-failed-detailed", lag))
+    columns = ["time", "done", "applied", "failed", "rate", "lag_median", "lag_max"]
     if not done:
         return pd.DataFrame(columns=columns)
-    frame = pd.DataFrame(done, columns=["time", "failed", "lag"])
+    frame = pd.DataFrame(done, columns=["time", "applied", "failed", "lag"])
     frame["time"] = pd.to_datetime(frame["time"], unit="s", utc=True)
     span = (frame["time"].max() - frame["time"].min()).total_seconds()
     size = bucket or _bucket(span)
@@ -220,6 +221,7 @@ def activity(records: Iterable[Mapping[str, Any]], bucket: str = "") -> pd.DataF
     out = pd.DataFrame(
         {
             "done": grouped["failed"].count(),
+            "applied": grouped["applied"].sum().astype(int),
             "failed": grouped["failed"].sum().astype(int),
             "lag_median": grouped["lag"].median(),
             "lag_max": grouped["lag"].max(),

@@ -16,6 +16,7 @@ import pandas as pd
 
 from toolkit.config import Config
 from toolkit.ldap.changes import describe_cursor
+from toolkit.plan import charts
 from toolkit.sync import realtime, startpoint, synclog
 from toolkit.sync.files import pipe_files
 from toolkit.widgets.common import Log, View, error_text, fitted, table_html
@@ -38,7 +39,17 @@ OUTCOME_WORDS = {
     synclog.NO_CHANGE_NEEDED: "no change needed",
 }
 RECENT_COLUMNS = ["time", "dn", "operation", "attributes", "outcome", "detail"]
-RATE_COLUMNS = ["from (UTC)", "changes", "applied", "failed", "per second", "latency p50 (s)"]
+RATE_COLUMNS = [
+    "from (UTC)",
+    "changes",
+    "applied",
+    "failed",
+    "per second",
+    "lag p50 (s)",
+    "lag max (s)",
+]
+#: the rate table's and chart's time bucket
+BUCKET = "10s"
 
 
 def recent_changes(lines: list[dict[str, Any]], limit: int = 50) -> pd.DataFrame:
@@ -65,54 +76,24 @@ def recent_changes(lines: list[dict[str, Any]], limit: int = 50) -> pd.DataFrame
     return pd.DataFrame(rows, columns=RECENT_COLUMNS)
 
 
-def _seconds(stamp: str) -> float | None:
-    try:
-        return pd.Timestamp(stamp).timestamp()
-    except (ValueError, TypeError):
-        return None
-
-
-def rate_over_time(lines: list[dict[str, Any]], bucket_seconds: int = 10) -> pd.DataFrame:
-    """Outcomes per time bucket of the sync log: how many, applied, failed, per second, and
-    the median time from a change's detection to its outcome (the pipe's own lag)."""
-    detected: dict[Any, float] = {}
-    records = []
-    for line in lines:
-        at = _seconds(line.get("time", ""))
-        if at is None:
-            continue
-        key = line.get("change_number") or line.get("csn")
-        if line.get("type") == synclog.CHANGE_DETECTED:
-            if key is not None:
-                detected.setdefault(key, at)
-            continue
-        if line.get("type") not in OUTCOME_WORDS:
-            continue
-        since = detected.get(key) if key is not None else None
-        records.append(
-            {
-                "at": at,
-                "applied": line["type"] == synclog.CHANGE_APPLIED,
-                "failed": line["type"] == synclog.CHANGE_FAILED,
-                "latency": at - since if since is not None else None,
-            }
-        )
-    if not records:
+def rates_table(activity: pd.DataFrame) -> pd.DataFrame:
+    """toolkit.plan.charts.activity (outcomes per time bucket of the sync log) as the panel's
+    table: how many, applied, failed, per second, and the lag from the directory's change
+    (else its detection) to its outcome."""
+    if activity.empty:
         return pd.DataFrame(columns=RATE_COLUMNS)
-    frame = pd.DataFrame(records)
-    frame["bucket"] = (frame["at"] // bucket_seconds * bucket_seconds).astype(int)
-    grouped = frame.groupby("bucket")
     out = pd.DataFrame(
         {
-            "from (UTC)": [time.strftime("%H:%M:%S", time.gmtime(b)) for b in grouped.size().index],
-            "changes": grouped.size().values,
-            "applied": grouped["applied"].sum().values,
-            "failed": grouped["failed"].sum().values,
-            "per second": (grouped.size().values / bucket_seconds).round(1),
-            "latency p50 (s)": grouped["latency"].median().round(2).values,
+            "from (UTC)": activity["time"].dt.strftime("%H:%M:%S"),
+            "changes": activity["done"].astype(int),
+            "applied": activity["applied"].astype(int),
+            "failed": activity["failed"].astype(int),
+            "per second": activity["rate"].round(1),
+            "lag p50 (s)": activity["lag_median"].round(2),
+            "lag max (s)": activity["lag_max"].round(2),
         }
     )
-    return out[RATE_COLUMNS]
+    return out[out["changes"] > 0][RATE_COLUMNS].reset_index(drop=True)
 
 
 @dataclass(frozen=True)
@@ -200,10 +181,9 @@ class RealtimePanel(View):
         self.recent_html = widgets.HTML()
         self.rates_html = widgets.HTML()
         self.lag_html = widgets.HTML()
-        # the spot for a chart of throughput and lag over time (the charts module draws it
-        # from `self.rates` and `lag_frame(self.samples)` into this box); tables until then.
-        # A Box, not an Output: the panel's one Output is its log
-        self.chart = widgets.Box()
+        # throughput and lag over time, drawn from the sync log (an <img>: an HTML widget,
+        # not an Output, whose display a background refresh could not replace safely)
+        self.chart = widgets.HTML()
         self.log = Log()
         self.box = widgets.VBox(
             [
@@ -313,11 +293,14 @@ class RealtimePanel(View):
 
     def _show_log(self) -> None:
         lines = synclog.tail_log(self.log_path)
-        self.recent = recent_changes(lines)
-        self.recent_html.value = table_html(self.recent, 50, index=False)
-        self.rates = rate_over_time(lines)
-        self.rates_html.value = table_html(self.rates.tail(30), 30, index=False)
+        activity = charts.activity(lines, BUCKET)
+        rates, recent = rates_table(activity), recent_changes(lines)
+        self.chart.value = charts.realtime(activity).img_html() if len(rates) else ""
+        self.rates_html.value = table_html(rates.tail(30), 30, index=False)
         self.lag_html.value = table_html(lag_frame(self.samples[-30:]), 30, index=False)
+        self.recent_html.value = table_html(recent, 50, index=False)
+        # the frames last: a reader that sees them sees every view drawn from the same lines
+        self.rates, self.recent = rates, recent
 
     # --- refreshed while running -----------------------------------------------------------
 

@@ -33,6 +33,7 @@ from toolkit.config.pipeconfig import (
 from toolkit.config.problems import ConfigError
 from toolkit.config.secrets import SecretRef, parse_secret
 from toolkit.errors import ScimsyncError
+from toolkit.ldap.spec import CHANGE_DETECTORS
 from toolkit.mapping import default_mapping_text
 from toolkit.sync.checks import (
     check_connections,
@@ -177,9 +178,7 @@ class SetupWizard(View):
         )
         self.source_bind_dn = text("Sync user DN", d.source_bind_dn, "empty: anonymous")
         self.source_bind_password = secret("Sync user password", d.source_bind_password)
-        self.change_detector = choice(
-            "Change detection", ["auto", "changelog", "accesslog"], d.change_detector
-        )
+        self.change_detector = choice("Change detection", list(CHANGE_DETECTORS), d.change_detector)
         self.trust_ca_file = text("Trust CA file", str(d.trust_ca_file or ""), "PEM, for TLS")
         self.scim_url = text("SCIM service URL", d.scim_url, "https://scim.example.com/scim/v2")
         self.scim_auth = choice("SCIM authentication", list(AUTH_FIELDS), d.scim_auth)
