@@ -19,6 +19,7 @@ from typing import Any
 
 import pandas as pd
 from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.dates import DateFormatter
 from matplotlib.figure import Figure
 
 from toolkit.plan import frames
@@ -293,6 +294,11 @@ def realtime(records: Iterable[Mapping[str, Any]] | pd.DataFrame, bucket: str = 
     bottom.legend(fontsize=8, frameon=False)
     for axes in (top, bottom):
         axes.spines[["top", "right"]].set_visible(False)
+    if len(times) == 1:  # one bucket so far: a minute around it, not matplotlib's years
+        pad = pd.Timedelta(seconds=30)
+        bottom.set_xlim(times[0] - pad, times[0] + pad)
+    short = len(times) == 1 or times[-1] - times[0] < pd.Timedelta(days=1)
+    bottom.xaxis.set_major_formatter(DateFormatter("%H:%M:%S" if short else "%m-%d %H:%M"))
     figure.autofmt_xdate()
     figure.suptitle(title + " (UTC)", fontsize=11)
     return _render(figure, title)
