@@ -6,7 +6,8 @@ hands the plan the whole merged set: the plan is the one a full read gives.
 
 SCIM: the server must honour a filter on `meta.lastModified` (probed once, remembered in the
 snapshot). The changed resources are those modified since the server's own time (its Date
-header) when the last read began, less SAFETY; never the local clock. Deletes and creates out
+header) when the last read began, less SAFETY (which also covers a skew between the clock
+of Date and that of lastModified); never the local clock. Deletes and creates out
 of band: the server's totalResults (count=0) is compared with what the merged set holds, and
 when they disagree the ids of the whole type are read to find which.
 
@@ -50,6 +51,7 @@ SNAPSHOT_VERSION = 1
 # Subtracted from the server's time at the start of the last read: writes the server stamped
 # a little earlier than they became visible, clocks of a cluster's nodes, 1 s granularity.
 SAFETY = timedelta(seconds=60)
+REFUSALS = (400, 403, 501)  # what a server that cannot filter on meta.lastModified answers
 FUTURE = "9999-12-31T23:59:59Z"  # a filter no resource matches: the probe
 ID_CHUNK = 200
 STAMPS = (
@@ -163,6 +165,8 @@ class ScimReads:
             try:
                 total, _ = self.client.count(name, _since_filter(FUTURE))
             except ScimError as exc:
+                if exc.status not in REFUSALS:  # not an answer about the filter: ask next time
+                    return f"the probe of the meta.lastModified filter failed ({exc})"
                 accepted, reason = False, f"{exc}".splitlines()[0]
             else:
                 accepted = total == 0
@@ -209,7 +213,7 @@ class ScimReads:
         try:
             changed = list(self.client.iter_resources(name, _since_filter(since), page_size=size))
         except ScimError as exc:
-            if exc.status in (400, 403, 501):
+            if exc.status in REFUSALS:
                 if self.snapshot is not None:
                     self.snapshot["filter_ok"] = False
                     self.snapshot["filter_reason"] = str(exc).splitlines()[0]
@@ -325,15 +329,18 @@ def _parse_time(value: Any) -> datetime | None:
 
 
 def _since(began: datetime | None, newest: datetime | None, took: float) -> str | None:
-    """Where the next read starts: the server's time when this read began (its Date header),
-    else the newest lastModified held less how long the read took (no write after the read
-    began is stamped earlier), less SAFETY; whole seconds, UTC."""
-    if began is None and newest is not None:
-        newest = newest - timedelta(seconds=took)
-    points = [p for p in (began, newest) if p is not None]
-    if not points:
+    """Where the next read starts, less SAFETY: the server's time when this read began (the
+    Date header of its first answer), else the newest lastModified held less how long the
+    read took (no write after the read began is stamped earlier); whole UTC seconds or finer.
+    Not the newest lastModified alone: on a quiet server it would not move, and every run
+    would read the last writes of the last busy time again."""
+    if began is not None:
+        start = began
+    elif newest is not None:
+        start = newest - timedelta(seconds=took)
+    else:
         return None
-    start = (min(points) - SAFETY).astimezone(UTC)
+    start = (start - SAFETY).astimezone(UTC)
     fraction = f".{start.microsecond:06d}" if start.microsecond else ""
     return start.strftime("%Y-%m-%dT%H:%M:%S") + fraction + "Z"
 
@@ -394,7 +401,7 @@ class LdapReads:
             cursor = (self.snapshot or {}).get("cursor")
             try:
                 self._changed_dns = self._feed.changed_since(cursor)
-            except LdapError as exc:
+            except Exception as exc:  # noqa: BLE001 - any failure of the feed: read fully
                 self._feed_why = f"the change feed no longer reaches the last read: {exc}"
                 self._changed_dns = set()
         return self._feed_why
@@ -523,7 +530,7 @@ class _Feed:
         try:
             self.detector, _ = source.change_detector()
             self.start = self.detector.cursor_at_end()
-        except (LdapError, ValueError) as exc:
+        except Exception as exc:  # noqa: BLE001 - the feed is optional here: listing still tells
             log.info("no change feed for incremental reads (%s): by modifyTimestamp", exc)
             self.close()
             self.detector = None
@@ -587,7 +594,7 @@ def _load(path: Path, ldap: bool = False) -> dict[str, Any] | None:
 def _save(path: Path, data: dict[str, Any], ldap: bool = False) -> None:
     """Written whole to a private file beside, then moved in place: a killed run leaves the
     earlier snapshot, never half of one."""
-    partial = path.with_name(path.name + ".new")
+    partial = path.with_name(f"{path.name}.{os.getpid()}.new")  # concurrent runs: one each
     try:
         with open_private(partial, "w") as handle:
             json.dump(data, handle, ensure_ascii=False, default=_to_json if ldap else None)
