@@ -204,7 +204,8 @@ def test_a_terminal_shows_the_reads_and_the_apply_progressing(env, capsys):
     dry_run(env.config(), RunOptions())
     assert capsys.readouterr().err == ""
 
-    resync(env.config(), RunOptions(on_progress=TerminalBars(), allow_deletes=True))
+    options = RunOptions(on_progress=TerminalBars(), allow_deletes=True, full_read=True)
+    resync(env.config(), options)
     out, err = capsys.readouterr()
     assert out == ""
     lines = err.replace("\r", "\n")

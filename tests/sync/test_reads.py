@@ -238,6 +238,17 @@ def test_safety_window_rereads_recent_writes(env, monkeypatch):
     assert notes[("scim", "User")]["changed"] == 40  # every user was written within the hour
 
 
+def test_incremental_reads_show_progress(env, capsys):
+    from toolkit.sync.batch import RunOptions, dry_run
+    from toolkit.terminal import TerminalBars
+
+    env.ldap.modify(dn_of(env.people()[1]), {"title": [(ldap3.MODIFY_REPLACE, ["Seen"])]})
+    dry_run(env.config(), RunOptions(on_progress=TerminalBars()))
+    lines = capsys.readouterr().err.replace("\r", "\n")
+    assert "reading LDAP (users, ids): 40 entries [" in lines
+    assert "reading SCIM (User, changed): 0 resources [" in lines
+
+
 def test_snapshots_are_private(env):
     for path in (env.folder / ".scimsync").glob("*-snapshot.json"):
         assert path.stat().st_mode & 0o077 == 0, path

@@ -211,7 +211,9 @@ class ScimReads:
         where = {r.get("id"): i for i, r in enumerate(merged)}
         size = self.client.page_size_for()  # the full read's page size: few, large pages
         try:
-            changed = list(self.client.iter_resources(name, _since_filter(since), page_size=size))
+            found = self.client.iter_resources(name, _since_filter(since), page_size=size)
+            desc = f"reading SCIM ({name}, changed)"
+            changed = list(counted(found, self.on_progress, READ_SCIM, desc, "resources"))
         except ScimError as exc:
             if exc.status in REFUSALS:
                 if self.snapshot is not None:
@@ -449,8 +451,10 @@ class LdapReads:
         recent = _generalized_minus(newest, SAFETY) if newest else None
         changed_dns = self._changed_dns or set()
         listing: dict[str, list[Any]] = {}
+        desc = f"reading LDAP ({name}, ids)"
         for base in bases:
-            for entry in self.session.source.iter_entries(base, flt, [uid, *STAMPS]):
+            found = self.session.source.iter_entries(base, flt, [uid, *STAMPS])
+            for entry in counted(found, self.on_progress, READ_LDAP, desc, "entries"):
                 listing[_first(entry.get(uid)) or entry["dn"]] = _stamp(entry)
         stale = [
             u
