@@ -19,14 +19,18 @@ Run: .venv/bin/python -m bench reads -- [--users 100000] [--groups 50] [--change
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
+import logging
 import os
+import re
 import shutil
 import sys
 import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from urllib.parse import unquote
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
@@ -37,6 +41,7 @@ from ldapedit import modify_titles  # noqa: E402
 from toolkit.lab import sampledata  # noqa: E402
 from toolkit.lab.scimserver import ScimServer  # noqa: E402
 from toolkit.lab.slapd import Slapd  # noqa: E402
+from toolkit.sync import reads  # noqa: E402
 
 GOALS = {"incremental share": 0.10, "parallel speed-up": 3.0}
 
@@ -80,6 +85,34 @@ def timed_dry_run(config: Path, full_read: bool):
         f"plan {t.plan:.1f} s, state write {t.state_write:.1f} s"
     )
     return plan, seconds, where
+
+
+@contextlib.contextmanager
+def requests_logged(path: Path):
+    """The SCIM client's debug lines (each request with its time) into `path`."""
+    handler = logging.FileHandler(path)
+    logger = logging.getLogger("toolkit.scim")
+    level = logger.level
+    logger.addHandler(handler)
+    logger.setLevel(logging.DEBUG)
+    try:
+        yield
+    finally:
+        logger.removeHandler(handler)
+        logger.setLevel(level)
+        handler.close()
+
+
+def slowest(path: Path, n: int = 6) -> list[str]:
+    """The requests of a logged run, slowest first: `GET /Users?count=0 -> 200 in 812 ms`."""
+    found = []
+    for line in path.read_text().splitlines():
+        match = re.match(r"(\w+) (\S+) -> (\d+) in ([\d.]+) ms", line)
+        if match:
+            method, url, _, ms = match.groups()
+            found.append((float(ms), f"{method} {unquote(url.split('/v2', 1)[-1])} {ms} ms"))
+    found.sort(reverse=True)
+    return [text for _, text in found[:n]] + [f"{len(found)} requests in all"]
 
 
 def plan_rows(plan) -> list[str]:
@@ -129,6 +162,9 @@ def main() -> None:
         print(
             f"fill: {args.users} users + {args.groups} groups in {time.perf_counter() - started:.1f} s"
         )
+        # a read starts SAFETY before the server's time when the last began: a run within that
+        # window of the fill reads the fill's last writes again (a schedule's runs are apart)
+        time.sleep(reads.SAFETY.total_seconds() + 2)
         plan, seconds, _ = timed_dry_run(config, full_read=False)
         print(f"first dry run after the fill ({seconds:.1f} s):")
         for note in plan.reads:
@@ -155,7 +191,8 @@ def main() -> None:
             f"by PATCH in SCIM in {edit_scim_titles(scim.url, in_scim, args.workers):.1f} s"
         )
 
-        incremental, inc_seconds, inc_timings = timed_dry_run(config, full_read=False)
+        with requests_logged(work / "requests.log"):
+            incremental, inc_seconds, inc_timings = timed_dry_run(config, full_read=False)
         inc_rows = plan_rows(incremental)
         inc_reads = incremental.reads
         del incremental
@@ -163,6 +200,7 @@ def main() -> None:
         same = plan_rows(full) == inc_rows
         share = inc_seconds / full_seconds
         print(f"\nincremental dry run: {inc_seconds:.1f} s ({inc_timings})")
+        print("  its SCIM requests, slowest first: " + "; ".join(slowest(work / "requests.log")))
         for note in inc_reads:
             print(f"  {_text(note)}")
         print(f"--full-read dry run: {full_seconds:.1f} s ({full_timings})")

@@ -259,3 +259,29 @@ def test_groups_text(env):
     env.ldap.modify(dn_of(env.sample_groups()[1]), {"description": [(ldap3.MODIFY_REPLACE, ["x"])]})
     out = env.cli("dry-run").out
     assert "LDAP groups: incremental: 1 changed, 3 entries" in out
+
+
+# --- pure: where the next SCIM read starts --------------------------------------------------
+
+
+def test_next_read_starts_at_the_server_s_date_less_the_safety_window():
+    from datetime import UTC, datetime
+
+    began = datetime(2026, 12, 6, 10, 1, 1, tzinfo=UTC)
+    newest = datetime(2026, 12, 5, 8, 0, 0, 500, tzinfo=UTC)  # a quiet server: long ago
+    assert reads._since(began, newest, 30.0) == "2026-12-06T10:00:01Z"
+    # no Date header: the newest lastModified less the read's duration (writes after the read
+    # began are stamped later than that), less the window
+    assert reads._since(None, newest, 30.0) == "2026-12-05T07:58:30.000500Z"
+    assert reads._since(None, None, 1.0) is None
+
+
+def test_a_read_note_says_what_was_read_and_why():
+    full = reads.ReadNote("scim", "User", "full", 100_000, why="--full-read")
+    assert full.text() == "SCIM User: full read: 100,000 resources (--full-read)"
+    since = "2026-12-06T10:00:01Z"
+    inc = reads.ReadNote("scim", "User", "incremental", 100_000, 1_012, 3, since)
+    assert inc.text() == (
+        "SCIM User: incremental: 1,012 changed since 2026-12-06T10:00:01Z (server time), "
+        "3 gone, 100,000 resources"
+    )

@@ -42,7 +42,7 @@ from toolkit.errors import FatalError
 from toolkit.ldap.errors import LdapError
 from toolkit.ldap.source import LdapSource
 from toolkit.progress import READ_LDAP, READ_SCIM, Listener, counted
-from toolkit.scim.errors import ScimError
+from toolkit.scim.errors import NotFound, ScimError
 from toolkit.sync.runtime import PipeRuntime
 
 log = logging.getLogger("toolkit.sync")
@@ -53,11 +53,11 @@ SNAPSHOT_VERSION = 1
 SAFETY = timedelta(seconds=60)
 REFUSALS = (400, 403, 501)  # what a server that cannot filter on meta.lastModified answers
 FUTURE = "9999-12-31T23:59:59Z"  # a filter no resource matches: the probe
-ID_CHUNK = 200
-STAMPS = (
-    "modifyTimestamp",
-    "entryCSN",
-)  # read beside each entry, kept out of the plan  # unique ids per LDAP filter when re-reading changed entries
+ID_CHUNK = 200  # unique ids per LDAP filter when re-reading changed entries
+STAMPS = ("modifyTimestamp", "entryCSN")  # read beside each entry, kept out of the plan
+# attributes a server derives from other entries (virtual, or kept by an overlay): an entry's
+# own stamps need not move when they change, so a class reading one is read fully
+DERIVED = frozenset({"memberof", "ismemberof", "numsubordinates", "hassubordinates"})
 
 
 @dataclass
@@ -266,15 +266,16 @@ class ScimReads:
         added = 0
         for rid in ids:
             if rid not in known:
-                resource = self.client.get(name, rid)
-                if resource is not None:
-                    kept.append(compact(resource))
-                    added += 1
+                try:
+                    kept.append(compact(self.client.get(name, rid)))
+                except NotFound:
+                    continue  # deleted since it was listed
+                added += 1
         return kept, len(merged) - (len(kept) - added), added
 
     def _save(self) -> None:
         previous = self.snapshot or {}
-        full = any(n.mode == "full" for n in self.notes)
+        full = bool(self.notes) and all(n.mode == "full" for n in self.notes)
         types = {**previous.get("types", {}), **self._types}
         snapshot = {
             "version": SNAPSHOT_VERSION,
@@ -283,9 +284,7 @@ class ScimReads:
             "filter_reason": previous.get("filter_reason"),
             "probed_at": previous.get("probed_at"),
             # the interval runs from the oldest full read among the types read
-            "full_read_at": time.time()
-            if full and all(n.mode == "full" for n in self.notes)
-            else previous.get("full_read_at", time.time()),
+            "full_read_at": time.time() if full else previous.get("full_read_at", time.time()),
             "types": types,
         }
         _save(self.path, snapshot)
@@ -388,6 +387,11 @@ class LdapReads:
         why = self.full_reason
         if why is None and (held is None or held.get("key") != key):
             why = "no earlier read of this class with its bases, filter and attributes"
+        derived = sorted(a for a in attributes if a.lower() in DERIVED)
+        if why is None and derived:
+            why = (
+                f"the mapping reads {', '.join(derived)}, which changes without the entry's stamps"
+            )
         if why is None:
             why = self._feed_problem()
         if why is None:
