@@ -26,7 +26,9 @@ def env(slapd, scim_server, tmp_path, monkeypatch):
     monkeypatch.setattr(reads, "SAFETY", timedelta(0))
     env = make_env(slapd, scim_server, tmp_path / "pipe", users=40, groups=3)
     resync = env.cli_json("resync")
-    time.sleep(1.1)  # the server's Date has whole seconds: the next read begins after these writes
+    # the server's Date has whole seconds and uvicorn refreshes it once a second: wait, so
+    # that the next read begins after the resync's writes by the server's clock too
+    time.sleep(2.5)
     assert resync["failed"] == 0 and {r["mode"] for r in resync["reads"]} == {"full"}
     after = env.cli_json("dry-run")  # reads what the resync wrote
     assert {(r["side"], r["mode"]) for r in after["reads"]} == {
