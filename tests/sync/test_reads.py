@@ -251,6 +251,21 @@ def test_incremental_reads_show_progress(env, capsys):
     assert "reading SCIM (User, changed): 0 resources [" in lines
 
 
+def test_a_snapshot_not_as_written_means_a_full_read(env):
+    folder = env.folder / ".scimsync"
+    (folder / "ldap-to-scim-scim-snapshot.json").write_text("{not json")
+    ldap = folder / "ldap-to-scim-ldap-snapshot.json"
+    data = json.loads(ldap.read_text())
+    for held in data["classes"].values():
+        held["stamps"] = None
+    ldap.write_text(json.dumps(data))
+    incremental, full = plans(env)
+    assert_same_plan(incremental, full)
+    notes = modes(incremental)
+    assert notes[("scim", "User")]["why"] == "no earlier read to start from"
+    assert "could not be used" in notes[("ldap", "users")]["why"]
+
+
 def test_snapshots_are_private(env):
     for path in (env.folder / ".scimsync").glob("*-snapshot.json"):
         assert path.stat().st_mode & 0o077 == 0, path

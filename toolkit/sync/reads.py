@@ -157,6 +157,8 @@ class ScimReads:
             except _Refused as refused:
                 why = str(refused)
                 log.warning("SCIM %s: %s; reading fully", name, why)
+            except (KeyError, TypeError, AttributeError) as exc:  # a snapshot not as written
+                why = f"the snapshot {self.path.name} could not be used ({exc!r})"
         return self._full(name, why)
 
     def _filter_refused(self, name: str) -> str | None:
@@ -410,7 +412,9 @@ class LdapReads:
             try:
                 return self._incremental(name, bases, flt, attributes, key, held)
             except LdapError as exc:
-                why = f"the incremental read failed ({exc}); read fully"
+                why = f"the incremental read failed ({exc})"
+            except (KeyError, TypeError, ValueError, AttributeError) as exc:
+                why = f"the snapshot {self.path.name} could not be used ({exc!r})"
         return self._full(name, bases, flt, attributes, key, why)
 
     def _feed_problem(self) -> str | None:
