@@ -652,6 +652,7 @@ class ScimClient:
         excluded_attributes: Iterable[str] | None = None,
         page_size: int | None = None,
         workers: int = 1,
+        start_index: int = 1,
     ) -> Iterator[dict[str, Any]]:
         """Every matching resource, page by page, each id once (see toolkit.scim.paging).
 
@@ -664,7 +665,8 @@ class ScimClient:
         resource type, the position and the timeout. With `workers` > 1 (and index paging)
         up to that many pages are asked for at once, the ranges a count=0 request's
         totalResults gives (a far server's latency overlaps; the rate limit and Retry-After
-        hold per request as always).
+        hold per request as always). `start_index` > 1 goes on with index paging from there
+        (after a first page read by `search`); a server with cursors is read from its start.
         """
         caps = self.discovery.capabilities
         size = self.page_size_for(filter, page_size)
@@ -693,6 +695,8 @@ class ScimClient:
 
         if caps.cursor:
             pages = cursor_pages(fetch, size)
+        elif start_index > 1:
+            pages = index_pages(fetch, size, start_index)
         elif workers > 1:
             pages = self._parallel_pages(fetch, size, workers)
         else:

@@ -90,9 +90,9 @@ def _left_to_read(fetch: Fetch, start_index: int) -> int | None:
     return max(1, total - start_index + 1) if total is not None else None
 
 
-def index_pages(fetch: Fetch, size: int) -> Iterator[Page]:
-    """Pages by startIndex/count: `fetch(start_index=, count=)`."""
-    return _index_pages_from(fetch, size, 1)
+def index_pages(fetch: Fetch, size: int, start: int = 1) -> Iterator[Page]:
+    """Pages by startIndex/count: `fetch(start_index=, count=)`, from `start`."""
+    return _index_pages_from(fetch, size, start)
 
 
 def parallel_index_pages(fetch: Fetch, size: int, workers: int, total: int) -> Iterator[Page]:

@@ -27,13 +27,14 @@ from __future__ import annotations
 import base64
 import contextlib
 import gc
+import itertools
 import json
 import logging
 import os
 import sys
 import time
 from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -224,8 +225,12 @@ class ScimReads:
             if many > max(size, len(merged) * MOSTLY_CHANGED):
                 raise _Refused(f"{many:,} of {len(merged):,} changed since {since}")
             found: Iterable[dict[str, Any]] = first.resources
-            if len(first.resources) >= size:  # more pages (page 1 again: ids are merged once)
-                found = self.client.iter_resources(name, flt, page_size=size)
+            n = len(first.resources)
+            if n >= size or (first.total_results is not None and n < first.total_results):
+                # more, as index paging judges a page (a short page agreeing with totalResults
+                # ends a read, totalResults alone never does); page 1 is not asked again
+                rest = self.client.iter_resources(name, flt, page_size=size, start_index=n + 1)
+                found = itertools.chain(first.resources, rest)
             desc = f"reading SCIM ({name}, changed)"
             changed = list(counted(found, self.on_progress, READ_SCIM, desc, "resources"))
         except ScimError as exc:
@@ -257,7 +262,8 @@ class ScimReads:
         newest = max((t for t in (newest, held_newest) if t is not None), default=None)
         since_next = _since(began, newest, time.monotonic() - started)
         self._types[name] = {"since": since_next, "newest": _iso(newest), "resources": merged}
-        note = ReadNote("scim", name, "incremental", len(merged), len(changed), removed, since, why)
+        fresh = len({r.get("id") for r in changed})
+        note = ReadNote("scim", name, "incremental", len(merged), fresh, removed, since, why)
         self.notes.append(note)
         return merged
 
@@ -391,7 +397,7 @@ class LdapReads:
         self._classes: dict[str, Any] = {}
         self._feed = _Feed(self.source) if self.enabled else None
         self._feed_why: str | None = None
-        self._changed_dns: set[str] | None = None
+        self._changed: _Changed | None = None
 
     def read(
         self, name: str, bases: Sequence[str], flt: str, attributes: Sequence[str]
@@ -419,13 +425,13 @@ class LdapReads:
 
     def _feed_problem(self) -> str | None:
         """Why the change feed says a full read is needed (purged past the last read)."""
-        if self._changed_dns is None and self._feed is not None:
+        if self._changed is None and self._feed is not None:
             cursor = (self.snapshot or {}).get("cursor")
             try:
-                self._changed_dns = self._feed.changed_since(cursor)
+                self._changed = self._feed.changed_since(cursor)
             except Exception as exc:  # noqa: BLE001 - any failure of the feed: read fully
                 self._feed_why = f"the change feed no longer reaches the last read: {exc}"
-                self._changed_dns = set()
+                self._changed = _Changed()
         return self._feed_why
 
     def _full(
@@ -469,7 +475,7 @@ class LdapReads:
         old_stamps: dict[str, list[Any]] = held["stamps"]
         newest = max((s[1] for s in old_stamps.values() if s[1] and not s[2]), default=None)
         recent = _generalized_minus(newest, SAFETY) if newest else None
-        changed_dns = self._changed_dns or set()
+        changed = self._changed or _Changed()
         listing: dict[str, list[Any]] = {}
         desc = f"reading LDAP ({name}, ids)"
         for base in bases:
@@ -482,7 +488,7 @@ class LdapReads:
             if old_stamps.get(u) != [dn, stamp, csn]
             # a timestamp of whole seconds may not have moved since the last read
             or (not csn and recent is not None and stamp is not None and stamp >= recent)
-            or normalize_dn(dn) in changed_dns
+            or changed.names(u, dn)
         ]
         fresh = {
             _first(e.get(uid)) or e["dn"]: e for e in self._by_ids(bases, flt, attributes, stale)
@@ -559,24 +565,39 @@ class _Feed:
             self.close()
             self.detector = None
 
-    def changed_since(self, cursor: str | None) -> set[str]:
+    def changed_since(self, cursor: str | None) -> _Changed:
+        changed = _Changed()
         if self.detector is None or cursor is None:
-            return set()
-        dns: set[str] = set()
+            return changed
         for _ in range(100_000):
             changes, after = self.detector.poll(cursor, 1000)
             for change in changes:
+                if change.entry_uuid:
+                    changed.ids.add(change.entry_uuid.lower())
                 for dn in (change.dn, change.new_dn):
-                    if dn:
-                        dns.add(normalize_dn(dn))
+                    if dn and not change.entry_uuid:
+                        changed.dns.add(normalize_dn(dn))
             if not changes and after == cursor:
                 break
             cursor = after
-        return dns
+        return changed
 
     def close(self) -> None:
         if self.detector is not None:
             self.detector.close()
+
+
+@dataclass
+class _Changed:
+    """The entries a change feed named: by unique id where it gives one, else by DN."""
+
+    ids: set[str] = field(default_factory=set)
+    dns: set[str] = field(default_factory=set)  # normalized
+
+    def names(self, unique_id: str, dn: str) -> bool:
+        if unique_id.lower() in self.ids:
+            return True
+        return bool(self.dns) and normalize_dn(dn) in self.dns  # a DN is parsed only if need be
 
 
 def _stamp(entry: dict[str, Any]) -> list[Any]:
