@@ -11,11 +11,12 @@ of Date and that of lastModified); never the local clock. Deletes and creates ou
 of band: the server's totalResults (count=0) is compared with what the merged set holds, and
 when they disagree the ids of the whole type are read to find which.
 
-LDAP: every entry's unique id, DN and modifyTimestamp are listed (a light read); an entry is
-re-read when it is new, its DN or modifyTimestamp differs, its timestamp lies within SAFETY
-of the newest of the last read, or the change feed (where the source has one) names it since
-the cursor taken before the last read. An entry listed no more is gone. A feed purged past
-that cursor means a full read.
+LDAP: every entry's unique id, DN, modifyTimestamp and entryCSN are listed (a light read);
+an entry is re-read when it is new, its DN or stamps differ, (without an entryCSN) its
+timestamp of whole seconds lies within SAFETY of the newest of the last read, or the change
+feed (where the source has one) names it since the cursor taken before the last read. An
+entry listed no more is gone. A feed purged past that cursor means a full read, and so does
+a class whose mapping reads an attribute the server derives from other entries (memberOf).
 
 A full read happens on `--full-read`, without a usable snapshot, and at least every
 `full-read-interval`. Each read says what it was and why (ReadNote): the CLI prints it, the
@@ -419,6 +420,8 @@ class LdapReads:
                 return self._incremental(name, bases, flt, attributes, key, held)
             except LdapError as exc:
                 why = f"the incremental read failed ({exc})"
+            except _Refused as refused:
+                why = str(refused)
             except (KeyError, TypeError, ValueError, AttributeError) as exc:
                 why = f"the snapshot {self.path.name} could not be used ({exc!r})"
         return self._full(name, bases, flt, attributes, key, why)
@@ -481,7 +484,10 @@ class LdapReads:
         for base in bases:
             found = self.session.source.iter_entries(base, flt, [uid, *STAMPS])
             for entry in counted(found, self.on_progress, READ_LDAP, desc, "entries"):
-                listing[_first(entry.get(uid)) or entry["dn"]] = _stamp(entry)
+                unique_id = _first(entry.get(uid))
+                if not isinstance(unique_id, str):  # not to be looked up again: read fully
+                    raise _Refused(f"{entry['dn']} has no {uid} to re-read it by")
+                listing[unique_id] = _stamp(entry)
         stale = [
             u
             for u, (dn, stamp, csn) in listing.items()
@@ -504,10 +510,11 @@ class LdapReads:
             stamps[u] = pair
         removed = len(set(old) - set(listing))
         self._classes[name] = {"key": key, "entries": entries, "stamps": stamps}
+        feed = self._feed is not None and self._feed.detector is not None
         how = (
-            "change feed and modifyTimestamp"
-            if self._feed is not None and self._feed.detector
-            else "modifyTimestamp"
+            "the change feed, modifyTimestamp and entryCSN"
+            if feed
+            else "modifyTimestamp and entryCSN"
         )
         note = ReadNote(
             "ldap", name, "incremental", len(entries), len(fresh), removed, why=f"by {how}"
