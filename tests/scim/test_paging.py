@@ -351,3 +351,21 @@ def test_parallel_read_of_the_real_server_honours_retry_after(proxy):
     assert len(faulted) == 1
     pages = [_query(s) for s in _list_reads(proxy) if s.fault is None]
     assert sum(1 for q in pages if q.get("startIndex") == "21") == 2  # asked again
+
+
+def test_parallel_pages_go_on_sequentially_after_a_timeout():
+    """A page that times out ends the concurrent part; the read goes on from that page,
+    asking for fewer as sequential paging does, and misses nothing."""
+    from toolkit.scim.paging import parallel_index_pages, unique_resources
+
+    inner, asked, _ = _fake_server(95)
+    slow = {21}
+
+    def fetch(start_index: int, count: int) -> Page:
+        if start_index in slow and count == 10:
+            raise ResponseTimeout("too slow")
+        return inner(start_index=start_index, count=count)
+
+    found = [r["id"] for r in unique_resources(parallel_index_pages(fetch, 10, 3, 95))]
+    assert found == [str(i) for i in range(1, 96)]
+    assert (21, 5) in asked  # asked again from there, for half as many
