@@ -542,6 +542,12 @@ def _common_run_args(parser: argparse.ArgumentParser) -> None:
         help="map and compare every object, also those an earlier run found unchanged whose "
         "entry, target version and references have not changed since",
     )
+    parser.add_argument(
+        "--full-read",
+        action="store_true",
+        help="read every LDAP entry and SCIM resource, not only what changed since the last "
+        "read (a full read also happens at least every full-read-interval of the pipe)",
+    )
 
 
 def _run_options(args: argparse.Namespace):
@@ -560,6 +566,7 @@ def _run_options(args: argparse.Namespace):
         failed_dns_file=getattr(args, "failed_dns_file", None),
         workers=getattr(args, "workers", None),
         full_compare=args.full_compare,
+        full_read=args.full_read,
         on_progress=terminal_bars(),
     )
 
@@ -582,6 +589,7 @@ def _dry_run(args: argparse.Namespace) -> int:
     print(
         f"dry run of pipe {plan.pipe}: {plan.source_count} source entries, {plan.managed_count} linked resources"
     )
+    _print_reads(plan)
     print(plan.summary().to_string())
     if plan.quick_checked:
         print(
@@ -609,6 +617,13 @@ def _dry_run(args: argparse.Namespace) -> int:
     return 0
 
 
+def _print_reads(plan: Any) -> None:
+    from toolkit.sync.reads import ReadNote
+
+    for note in plan.reads:
+        print(ReadNote(**note).text())
+
+
 def _print_duplicates(plan: Any) -> None:
     duplicates = plan.duplicates()
     if duplicates:
@@ -634,6 +649,7 @@ def _resync(args: argparse.Namespace) -> int:
         print(f"resync of pipe {result.plan.pipe}:")
         if result.start_point:
             print(result.start_point)
+        _print_reads(result.plan)
         print(result.plan.summary().to_string())
         _print_duplicates(result.plan)
         print(f"applied {result.applied.applied}, failed {result.applied.failed}")

@@ -259,6 +259,7 @@ def test_dry_runs_skip_what_was_found_unchanged_and_find_every_edit(env, mapped)
     assert plan["totals"] == totals(modify=3, unchanged=30)
     assert sorted(mapped) == sorted(normalize_dn(dn_of(p)) for p in (edited, renamed, managed))
     full = env.cli_json("dry-run", "--full-compare")
+    full.pop("reads"), plan.pop("reads")  # what each read since the run before differs
     assert full == plan and len(mapped) == 3 + 33  # --full-compare maps every object
     store.close()
 

@@ -281,3 +281,91 @@ def test_post_with_excluded_members_works_on_a_server_that_ignores_it(proxy):
     assert created["id"] and etag == created["meta"]["version"]
     post = next(s for s in proxy.seen if s.method == "POST" and "/Groups" in s.path)
     assert _query(post) == {"excludedAttributes": "members"}
+
+
+# --- parallel pages (toolkit.scim.paging.parallel_index_pages) ------------------------------
+
+
+def _fake_server(resources: int, cap: int | None = None, delay: float = 0.0):
+    """A fetch over `resources` ids (a page capped at `cap` if set), and what was asked."""
+    import threading
+    import time
+
+    asked: list[tuple[int, int]] = []
+    lock = threading.Lock()
+    busy = [0, 0]  # in flight now, most in flight at once
+
+    def fetch(start_index: int, count: int) -> Page:
+        with lock:
+            asked.append((start_index, count))
+            busy[0] += 1
+            busy[1] = max(busy)
+        time.sleep(delay)
+        with lock:
+            busy[0] -= 1
+        n = min(count, cap or count, max(0, resources - start_index + 1))
+        ids = [{"id": str(i)} for i in range(start_index, start_index + n)]
+        return Page(ids, total_results=resources)
+
+    return fetch, asked, busy
+
+
+def test_parallel_pages_overlap_and_come_in_order():
+    from toolkit.scim.paging import parallel_index_pages, unique_resources
+
+    fetch, asked, busy = _fake_server(95, delay=0.05)
+    found = [r["id"] for r in unique_resources(parallel_index_pages(fetch, 10, 4, 95))]
+    assert found == [str(i) for i in range(1, 96)]
+    assert busy[1] == 4  # never more in flight than the workers
+    assert sorted(asked)[:10] == [(s, 10) for s in range(1, 100, 10)]
+
+
+@pytest.mark.parametrize(("total", "cap"), [(50, None), (95, 7), (500, None)])
+def test_parallel_pages_never_trust_total_results(total, cap):
+    """totalResults too low (the rest is read sequentially), too high (pages past the end
+    come back empty), and a server that pages smaller than asked: every resource, once."""
+    from toolkit.scim.paging import parallel_index_pages, unique_resources
+
+    fetch, _, _ = _fake_server(95, cap=cap)
+    found = [r["id"] for r in unique_resources(parallel_index_pages(fetch, 10, 3, total))]
+    assert found == [str(i) for i in range(1, 96)]
+
+
+def test_parallel_read_of_the_real_server_honours_retry_after(proxy):
+    """Four workers against scim2-server: the same resources as a sequential read, and a 429
+    with Retry-After on one page is waited out and asked again."""
+    import time
+
+    with _client(proxy, page_size=10) as client:
+        ids = _fill(client, 45)
+        proxy.clear()
+        sequential = [r["id"] for r in client.iter_resources("User")]
+        proxy.inject("429", 1, retry_after="1", when=lambda s: _query(s).get("startIndex") == "21")
+        started = time.monotonic()
+        parallel = [r["id"] for r in client.iter_resources("User", workers=4)]
+        took = time.monotonic() - started
+    assert sorted(parallel) == sorted(sequential) == sorted(ids)
+    assert parallel == sequential  # pages yielded in order
+    assert took >= 1.0  # the Retry-After was honoured
+    faulted = [s for s in proxy.seen if s.fault == "429"]
+    assert len(faulted) == 1
+    pages = [_query(s) for s in _list_reads(proxy) if s.fault is None]
+    assert sum(1 for q in pages if q.get("startIndex") == "21") == 2  # asked again
+
+
+def test_parallel_pages_go_on_sequentially_after_a_timeout():
+    """A page that times out ends the concurrent part; the read goes on from that page,
+    asking for fewer as sequential paging does, and misses nothing."""
+    from toolkit.scim.paging import parallel_index_pages, unique_resources
+
+    inner, asked, _ = _fake_server(95)
+    slow = {21}
+
+    def fetch(start_index: int, count: int) -> Page:
+        if start_index in slow and count == 10:
+            raise ResponseTimeout("too slow")
+        return inner(start_index=start_index, count=count)
+
+    found = [r["id"] for r in unique_resources(parallel_index_pages(fetch, 10, 3, 95))]
+    assert found == [str(i) for i in range(1, 96)]
+    assert (21, 5) in asked  # asked again from there, for half as many

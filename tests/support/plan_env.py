@@ -249,7 +249,7 @@ def recording(monkeypatch: Any) -> Iterator[Recorder]:
 
 def assert_summary_shape(data: dict[str, Any], resync: bool = False) -> None:
     """The exact `--json` shape of dry-run (and resync: plus applied and failed)."""
-    expected = {"pipe", "totals", "classes", "refused", "warnings"}
+    expected = {"pipe", "totals", "classes", "refused", "warnings", "reads"}
     expected |= {"applied", "failed"} if resync else set()
     assert set(data) == expected, sorted(data)
     assert data["pipe"] == PIPE
@@ -260,6 +260,10 @@ def assert_summary_shape(data: dict[str, Any], resync: bool = False) -> None:
     for key in TOTAL_KEYS:
         assert data["totals"][key] == sum(c[key] for c in data["classes"].values()), key
     assert isinstance(data["refused"], list) and isinstance(data["warnings"], list)
+    assert {(r["side"], r["mode"] in ("full", "incremental")) for r in data["reads"]} == {
+        ("ldap", True),
+        ("scim", True),
+    }
     if resync:
         assert isinstance(data["applied"], int) and isinstance(data["failed"], int)
 

@@ -120,6 +120,9 @@ class SyncPipe:
     failed_op_background_retry_delay: float
     max_deletes: DeleteLimit
     delete_guard_window: float  # realtime's max-deletes counts the deletes of this window
+    full_read_interval: (
+        float  # seconds between full reads of dry-run and resync (toolkit.sync.reads)
+    )
     delete_policy: str  # delete | deactivate
     member_chunk_size: int
     sync_classes: dict[str, SyncClass] = field(default_factory=dict, hash=False)

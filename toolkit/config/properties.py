@@ -176,6 +176,8 @@ PIPE_PROPS: tuple[Prop, ...] = (
     _p("failed-op-background-retry-delay", "duration", default="1 min"),
     _p("max-deletes", "count-or-percent", default="10%"),
     _p("delete-guard-window", "duration", default="1 h"),
+    # dry-run and resync read only what changed since the last read, and fully at least this often
+    _p("full-read-interval", "duration", default="24 h"),
     _p("delete-policy", "enum", choices=("delete", "deactivate"), default="delete"),
     _p("member-chunk-size", "int", minimum=1, default=100),
 )

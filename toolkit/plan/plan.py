@@ -55,6 +55,8 @@ class Plan:
     views: dict[str, Callable[[Mapping[str, Any]], dict[str, Any]]] = field(
         default_factory=dict, repr=False, compare=False
     )
+    # what the plan's reads were and why (toolkit.sync.reads' ReadNote as plain data)
+    reads: list[dict[str, Any]] = field(default_factory=list, compare=False)
     created_at: float = field(default_factory=time.time)
     _frame: pd.DataFrame | None = field(default=None, repr=False)
 
@@ -104,6 +106,7 @@ class Plan:
             "classes": self.class_totals(),
             "refused": [asdict(f) for f in self.guard.findings],
             "warnings": list(self.guard.warnings),
+            "reads": list(self.reads),
         }
 
     def side_by_side(self) -> pd.DataFrame:

@@ -114,6 +114,7 @@ def load(path: Path) -> Plan:
         managed_count=data["managed_count"],
         guard=_guard(data["guard"]),
         partial=data["partial"],
+        reads=data.get("summary", {}).get("reads", []),
         created_at=data["created_at"],
     )
 

@@ -19,6 +19,8 @@ import ssl
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
+from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
 from typing import Any
 from urllib.parse import unquote
 
@@ -43,7 +45,12 @@ from toolkit.scim.errors import (
     TransportError,
     redact_body,
 )
-from toolkit.scim.paging import cursor_pages, index_pages, unique_resources
+from toolkit.scim.paging import (
+    cursor_pages,
+    index_pages,
+    parallel_index_pages,
+    unique_resources,
+)
 from toolkit.scim.paging import page_size as page_size_for_caps
 from toolkit.scim.patch import patch_document
 from toolkit.scim.protocol import (
@@ -644,6 +651,8 @@ class ScimClient:
         attributes: Iterable[str] | None = None,
         excluded_attributes: Iterable[str] | None = None,
         page_size: int | None = None,
+        workers: int = 1,
+        start_index: int = 1,
     ) -> Iterator[dict[str, Any]]:
         """Every matching resource, page by page, each id once (see toolkit.scim.paging).
 
@@ -653,7 +662,11 @@ class ScimClient:
         Uses RFC 9865 cursors when the server advertises them. The page size is
         `page_size_for(filter, page_size)`. A page that times out is asked for again with
         half the count, down to 1; a timeout at count 1 raises ResponseTimeout naming the
-        resource type, the position and the timeout.
+        resource type, the position and the timeout. With `workers` > 1 (and index paging)
+        up to that many pages are asked for at once, the ranges a count=0 request's
+        totalResults gives (a far server's latency overlaps; the rate limit and Retry-After
+        hold per request as always). `start_index` > 1 goes on with index paging from there
+        (after a first page read by `search`); a server with cursors is read from its start.
         """
         caps = self.discovery.capabilities
         size = self.page_size_for(filter, page_size)
@@ -680,8 +693,39 @@ class ScimClient:
                     raise  # paging asks again for fewer
                 raise self._page_timeout(resource_type, position, exc) from exc
 
-        pages = cursor_pages(fetch, size) if caps.cursor else index_pages(fetch, size)
+        if caps.cursor:
+            pages = cursor_pages(fetch, size)
+        elif start_index > 1:
+            pages = index_pages(fetch, size, start_index)
+        elif workers > 1:
+            pages = self._parallel_pages(fetch, size, workers)
+        else:
+            pages = index_pages(fetch, size)
         return unique_resources(pages)
+
+    @staticmethod
+    def _parallel_pages(fetch: Callable[..., Page], size: int, workers: int) -> Iterator[Page]:
+        total = fetch(count=0, start_index=1).total_results
+        if not total:
+            return index_pages(fetch, size)
+        return parallel_index_pages(fetch, size, workers, total)
+
+    def count(
+        self, resource_type: str, filter: str | None = None
+    ) -> tuple[int | None, datetime | None]:
+        """The server's totalResults for a search (count=0: no resource sent) and the
+        server's own time of the answer (its Date header), each None when not given."""
+        path = self.endpoint_path(resource_type)
+        params: dict[str, Any] = {"count": 0}
+        if filter is not None:
+            params["filter"] = filter
+        call = ApiCall("GET", path, params, not_found="endpoint")
+        response, body = self.send(call)
+        try:
+            total = parse_page(body).total_results
+        except ValueError:
+            total = None
+        return total, _http_date(response.headers.get("date"))
 
     def page_size_for(self, filter: str | None = None, page_size: int | None = None) -> int:
         """The count `iter_resources` asks for: `page_size`, else the endpoint's explicit
@@ -794,6 +838,15 @@ def _tls_failure(exc: BaseException | None) -> bool:
         exc = exc.__cause__ or exc.__context__
         seen += 1
     return False
+
+
+def _http_date(value: str | None) -> datetime | None:
+    if not value:
+        return None
+    try:
+        return parsedate_to_datetime(value).astimezone(UTC)
+    except (TypeError, ValueError, IndexError):
+        return None
 
 
 def _as_list(body: Any) -> list[dict[str, Any]] | None:

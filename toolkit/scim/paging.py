@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from toolkit.scim.discovery import Capabilities
@@ -89,9 +90,43 @@ def _left_to_read(fetch: Fetch, start_index: int) -> int | None:
     return max(1, total - start_index + 1) if total is not None else None
 
 
-def index_pages(fetch: Fetch, size: int) -> Iterator[Page]:
-    """Pages by startIndex/count: `fetch(start_index=, count=)`."""
-    start, full = 1, size
+def index_pages(fetch: Fetch, size: int, start: int = 1) -> Iterator[Page]:
+    """Pages by startIndex/count: `fetch(start_index=, count=)`, from `start`."""
+    return _index_pages_from(fetch, size, start)
+
+
+def parallel_index_pages(fetch: Fetch, size: int, workers: int, total: int) -> Iterator[Page]:
+    """`index_pages` with up to `workers` pages in flight: the startIndex ranges that
+    `total` (a count=0 request's totalResults) says exist are asked for concurrently and
+    yielded in order. A short page before the last (the server pages smaller than asked)
+    or a timeout ends the concurrent part; the read goes on sequentially from there, as
+    `index_pages` does, so a wrong totalResults costs time, never resources."""
+    starts = list(range(1, total + 1, size))
+    start = 1
+    if workers > 1 and len(starts) > 1:
+        with ThreadPoolExecutor(workers, thread_name_prefix="scim-page") as pool:
+            pending = [pool.submit(fetch, count=size, start_index=s) for s in starts]
+            try:
+                for index, future in enumerate(pending):
+                    try:
+                        page = future.result()
+                    except ResponseTimeout:
+                        break  # the sequential read below asks again for fewer
+                    n = len(page.resources)
+                    if n:
+                        yield page
+                    start = starts[index] + n
+                    if n < size:
+                        break
+            finally:
+                for future in pending:
+                    future.cancel()
+    for page in _index_pages_from(fetch, size, start):
+        yield page
+
+
+def _index_pages_from(fetch: Fetch, size: int, start: int) -> Iterator[Page]:
+    full = size
     while True:
         page, size = fetch_shrinking(fetch, size, start_index=start)
         full = min(full, size)

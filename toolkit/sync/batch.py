@@ -6,7 +6,6 @@ plan. Nothing is written to LDAP or SCIM by a dry run (the state store records t
 
 from __future__ import annotations
 
-import sys
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -29,11 +28,12 @@ from toolkit.plan.engine import ClassRead, PlanInputs, build
 from toolkit.plan.model import Row
 from toolkit.plan.plan import Plan
 from toolkit.plan.scope import reads_entries
-from toolkit.progress import PLAN, READ_LDAP, READ_SCIM, Listener, Phase, counted
+from toolkit.progress import PLAN, READ_LDAP, Listener, Phase, counted
 from toolkit.scim.validate import Validator
 from toolkit.sync import lock
 from toolkit.sync.apply import Applier, ApplyResult
 from toolkit.sync.files import pipe_files
+from toolkit.sync.reads import LdapReads, ScimReads
 from toolkit.sync.runtime import PipeRuntime
 from toolkit.sync.startpoint import mark_before_first_resync
 
@@ -52,6 +52,7 @@ class RunOptions:
     workers: int | None = None
     on_progress: Listener | None = None  # progress events of the reads, planning, applying
     full_compare: bool = False  # map and compare every object, even those found unchanged
+    full_read: bool = False  # read both sides whole, not only what changed since the last read
 
     def __post_init__(self) -> None:
         """Options are checked before any server is asked; errors name the option."""
@@ -119,6 +120,7 @@ def read_classes(session: PipeRuntime, options: RunOptions) -> list[ClassRead]:
     """The entries of every synchronizing class, each class with its bases and filters."""
     source_bases = list(session.config.source_of(session.pipe).base_dn)
     dns = options.listed_dns()
+    ldap = LdapReads(session, options.full_read, options.on_progress, partial=options.partial)
     reads = []
     scope = session.scope
     for sync_class in scope.classes:
@@ -130,10 +132,8 @@ def read_classes(session: PipeRuntime, options: RunOptions) -> list[ClassRead]:
         bases = list(sync_class.include_base_dn) or source_bases
         entries: list[dict[str, Any]] = []
         desc = f"reading LDAP ({sync_class.name})"
-        if dns is None:
-            for base in bases:
-                found = session.source.iter_entries(base, flt, attributes)
-                entries.extend(counted(found, options.on_progress, READ_LDAP, desc, "entries"))
+        if dns is None:  # whole, or what changed since the last read (toolkit.sync.reads)
+            entries = ldap.read(sync_class.name, bases, flt, attributes)
         else:
             for dn in counted(dns, options.on_progress, READ_LDAP, desc, "DNs"):
                 if any(is_within(dn, b) for b in bases):
@@ -141,36 +141,31 @@ def read_classes(session: PipeRuntime, options: RunOptions) -> list[ClassRead]:
                     if entry is not None and matches(entry, flt):
                         entries.append(entry)
         reads.append(ClassRead(sync_class, resource, entries))
+    ldap.finish()
+    session.reads.extend(ldap.notes)
     return reads
 
 
 def read_targets(
-    session: PipeRuntime, resources: Iterable[ResourceMapping], on_progress: Listener | None = None
+    session: PipeRuntime,
+    resources: Iterable[ResourceMapping],
+    on_progress: Listener | None = None,
+    options: RunOptions | None = None,
 ) -> dict[str, list[dict[str, Any]]]:
-    targets = {}
-    for resource in {r.name: r for r in resources}.values():
-        found = session.client.iter_resources(resource.name)
-        desc = f"reading SCIM ({resource.name})"
-        found = counted(found, on_progress, READ_SCIM, desc, "resources")
-        targets[resource.name] = [_compact(r) for r in found]
+    """The SCIM resources of each resource type: whole, or what changed since the last read
+    merged into it (toolkit.sync.reads); list pages fetched by up to num-worker-threads."""
+    options = options or RunOptions(full_read=True)
+    workers = options.workers or session.pipe.num_worker_threads
+    scim = ScimReads(session, options.full_read, workers, on_progress)
+    targets = scim.read(r.name for r in resources)
+    session.reads.extend(scim.notes)
     return targets
-
-
-def _compact(resource: dict[str, Any]) -> dict[str, Any]:
-    """What a plan keeps of a resource read: its `meta` only as the version (the ETag a
-    plan sends with If-Match), its `schemas` URNs shared. At 100,000 users that is ~50 MB."""
-    meta = resource.get("meta")
-    if isinstance(meta, dict):
-        resource["meta"] = {"version": meta["version"]} if "version" in meta else {}
-    schemas = resource.get("schemas")
-    if isinstance(schemas, list):
-        resource["schemas"] = [sys.intern(s) if isinstance(s, str) else s for s in schemas]
-    return resource
 
 
 def make_plan(session: PipeRuntime, options: RunOptions) -> Plan:
     """Read both sides and build the plan (the whole of a dry run)."""
     started = time.perf_counter()
+    session.reads.clear()
     links = session.store.links(session.pipe.name)
     # full compare: no object skips the comparison (the keys found are still recorded)
     quick_check_keys = (
@@ -181,7 +176,7 @@ def make_plan(session: PipeRuntime, options: RunOptions) -> Plan:
     classes = read_classes(session, options)
     session.timings.ldap_read = time.perf_counter() - started
     started = time.perf_counter()
-    targets = read_targets(session, [c.mapping for c in classes], options.on_progress)
+    targets = read_targets(session, [c.mapping for c in classes], options.on_progress, options)
     endpoints = {name: session.client.endpoint_path(name) for name in targets}
     session.timings.scim_read = time.perf_counter() - started
     started, cpu = time.perf_counter(), time.process_time()
@@ -227,6 +222,7 @@ def make_plan(session: PipeRuntime, options: RunOptions) -> Plan:
         partial=partial,
         quick_checked=result.quick_checked,
         views={read.mapping.name: read.mapping.mapped_view for read in classes},
+        reads=[note.as_json() for note in session.reads],
     )
     planning.close(len(plan.rows))
     session.timings.plan = time.perf_counter() - started
@@ -335,6 +331,7 @@ def resync(config: Config, options: RunOptions, saved_plan: Path | None = None) 
                         f"{saved_plan}: a plan for pipe {saved.pipe}, not {session.pipe.name}"
                     )
                 _check_saved_plan(saved, plan)
+                saved.reads = plan.reads
                 plan = saved
             _refuse_unless_allowed(plan, options)
             failed_dns = (

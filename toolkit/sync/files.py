@@ -55,6 +55,16 @@ class PipeFiles:
         """The plan the resync panel previewed and applies."""
         return self.folder / f"{self.pipe}-preview-plan.json"
 
+    @property
+    def scim_snapshot(self) -> Path:
+        """The SCIM resources of the last read, for an incremental read (toolkit.sync.reads)."""
+        return self.folder / f"{self.pipe}-scim-snapshot.json"
+
+    @property
+    def ldap_snapshot(self) -> Path:
+        """The LDAP entries of the last read, for an incremental read (toolkit.sync.reads)."""
+        return self.folder / f"{self.pipe}-ldap-snapshot.json"
+
     def running_pid(self) -> int | None:
         """The realtime process's pid, if it runs."""
         try:

@@ -10,6 +10,7 @@ files under `.scimsync/` are named by toolkit.sync.files.
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING
 
 from toolkit.config.model import Config
 from toolkit.entry import key_attribute
@@ -24,6 +25,9 @@ from toolkit.sync.files import PipeFiles, pipe_files
 from toolkit.sync.mappingcheck import open_checked_source
 from toolkit.sync.startpoint import require_feed
 from toolkit.sync.state import StateStore
+
+if TYPE_CHECKING:
+    from toolkit.sync.reads import ReadNote
 
 
 @dataclass
@@ -49,6 +53,7 @@ class PipeRuntime:
         self.files: PipeFiles = pipe_files(config, self.pipe)
         self.rate_per_second = rate_per_second  # overrides the pipe's max-rate-per-second
         self.timings = Timings()
+        self.reads: list[ReadNote] = []  # what the last plan's reads were and why
         self._mappings: ResourceMappings | None = None
         self._scope: Scope | None = None
         self._source: EntrySource | None = None

@@ -1,0 +1,304 @@
+"""Incremental reads: after each kind of change, the plan of a run that read only what changed
+equals the plan of a `--full-read` run (every row, every request), and each run says what it
+read and why. Real slapd and scim2-server; a fault only where the real server cannot refuse.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from datetime import timedelta
+from typing import Any
+
+import httpx
+import ldap3
+import pytest
+
+from tests.support.plan_env import PEOPLE, SUFFIX, dn_of, make_env, uid_of
+from toolkit.sync import reads
+
+
+@pytest.fixture
+def env(slapd, scim_server, tmp_path, monkeypatch):
+    """A synced pipe whose last dry run left snapshots of both sides. The safety window is
+    0 s here (everything in a test happens within seconds, and a 60 s window would re-read
+    it all, leaving the merge untested); `test_safety_window_rereads_recent_writes` keeps it."""
+    monkeypatch.setattr(reads, "SAFETY", timedelta(0))
+    env = make_env(slapd, scim_server, tmp_path / "pipe", users=40, groups=3)
+    resync = env.cli_json("resync")
+    # the server's Date has whole seconds and uvicorn refreshes it once a second: wait, so
+    # that the next read begins after the resync's writes by the server's clock too
+    time.sleep(2.5)
+    assert resync["failed"] == 0 and {r["mode"] for r in resync["reads"]} == {"full"}
+    after = env.cli_json("dry-run")  # reads what the resync wrote
+    assert {(r["side"], r["mode"]) for r in after["reads"]} == {
+        ("ldap", "incremental"),
+        ("scim", "incremental"),
+    }
+    assert {r["changed"] for r in after["reads"] if r["side"] == "scim"} == {40, 3}
+    yield env
+    env.close()
+
+
+def plans(env, *args: str) -> tuple[dict[str, Any], dict[str, Any]]:
+    """(incremental, full-read) dry runs as saved plans; --full-compare in both, so the quick
+    check's keys (which the first run writes) cannot make their rows differ."""
+    out = {}
+    for label, extra in (("incremental", ()), ("full", ("--full-read",))):
+        path = env.folder / f"{label}.json"
+        result = env.cli("dry-run", "--full-compare", "--output", str(path), *extra, *args)
+        assert result.code == 0, result.err
+        out[label] = json.loads(path.read_text())
+    return out["incremental"], out["full"]
+
+
+def assert_same_plan(incremental: dict[str, Any], full: dict[str, Any]) -> None:
+    def rows(plan: dict[str, Any]) -> list[str]:
+        return sorted(json.dumps(r, sort_keys=True) for r in plan["rows"])
+
+    assert rows(incremental) == rows(full)
+    for key in ("source_count", "managed_count", "guard", "stale_links", "partial"):
+        assert incremental[key] == full[key], key
+    a, b = dict(incremental["summary"]), dict(full["summary"])
+    assert a.pop("reads") != b.pop("reads")
+    assert a == b
+    assert {r["mode"] for r in full["summary"]["reads"]} == {"full"}
+    assert {r["why"] for r in full["summary"]["reads"]} == {"--full-read"}
+
+
+def modes(plan: dict[str, Any]) -> dict[tuple[str, str], dict[str, Any]]:
+    return {(r["side"], r["name"]): r for r in plan["summary"]["reads"]}
+
+
+def test_ldap_modify(env):
+    person = env.people()[3]
+    env.ldap.modify(dn_of(person), {"title": [(ldap3.MODIFY_REPLACE, ["Night Owl"])]})
+    incremental, full = plans(env)
+    assert_same_plan(incremental, full)
+    note = modes(incremental)[("ldap", "users")]
+    assert note["mode"] == "incremental" and note["changed"] == 1 and note["count"] == 40
+    assert [r["situation"] for r in incremental["rows"] if r["dn"] == dn_of(person)] == ["modify"]
+
+
+def test_ldap_rename(env):
+    person = env.people()[4]
+    env.ldap.modify_dn(dn_of(person), "uid=renamed.person")
+    incremental, full = plans(env)
+    assert_same_plan(incremental, full)
+    assert f"uid=renamed.person,{PEOPLE}" in {r["dn"] for r in incremental["rows"]}
+    assert modes(incremental)[("ldap", "users")]["changed"] == 1
+
+
+def test_ldap_move_out_of_scope_and_back(env):
+    person = env.people()[5]
+    env.ldap.add(f"ou=elsewhere,{PEOPLE}", ["organizationalUnit"], {"ou": "elsewhere"})
+    env.ldap.modify_dn(
+        dn_of(person), f"uid={uid_of(person)}", new_superior=f"ou=elsewhere,{PEOPLE}"
+    )
+    incremental, full = plans(env)
+    assert_same_plan(incremental, full)
+    moved = f"uid={uid_of(person)},ou=elsewhere,{PEOPLE}"
+    assert moved in {r["dn"] for r in incremental["rows"]}
+    # out of the class's scope: the entry is listed no more
+    env.ldap.add(f"ou=outside,{SUFFIX}", ["organizationalUnit"], {"ou": "outside"})
+    env.ldap.modify_dn(moved, f"uid={uid_of(person)}", new_superior=f"ou=outside,{SUFFIX}")
+    incremental, full = plans(env)
+    assert_same_plan(incremental, full)
+    assert modes(incremental)[("ldap", "users")]["removed"] == 1
+
+
+def test_ldap_delete(env):
+    gone = env.loner()
+    env.ldap.delete(dn_of(gone))
+    incremental, full = plans(env)
+    assert_same_plan(incremental, full)
+    note = modes(incremental)[("ldap", "users")]
+    assert note["removed"] == 1 and note["changed"] == 0 and note["count"] == 39
+    assert [r["situation"] for r in incremental["rows"] if r["dn"] == dn_of(gone)] == ["delete"]
+
+
+def test_ldap_add(env):
+    env.ldap.add(
+        f"uid=new.hire,{PEOPLE}",
+        ["inetOrgPerson"],
+        {"uid": "new.hire", "cn": "New Hire", "sn": "Hire", "givenName": "New"},
+    )
+    group = dn_of(env.sample_groups()[0])
+    env.ldap.modify(group, {"member": [(ldap3.MODIFY_ADD, [f"uid=new.hire,{PEOPLE}"])]})
+    incremental, full = plans(env)
+    assert_same_plan(incremental, full)
+    assert modes(incremental)[("ldap", "users")]["changed"] == 1
+    assert modes(incremental)[("ldap", "groups")]["changed"] == 1
+    assert group.lower() in {(r["dn"] or "").lower() for r in incremental["rows"]}
+
+
+def test_scim_edit(env):
+    user = env.scim_users()[uid_of(env.people()[7])]
+    with env.http() as client:
+        patch = {
+            "schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
+            "Operations": [{"op": "replace", "path": "title", "value": "Edited Elsewhere"}],
+        }
+        assert client.patch(f"/Users/{user['id']}", json=patch).status_code in (200, 204)
+    incremental, full = plans(env)
+    assert_same_plan(incremental, full)
+    note = modes(incremental)[("scim", "User")]
+    assert note["mode"] == "incremental" and note["changed"] == 1 and note["since"]
+    assert "(server time)" in reads.ReadNote(**note).text()
+    assert [r["situation"] for r in incremental["rows"] if r["scim_id"] == user["id"]] == ["modify"]
+
+
+def test_scim_delete(env):
+    user = env.scim_users()[uid_of(env.people()[8])]
+    with env.http() as client:
+        assert client.delete(f"/Users/{user['id']}").status_code == 204
+    incremental, full = plans(env)
+    assert_same_plan(incremental, full)
+    note = modes(incremental)[("scim", "User")]
+    assert note["removed"] == 1 and note["count"] == 39 and "ids read" in note["why"]
+
+
+def test_scim_create_with_an_ldap_entry_s_user_name(env):
+    env.ldap.add(
+        f"uid=twin,{PEOPLE}",
+        ["inetOrgPerson"],
+        {"uid": "twin", "cn": "Twin", "sn": "Twin", "givenName": "T"},
+    )
+    made = env.post_user({"userName": "twin", "externalId": "elsewhere"})
+    incremental, full = plans(env)
+    assert_same_plan(incremental, full)
+    assert modes(incremental)[("scim", "User")]["changed"] == 1
+    row = next(r for r in incremental["rows"] if r["dn"] == f"uid=twin,{PEOPLE}")
+    assert row["scim_id"] == made["id"]  # correlated to the resource made out of band
+
+
+def test_server_refusing_the_filter_falls_back(env, monkeypatch):
+    """scim2-server honours the filter; a wrapper answers 400 invalidFilter as servers that
+    cannot filter on meta.lastModified do, and the run reads fully and says why."""
+    import toolkit.sync.runtime as runtime
+    from toolkit.scim.client import ScimClient
+
+    class Refusing(httpx.BaseTransport):
+        def __init__(self) -> None:
+            self.inner = httpx.HTTPTransport()
+
+        def handle_request(self, request: httpx.Request) -> httpx.Response:
+            if "lastmodified" in str(request.url).lower():
+                body = {
+                    "schemas": ["urn:ietf:params:scim:api:messages:2.0:Error"],
+                    "status": "400",
+                    "scimType": "invalidFilter",
+                    "detail": "unsupported attribute",
+                }
+                return httpx.Response(400, json=body, request=request)
+            return self.inner.handle_request(request)
+
+    user = env.scim_users()[uid_of(env.people()[9])]
+    with env.http() as client:
+        client.delete(f"/Users/{user['id']}")
+    with monkeypatch.context() as patch:
+        patch.setattr(runtime, "ScimClient", lambda e: ScimClient(e, transport=Refusing()))
+        incremental, full = plans(env)
+        assert_same_plan(incremental, full)
+        for kind in ("User", "Group"):
+            note = modes(incremental)[("scim", kind)]
+            assert note["mode"] == "full" and "meta.lastModified" in note["why"], note
+        printed = env.cli("dry-run")
+        assert "SCIM User: full read: 39 resources (the server" in printed.out
+    assert modes(incremental)[("ldap", "users")]["mode"] == "incremental"
+
+
+def test_change_feed_purged_past_the_last_read_falls_back(env):
+    person = env.people()[10]
+    env.ldap.modify(dn_of(person), {"title": [(ldap3.MODIFY_REPLACE, ["Logged"])]})
+    env.cli_json("dry-run")  # its cursor: after that change (slapadd logged nothing before)
+    env.ldap.modify(dn_of(person), {"title": [(ldap3.MODIFY_REPLACE, ["Purged"])]})
+    env.ldap.search("cn=accesslog", "(objectClass=auditWriteObject)", attributes=["1.1"])
+    for entry in list(env.ldap.entries):  # what logpurge does, past the last read's cursor
+        env.ldap.delete(entry.entry_dn)
+    incremental, full = plans(env)
+    assert_same_plan(incremental, full)
+    for kind in ("users", "groups"):
+        note = modes(incremental)[("ldap", kind)]
+        assert note["mode"] == "full" and "change feed" in note["why"], note
+    text = reads.ReadNote(**modes(incremental)[("ldap", "users")]).text()
+    assert text.startswith("LDAP users: full read: 40 entries (the change feed no longer reaches")
+
+
+def test_full_read_interval_forces_a_full_read(env):
+    env.write_config(full_read_interval="0 s")
+    result = env.cli("dry-run", "--json")
+    assert result.code == 0, result.err
+    for note in result.json()["reads"]:
+        assert note["mode"] == "full" and "full-read-interval" in note["why"], note
+
+
+def test_safety_window_rereads_recent_writes(env, monkeypatch):
+    monkeypatch.setattr(reads, "SAFETY", timedelta(hours=1))
+    env.cli_json("dry-run")  # its snapshot starts an hour before it began
+    notes = {(n["side"], n["name"]): n for n in env.cli_json("dry-run")["reads"]}
+    assert notes[("scim", "User")]["changed"] == 40  # every user was written within the hour
+
+
+def test_incremental_reads_show_progress(env, capsys):
+    from toolkit.sync.batch import RunOptions, dry_run
+    from toolkit.terminal import TerminalBars
+
+    env.ldap.modify(dn_of(env.people()[1]), {"title": [(ldap3.MODIFY_REPLACE, ["Seen"])]})
+    dry_run(env.config(), RunOptions(on_progress=TerminalBars()))
+    lines = capsys.readouterr().err.replace("\r", "\n")
+    assert "reading LDAP (users, ids): 40 entries [" in lines
+    assert "reading SCIM (User, changed): 0 resources [" in lines
+
+
+def test_a_snapshot_not_as_written_means_a_full_read(env):
+    folder = env.folder / ".scimsync"
+    (folder / "ldap-to-scim-scim-snapshot.json").write_text("{not json")
+    ldap = folder / "ldap-to-scim-ldap-snapshot.json"
+    data = json.loads(ldap.read_text())
+    for held in data["classes"].values():
+        held["stamps"] = None
+    ldap.write_text(json.dumps(data))
+    incremental, full = plans(env)
+    assert_same_plan(incremental, full)
+    notes = modes(incremental)
+    assert notes[("scim", "User")]["why"] == "no earlier read to start from"
+    assert "could not be used" in notes[("ldap", "users")]["why"]
+
+
+def test_snapshots_are_private(env):
+    for path in (env.folder / ".scimsync").glob("*-snapshot.json"):
+        assert path.stat().st_mode & 0o077 == 0, path
+    assert len(list((env.folder / ".scimsync").glob("*-snapshot.json"))) == 2
+
+
+def test_groups_text(env):
+    env.ldap.modify(dn_of(env.sample_groups()[1]), {"description": [(ldap3.MODIFY_REPLACE, ["x"])]})
+    out = env.cli("dry-run").out
+    assert "LDAP groups: incremental: 1 changed, 3 entries" in out
+
+
+# --- pure: where the next SCIM read starts --------------------------------------------------
+
+
+def test_next_read_starts_at_the_server_s_date_less_the_safety_window():
+    from datetime import UTC, datetime
+
+    began = datetime(2026, 12, 6, 10, 1, 1, tzinfo=UTC)
+    newest = datetime(2026, 12, 5, 8, 0, 0, 500, tzinfo=UTC)  # a quiet server: long ago
+    assert reads._since(began, newest, 30.0) == "2026-12-06T10:00:01Z"
+    # no Date header: the newest lastModified less the read's duration (writes after the read
+    # began are stamped later than that), less the window
+    assert reads._since(None, newest, 30.0) == "2026-12-05T07:58:30.000500Z"
+    assert reads._since(None, None, 1.0) is None
+
+
+def test_a_read_note_says_what_was_read_and_why():
+    full = reads.ReadNote("scim", "User", "full", 100_000, why="--full-read")
+    assert full.text() == "SCIM User: full read: 100,000 resources (--full-read)"
+    since = "2026-12-06T10:00:01Z"
+    inc = reads.ReadNote("scim", "User", "incremental", 100_000, 1_012, 3, since)
+    assert inc.text() == (
+        "SCIM User: incremental: 1,012 changed since 2026-12-06T10:00:01Z (server time), "
+        "3 gone, 100,000 resources"
+    )
