@@ -59,12 +59,14 @@ NO_TIME = (
 )
 
 
-class DirSyncDetector(ChangeDetector):
-    """DirSync on the domain naming context `base` (DirSync refuses any other base)."""
+class DomainDetector(ChangeDetector):
+    """A change feed of an AD domain naming context `base` (default: the DC's own): its
+    cursors hold no time, and a deleted object leaves its groups (and the managers naming
+    it) without a change of them, so consumers drop it themselves."""
 
-    name = "dirsync"
-    # a deleted object leaves its groups without a change of them: consumers drop it themselves
     silent_member_removal = True
+    #: why a time or a rewind cannot be a start point of this feed
+    no_time = ""
 
     def __init__(
         self,
@@ -73,9 +75,31 @@ class DirSyncDetector(ChangeDetector):
         base: str = "",
         sync_filter: str = SYNC_FILTER,
     ):
-        super().__init__(servers, ignore_changes_by_dn)  # DirSync names no modifier: unused
+        super().__init__(servers, ignore_changes_by_dn)  # AD names no modifier: unused
         self.base = base
         self.sync_filter = sync_filter
+
+    def cursor_at_time(self, when: datetime) -> str:
+        raise CursorError(self.no_time)
+
+    def cursor_rewound(self, by: timedelta | float) -> str:
+        raise CursorError(self.no_time)
+
+    def describe(self) -> str:
+        return f"{self.name} on {self.base or 'the default naming context'}"
+
+    def _base(self) -> str:
+        if not self.base:
+            dse = self.read_root_dse(["defaultNamingContext"])
+            self.base = (dse.get("defaultnamingcontext") or [""])[0]
+        return self.base
+
+
+class DirSyncDetector(DomainDetector):
+    """DirSync on the domain naming context `base` (DirSync refuses any other base)."""
+
+    name = "dirsync"
+    no_time = NO_TIME
 
     # --- cursors -----------------------------------------------------------------------------
 
@@ -91,15 +115,6 @@ class DirSyncDetector(ChangeDetector):
         """The cookie after a DirSync of everything there is now (only GUIDs asked for)."""
         _, cookie = self._dirsync(b"", ["objectGUID"])
         return self._cursor(cookie)
-
-    def cursor_at_time(self, when: datetime) -> str:
-        raise CursorError(NO_TIME)
-
-    def cursor_rewound(self, by: timedelta | float) -> str:
-        raise CursorError(NO_TIME)
-
-    def describe(self) -> str:
-        return f"dirsync on {self.base or 'the default naming context'}"
 
     # --- the feed ----------------------------------------------------------------------------
 
@@ -120,12 +135,6 @@ class DirSyncDetector(ChangeDetector):
         if changes:
             changes[-1] = dataclasses.replace(changes[-1], cursor=after)
         return changes, after
-
-    def _base(self) -> str:
-        if not self.base:
-            dse = self.read_root_dse(["defaultNamingContext"])
-            self.base = (dse.get("defaultnamingcontext") or [""])[0]
-        return self.base
 
     def _dirsync(self, cookie: bytes, attributes: list[str]) -> tuple[list[dict[str, Any]], bytes]:
         """The entries of a DirSync from `cookie` (every round while the DC has more) and the

@@ -17,8 +17,6 @@ controller: the cursor holds for the DC it was read from (list that DC first).
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterable, Sequence
-from datetime import datetime, timedelta
 from typing import Any
 
 import ldap3
@@ -26,11 +24,10 @@ from ldap3.core import exceptions as lexc
 from ldap3.protocol.microsoft import show_deleted_control
 
 from toolkit.ldap.ad import guid_text
-from toolkit.ldap.changes import Change, ChangeDetector, decode_cursor, encode_cursor
+from toolkit.ldap.changes import Change, decode_cursor, encode_cursor
 from toolkit.ldap.connection import close, result_error
-from toolkit.ldap.dirsync import SYNC_FILTER, dn_before_delete
+from toolkit.ldap.dirsync import DomainDetector, dn_before_delete
 from toolkit.ldap.errors import CursorError
-from toolkit.ldap.spec import LdapServerSpec
 
 ATTRIBUTES = ["objectGUID", "uSNChanged", "uSNCreated", "isDeleted", "name", "lastKnownParent"]
 NO_TIME = (
@@ -39,22 +36,11 @@ NO_TIME = (
 )
 
 
-class UsnChangedDetector(ChangeDetector):
+class UsnChangedDetector(DomainDetector):
     """uSNChanged polling on the domain naming context `base` (default: the DC's own)."""
 
     name = "usnchanged"
-    silent_member_removal = True  # as with DirSync: a deleted member leaves groups silently
-
-    def __init__(
-        self,
-        servers: Sequence[LdapServerSpec],
-        ignore_changes_by_dn: Iterable[str] = (),
-        base: str = "",
-        sync_filter: str = SYNC_FILTER,
-    ):
-        super().__init__(servers, ignore_changes_by_dn)  # no modifier is told: unused
-        self.base = base
-        self.sync_filter = sync_filter
+    no_time = NO_TIME
 
     def _cursor(self, usn: int) -> str:
         return encode_cursor(self.name, base=self._base(), usn=usn)
@@ -64,21 +50,6 @@ class UsnChangedDetector(ChangeDetector):
 
     def cursor_at_end(self) -> str:
         return self._cursor(self._highest())
-
-    def cursor_at_time(self, when: datetime) -> str:
-        raise CursorError(NO_TIME)
-
-    def cursor_rewound(self, by: timedelta | float) -> str:
-        raise CursorError(NO_TIME)
-
-    def describe(self) -> str:
-        return f"usnchanged on {self.base or 'the default naming context'}"
-
-    def _base(self) -> str:
-        if not self.base:
-            dse = self.read_root_dse(["defaultNamingContext"])
-            self.base = (dse.get("defaultnamingcontext") or [""])[0]
-        return self.base
 
     def _highest(self) -> int:
         dse = self.read_root_dse(["highestCommittedUSN"])
