@@ -618,10 +618,10 @@ def _dry_run(args: argparse.Namespace) -> int:
 
 
 def _print_reads(plan: Any) -> None:
-    from toolkit.sync.reads import ReadNote
+    from toolkit.sync.reads import read_lines
 
-    for note in plan.reads:
-        print(ReadNote(**note).text())
+    for line in read_lines(plan.reads):
+        print(line)
 
 
 def _print_duplicates(plan: Any) -> None:

@@ -34,7 +34,7 @@ import logging
 import os
 import sys
 import time
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -91,6 +91,11 @@ class ReadNote:
 
     def as_json(self) -> dict[str, Any]:
         return asdict(self)
+
+
+def read_lines(reads: Iterable[Mapping[str, Any]]) -> list[str]:
+    """What a plan's reads were and why, a line each (as the CLI and the notebooks say it)."""
+    return [ReadNote(**read).text() for read in reads]
 
 
 def due_reason(snapshot: dict[str, Any] | None, full_read: bool, interval: float) -> str | None:
