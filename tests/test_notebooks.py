@@ -14,6 +14,7 @@ import ldap3
 import nbformat
 import pytest
 
+from tests.support.widget_lab import ldap_connection
 from toolkit.cli import main
 from toolkit.config import Config, load_config
 from toolkit.lab import lab
@@ -89,18 +90,6 @@ def assert_lab_stopped(folder: Path) -> None:
     )
     assert not port_open(ldap.server_host_name, ldap.server_port), "slapd still answers"
     assert not port_open(scim_host, int(scim_port)), "the SCIM server still answers"
-
-
-def ldap_connection(state: lab.LabState) -> ldap3.Connection:
-    host, port = state.ldap_url.split("//", 1)[1].rsplit(":", 1)
-    password = (Path(state.folder) / "secrets" / "ldap-password").read_text()
-    return ldap3.Connection(
-        ldap3.Server(host, port=int(port)),
-        state.admin_dn,
-        password,
-        auto_bind=True,
-        raise_exceptions=True,
-    )
 
 
 def scim_user(config: Config, user_name: str) -> dict | None:

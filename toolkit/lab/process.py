@@ -85,6 +85,7 @@ class ChildServer:
         log = open(self.workdir / self.LOG, "ab")
         self._proc = subprocess.Popen(
             argv,
+            stdin=subprocess.DEVNULL,  # a server reads no input (and samba -i ends on EOF)
             stdout=log,
             stderr=subprocess.STDOUT,
             env=env,

@@ -229,23 +229,7 @@ class SambaDC(ChildServer):
         argv = [SAMBA, "-i", "-M", "single", "-s", str(self.conf)]
         if self.max_runtime:
             argv.append(f"--maximum-runtime={self.max_runtime}")
-        log = open(self.workdir / self.LOG, "ab")
-        self._proc = subprocess.Popen(
-            argv,
-            stdin=subprocess.DEVNULL,  # (EOF on a pipe would end samba -i)
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-        log.close()
-        self.pid = self._proc.pid
-        from toolkit.lab.process import wait_until
-
-        try:
-            wait_until(self._ready, timeout, f"samba on {self.host}:389")
-        except TimeoutError as exc:
-            self.stop()
-            raise LabServerError(f"{exc}; see {self.workdir / self.LOG}") from None
+        self._launch(argv, timeout)
         return self
 
     def reset(self) -> None:

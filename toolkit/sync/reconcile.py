@@ -13,7 +13,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from toolkit.config.dn import normalize_dn
-from toolkit.config.model import Config, SyncPipe
+from toolkit.config.model import Config, SyncClass, SyncPipe
 from toolkit.entry import entry_key, key_attribute
 from toolkit.ldap.source import LdapSource
 from toolkit.mapping.resource import ResourceMapping, ResourceMappings
@@ -149,7 +149,7 @@ class Reconciler:
             )
         link = link or self.store.link(self.pipe.name, entry_key(entry))
         remembered = self._remembered(link, resource) if trust_link else None
-        inputs, built, lookup = self.plan_entry(entry, link, remembered)
+        inputs, built, lookup = self.plan_entry(entry, link, remembered, scoped)
         also = {**lookup.owners, **self._dangling(built.rows, inputs.links, lookup)}
         if self._linked_entries(also, {entry_key(entry)}, first=True):
             # a resource another entry has, or one a reference names gone: planned as resync
@@ -180,12 +180,17 @@ class Reconciler:
         )
 
     def plan_entry(
-        self, entry: dict[str, Any], link: Link | None, remembered: dict[str, Any] | None = None
+        self,
+        entry: dict[str, Any],
+        link: Link | None,
+        remembered: dict[str, Any] | None = None,
+        scoped: tuple[SyncClass, ResourceMapping] | None = None,
     ) -> tuple[PlanInputs, PlanResult, ServerLookup]:
         """The partial plan of one entry of a synchronizing class, nothing sent: the entry
         mapped once and correlated through the server (the remembered form of its linked
-        resource standing for it, when given)."""
-        scoped = self.scope.synchronized(entry)
+        resource standing for it, when given). `scoped`: its class and resource, when the
+        caller has them (Scope.synchronized)."""
+        scoped = scoped or self.scope.synchronized(entry)
         assert scoped is not None, "plan_entry takes entries of synchronizing classes"
         sync_class, resource = scoped
         lookup = self._lookup({resource.name: [remembered]} if remembered else None)
