@@ -253,12 +253,12 @@ def test_incremental_reads_show_progress(env, capsys):
 
 def test_a_snapshot_not_as_written_means_a_full_read(env):
     folder = env.folder / ".scimsync"
-    (folder / "ldap-to-scim-scim-snapshot.json").write_text("{not json")
-    ldap = folder / "ldap-to-scim-ldap-snapshot.json"
-    data = json.loads(ldap.read_text())
+    (folder / "ldap-to-scim-scim-snapshot.bin").write_text("{not a snapshot")
+    ldap = folder / "ldap-to-scim-ldap-snapshot.bin"
+    data = reads._load(ldap)
     for held in data["classes"].values():
         held["stamps"] = None
-    ldap.write_text(json.dumps(data))
+    reads._save(ldap, data)
     incremental, full = plans(env)
     assert_same_plan(incremental, full)
     notes = modes(incremental)
@@ -267,9 +267,9 @@ def test_a_snapshot_not_as_written_means_a_full_read(env):
 
 
 def test_snapshots_are_private(env):
-    for path in (env.folder / ".scimsync").glob("*-snapshot.json"):
+    for path in (env.folder / ".scimsync").glob("*-snapshot.bin"):
         assert path.stat().st_mode & 0o077 == 0, path
-    assert len(list((env.folder / ".scimsync").glob("*-snapshot.json"))) == 2
+    assert len(list((env.folder / ".scimsync").glob("*-snapshot.bin"))) == 2
 
 
 def test_groups_text(env):
@@ -302,3 +302,67 @@ def test_a_read_note_says_what_was_read_and_why():
         "SCIM User: incremental: 1,012 changed since 2026-12-06T10:00:01Z (server time), "
         "3 gone, 100,000 resources"
     )
+
+
+def edit_titles(env, users: list[dict[str, Any]], title: str) -> None:
+    patch = {
+        "schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
+        "Operations": [{"op": "replace", "path": "title", "value": title}],
+    }
+    with env.http() as client:
+        for user in users:
+            assert client.patch(f"/Users/{user['id']}", json=patch).status_code in (200, 204)
+
+
+@pytest.mark.parametrize("proven", [True, False])
+def test_a_full_page_of_all_the_changes_ends_the_read_on_proven_totals(env, monkeypatch, proven):
+    """Five changed users on pages of five: the first page holds all totalResults says.
+    Where the last full read found the server's count=0 right, that page ends the read;
+    else the page after it is asked (paging never trusts totalResults alone)."""
+    from toolkit.scim.client import ScimClient
+
+    path = env.folder / ".scimsync" / "ldap-to-scim-scim-snapshot.bin"
+    snapshot = reads._load(path)
+    assert snapshot["types"]["User"]["totals_ok"] is True  # 40 counted, 40 read
+    if not proven:
+        snapshot["types"]["User"]["totals_ok"] = False
+        reads._save(path, snapshot)
+    monkeypatch.setattr(ScimClient, "page_size_for", lambda self, *a, **k: 5)
+    later_pages: list[str] = []
+    iterate = ScimClient.iter_resources
+
+    def counting(self, name, filter=None, *args, **kwargs):  # noqa: A002 - as the client names it
+        if filter and "lastModified" in filter and reads.FUTURE not in filter:
+            later_pages.append(name)
+        return iterate(self, name, filter, *args, **kwargs)
+
+    monkeypatch.setattr(ScimClient, "iter_resources", counting)
+    edited = [env.scim_users()[uid_of(p)] for p in env.people()[11:16]]
+    edit_titles(env, edited, "Paged")
+    incremental, full = plans(env)
+    assert_same_plan(incremental, full)
+    assert modes(incremental)[("scim", "User")]["changed"] == 5
+    assert later_pages.count("User") == (0 if proven else 1)
+
+
+def test_a_resync_s_deletes_leave_the_snapshot_as_the_server_is(env):
+    """A resync drops what it deleted from the snapshot: the next read finds the count it
+    expects and reads no ids (it did before: the count had fallen by the deletes)."""
+    gone = env.loner()
+    env.ldap.delete(dn_of(gone))
+    resync = env.cli_json("resync")
+    assert resync["failed"] == 0 and resync["applied"] >= 1
+    assert uid_of(gone) not in env.scim_users()
+    incremental, full = plans(env)
+    assert_same_plan(incremental, full)
+    note = modes(incremental)[("scim", "User")]
+    assert note["mode"] == "incremental" and note["count"] == 39, note
+    assert not note["removed"] and "ids read" not in note["why"], note
+
+
+def test_an_earlier_version_s_json_snapshot_is_removed(env):
+    folder = env.folder / ".scimsync"
+    old = folder / "ldap-to-scim-scim-snapshot.json"
+    old.write_text("{}")
+    env.cli_json("dry-run")
+    assert not old.exists()

@@ -78,6 +78,9 @@ class ApplyResult:
     failures: list[Outcome] = field(default_factory=list)
     # every row's outcome, kept only when the Applier is asked to (a run of a few DNs)
     outcomes: list[Outcome] = field(default_factory=list)
+    # the ids of the resources deleted, per resource type: the next incremental read's
+    # snapshot drops them (toolkit.sync.reads.forget)
+    deleted: dict[str, set[str]] = field(default_factory=dict)
 
 
 class Applier:
@@ -253,6 +256,8 @@ class Applier:
             self._waiting.append(outcome.row)
         elif outcome.ok:
             result.applied += 1
+            if _deletes(outcome.row) and outcome.row.scim_id:
+                result.deleted.setdefault(outcome.row.resource_type, set()).add(outcome.row.scim_id)
         else:
             result.failed += 1
             result.failures.append(outcome)

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from toolkit import collector
 from toolkit.config.dn import DNError, is_within, parse_dn
 from toolkit.config.model import Config, SyncClass, SyncPipe
 from toolkit.config.properties import (
@@ -33,7 +34,7 @@ from toolkit.scim.validate import Validator
 from toolkit.sync import lock
 from toolkit.sync.apply import Applier, ApplyResult
 from toolkit.sync.files import pipe_files
-from toolkit.sync.reads import LdapReads, ScimReads
+from toolkit.sync.reads import LdapReads, ScimReads, forget
 from toolkit.sync.runtime import PipeRuntime
 from toolkit.sync.startpoint import mark_before_first_resync
 
@@ -118,6 +119,11 @@ def _read_dns(path: Path) -> list[str]:
 
 def read_classes(session: PipeRuntime, options: RunOptions) -> list[ClassRead]:
     """The entries of every synchronizing class, each class with its bases and filters."""
+    with collector.paused():  # every entry read is kept: see toolkit.collector
+        return _read_classes(session, options)
+
+
+def _read_classes(session: PipeRuntime, options: RunOptions) -> list[ClassRead]:
     source_bases = list(session.config.source_of(session.pipe).base_dn)
     dns = options.listed_dns()
     ldap = LdapReads(session, options.full_read, options.on_progress, partial=options.partial)
@@ -157,7 +163,8 @@ def read_targets(
     options = options or RunOptions(full_read=True)
     workers = options.workers or session.pipe.num_worker_threads
     scim = ScimReads(session, options.full_read, workers, on_progress)
-    targets = scim.read(r.name for r in resources)
+    with collector.paused():  # every resource read is kept: see toolkit.collector
+        targets = scim.read(r.name for r in resources)
     session.reads.extend(scim.notes)
     return targets
 
@@ -347,6 +354,7 @@ def resync(config: Config, options: RunOptions, saved_plan: Path | None = None) 
                 keep_outcomes=options.dns is not None,  # a few DNs: their steps are shown
             )
             applied = applier.run()
+            forget(session, applied.deleted)
         except BaseException:
             session.store.finish_run(run_id, "failed")
             raise

@@ -58,12 +58,12 @@ class PipeFiles:
     @property
     def scim_snapshot(self) -> Path:
         """The SCIM resources of the last read, for an incremental read (toolkit.sync.reads)."""
-        return self.folder / f"{self.pipe}-scim-snapshot.json"
+        return self.folder / f"{self.pipe}-scim-snapshot.bin"
 
     @property
     def ldap_snapshot(self) -> Path:
         """The LDAP entries of the last read, for an incremental read (toolkit.sync.reads)."""
-        return self.folder / f"{self.pipe}-ldap-snapshot.json"
+        return self.folder / f"{self.pipe}-ldap-snapshot.bin"
 
     def running_pid(self) -> int | None:
         """The realtime process's pid, if it runs."""
