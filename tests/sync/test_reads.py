@@ -317,6 +317,14 @@ def test_a_read_note_says_what_was_read_and_why():
 def before_the_filtered_read(monkeypatch, act: Callable[[], None]) -> Iterator[None]:
     """`act` (a real write to the real server) done once, after the run's count=0 of Users
     and before its first page filtered on meta.lastModified is asked for."""
+    with racing(monkeypatch, lambda page: act(), after=False):
+        yield
+
+
+@contextlib.contextmanager
+def racing(monkeypatch, act: Callable[[Any], None], after: bool) -> Iterator[None]:
+    """`act` done once, before (`act(None)`) or after (`act(page)`) the first page of Users
+    filtered on meta.lastModified (the page `search` asks for, the rest paged on from it)."""
     import toolkit.sync.runtime as runtime
     from toolkit.scim.client import ScimClient
 
@@ -324,9 +332,13 @@ def before_the_filtered_read(monkeypatch, act: Callable[[], None]) -> Iterator[N
 
     class Racing(ScimClient):
         def search(self, resource_type: str, filter: str | None = None, **kwargs: Any):
-            if resource_type == "User" and "lastModified" in (filter or "") and pending:
-                pending.pop()()
-            return super().search(resource_type, filter, **kwargs)
+            due = resource_type == "User" and "lastModified" in (filter or "") and pending
+            if due and not after:
+                pending.pop()(None)
+            page = super().search(resource_type, filter, **kwargs)
+            if due and after:
+                pending.pop()(page)
+            return page
 
     with monkeypatch.context() as patch:
         patch.setattr(runtime, "ScimClient", Racing)
@@ -423,3 +435,45 @@ def test_most_of_a_type_changed_reads_it_fully(env):
     assert reads.ReadNote(**note).text().startswith("SCIM User: full read: 40 resources (12 of 40")
     ldap = modes(incremental)[("ldap", "users")]
     assert ldap["mode"] == "incremental" and ldap["changed"] == 15, ldap
+
+
+def test_scim_delete_while_the_filtered_read_pages(env):
+    """Eight users changed, read 3 a page; after page 1 one of its users is deleted, so index
+    paging shifts and page 2 starts one too far: a changed user is skipped (as a full read
+    paging through a shifting list would skip one). The run must not advance its start
+    point past it: the next run's incremental plan equals its --full-read plan."""
+    write_pipe_config(
+        env.config_path,
+        env.slapd,
+        env.scim.url,
+        prefix="test",
+        pipe=PIPE,
+        scim_props={"http-authorization-method": "none", "page-size": 3},
+    )
+    users = env.scim_users()
+    op = {
+        "schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
+        "Operations": [{"op": "replace", "path": "title", "value": "Changed"}],
+    }
+    with env.http() as client:
+        for person in env.people()[:8]:
+            assert client.patch(f"/Users/{users[uid_of(person)]['id']}", json=op).is_success
+    time.sleep(2.5)  # changed well before the run began by the server's Date (as if minutes)
+    deleted: list[str] = []
+
+    def delete_one_read(page: Any) -> None:
+        deleted.append(page.resources[0]["id"])
+        with env.http() as client:
+            client.delete(f"/Users/{deleted[0]}").raise_for_status()
+
+    with pytest.MonkeyPatch.context() as patch, racing(patch, delete_one_read, after=True):
+        run = {(r["side"], r["name"]): r for r in env.cli_json("dry-run")["reads"]}
+    note = run[("scim", "User")]
+    assert note["mode"] == "incremental" and deleted, note
+    # one of the other seven skipped (page 1's deleted user was read before its delete)
+    assert note["changed"] == 7 and note["why"] == "7 of 8 read", note
+    incremental, full = plans(env)
+    assert_same_plan(incremental, full)
+    again = modes(incremental)[("scim", "User")]
+    assert again["mode"] == "incremental" and again["since"] == note["since"], again
+    assert again["changed"] == 7 and again["removed"] == 1, again
