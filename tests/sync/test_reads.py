@@ -5,8 +5,11 @@ read and why. Real slapd and scim2-server; a fault only where the real server ca
 
 from __future__ import annotations
 
+import contextlib
 import json
+import re
 import time
+from collections.abc import Callable, Iterator
 from datetime import timedelta
 from typing import Any
 
@@ -14,7 +17,8 @@ import httpx
 import ldap3
 import pytest
 
-from tests.support.plan_env import PEOPLE, SUFFIX, dn_of, make_env, uid_of
+from tests.support.plan_env import PEOPLE, PIPE, SUFFIX, dn_of, make_env, uid_of
+from toolkit.lab.syncyaml import write_pipe_config
 from toolkit.sync import reads
 
 
@@ -43,13 +47,15 @@ def env(slapd, scim_server, tmp_path, monkeypatch):
 def plans(env, *args: str) -> tuple[dict[str, Any], dict[str, Any]]:
     """(incremental, full-read) dry runs as saved plans; --full-compare in both, so the quick
     check's keys (which the first run writes) cannot make their rows differ."""
-    out = {}
-    for label, extra in (("incremental", ()), ("full", ("--full-read",))):
-        path = env.folder / f"{label}.json"
-        result = env.cli("dry-run", "--full-compare", "--output", str(path), *extra, *args)
-        assert result.code == 0, result.err
-        out[label] = json.loads(path.read_text())
-    return out["incremental"], out["full"]
+    return saved_plan(env, "incremental", *args), saved_plan(env, "full", "--full-read", *args)
+
+
+def saved_plan(env, label: str, *args: str) -> dict[str, Any]:
+    """One dry run's saved plan (--full-compare, as in `plans`)."""
+    path = env.folder / f"{label}.json"
+    result = env.cli("dry-run", "--full-compare", "--output", str(path), *args)
+    assert result.code == 0, result.err
+    return json.loads(path.read_text())
 
 
 def assert_same_plan(incremental: dict[str, Any], full: dict[str, Any]) -> None:
@@ -366,3 +372,172 @@ def test_an_earlier_version_s_json_snapshot_is_removed(env):
     old.write_text("{}")
     env.cli_json("dry-run")
     assert not old.exists()
+
+
+# --- SCIM: writes during the read, and most of a type changed --------------------------------
+
+
+@contextlib.contextmanager
+def before_the_filtered_read(monkeypatch, act: Callable[[], None]) -> Iterator[None]:
+    """`act` (a real write to the real server) done once, after the run's count=0 of Users
+    and before its first page filtered on meta.lastModified is asked for."""
+    with racing(monkeypatch, lambda page: act(), after=False):
+        yield
+
+
+@contextlib.contextmanager
+def racing(monkeypatch, act: Callable[[Any], None], after: bool) -> Iterator[None]:
+    """`act` done once, before (`act(None)`) or after (`act(page)`) the first page of Users
+    filtered on meta.lastModified (the page `search` asks for, the rest paged on from it)."""
+    import toolkit.sync.runtime as runtime
+    from toolkit.scim.client import ScimClient
+
+    pending = [act]
+
+    class Racing(ScimClient):
+        def search(self, resource_type: str, filter: str | None = None, **kwargs: Any):
+            due = resource_type == "User" and "lastModified" in (filter or "") and pending
+            if due and not after:
+                pending.pop()(None)
+            page = super().search(resource_type, filter, **kwargs)
+            if due and after:
+                pending.pop()(page)
+            return page
+
+    with monkeypatch.context() as patch:
+        patch.setattr(runtime, "ScimClient", Racing)
+        yield
+    assert not pending, "the run never read Users filtered on meta.lastModified"
+
+
+def test_scim_create_during_the_read(env, monkeypatch):
+    """Created after the count, before the filtered read: the filter finds it, the merged set
+    then holds one more than totalResults said, so the ids are read and the plan is the one
+    a full read after the create gives (the resource correlates to its LDAP entry)."""
+    env.ldap.add(
+        f"uid=racer,{PEOPLE}",
+        ["inetOrgPerson"],
+        {"uid": "racer", "cn": "Racer", "sn": "Racer", "givenName": "R"},
+    )
+    made: list[dict[str, Any]] = []
+    racer = {"userName": "racer", "externalId": "elsewhere"}
+    with before_the_filtered_read(monkeypatch, lambda: made.append(env.post_user(racer))):
+        incremental = saved_plan(env, "incremental")
+    assert_same_plan(incremental, saved_plan(env, "full", "--full-read"))
+    note = modes(incremental)[("scim", "User")]
+    assert note["mode"] == "incremental" and note["changed"] == 1 and note["count"] == 41
+    assert note["why"] == "totalResults 40 against 41 held: ids read", note
+    row = next(r for r in incremental["rows"] if r["dn"] == f"uid=racer,{PEOPLE}")
+    assert row["scim_id"] == made[0]["id"]
+    # the next run: nothing lost
+    incremental, full = plans(env)
+    assert_same_plan(incremental, full)
+    assert modes(incremental)[("scim", "User")]["count"] == 41
+
+
+def test_scim_delete_during_the_read(env, monkeypatch):
+    """Deleted after the count, before the filtered read: totalResults (taken before) agrees
+    with what is held, so the plan is that of the moment of the count (the resource still
+    there), as a full read that paged past it before the delete would be. The next run's
+    count disagrees, its ids are read, and its plan equals the full-read plan."""
+    victim = env.scim_users()[uid_of(env.people()[8])]
+    before = saved_plan(env, "before", "--full-read")  # the moment of the count
+    with (
+        env.http() as client,
+        before_the_filtered_read(
+            monkeypatch, lambda: client.delete(f"/Users/{victim['id']}").raise_for_status()
+        ),
+    ):
+        incremental = saved_plan(env, "incremental")
+    assert_same_plan(incremental, before)
+    note = modes(incremental)[("scim", "User")]
+    assert note["mode"] == "incremental" and note["count"] == 40 and not note["removed"]
+    assert victim["id"] not in {u["id"] for u in env.all("/Users")}  # the delete was real
+    incremental, full = plans(env)
+    assert_same_plan(incremental, full)
+    note = modes(incremental)[("scim", "User")]
+    assert note["removed"] == 1 and note["count"] == 39 and "ids read" in note["why"]
+
+
+def test_most_of_a_type_changed_reads_it_fully(env):
+    """Past MOSTLY_CHANGED (a quarter) of the resources held and past a page, the filtered
+    read gives way to a full one, and says so with the count. Page size 10 (of 40 users),
+    so the share and not the page decides. LDAP has no such rule: a third of its entries
+    changed is still read incrementally."""
+    write_pipe_config(
+        env.config_path,
+        env.slapd,
+        env.scim.url,
+        prefix="test",
+        pipe=PIPE,
+        scim_props={"http-authorization-method": "none", "page-size": 10},
+    )
+    people = env.people()
+    users = env.scim_users()
+    edit = {"schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"]}
+
+    def scim_titles(persons: list[dict[str, Any]], title: str) -> None:
+        op = [{"op": "replace", "path": "title", "value": title}]
+        with env.http() as client:
+            for person in persons:
+                uri = f"/Users/{users[uid_of(person)]['id']}"
+                assert client.patch(uri, json={**edit, "Operations": op}).is_success
+
+    scim_titles(people[:10], "Quarter")  # exactly a quarter: still incremental
+    time.sleep(2.5)  # the next runs begin past these writes by the server's Date
+    incremental, full = plans(env)
+    assert_same_plan(incremental, full)
+    note = modes(incremental)[("scim", "User")]
+    assert note["mode"] == "incremental" and note["changed"] == 10, note
+    scim_titles(people[10:22], "Most")  # 12 of 40
+    for person in people[22:37]:  # 15 of 40 on the LDAP side
+        env.ldap.modify(dn_of(person), {"title": [(ldap3.MODIFY_REPLACE, ["Most"])]})
+    incremental, full = plans(env)
+    assert_same_plan(incremental, full)
+    note = modes(incremental)[("scim", "User")]
+    assert note["mode"] == "full" and re.fullmatch(r"12 of 40 changed since \S+Z", note["why"])
+    assert reads.ReadNote(**note).text().startswith("SCIM User: full read: 40 resources (12 of 40")
+    ldap = modes(incremental)[("ldap", "users")]
+    assert ldap["mode"] == "incremental" and ldap["changed"] == 15, ldap
+
+
+def test_scim_delete_while_the_filtered_read_pages(env):
+    """Eight users changed, read 3 a page; after page 1 one of its users is deleted, so index
+    paging shifts and page 2 starts one too far: a changed user is skipped (as a full read
+    paging through a shifting list would skip one). The run must not advance its start
+    point past it: the next run's incremental plan equals its --full-read plan."""
+    write_pipe_config(
+        env.config_path,
+        env.slapd,
+        env.scim.url,
+        prefix="test",
+        pipe=PIPE,
+        scim_props={"http-authorization-method": "none", "page-size": 3},
+    )
+    users = env.scim_users()
+    op = {
+        "schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
+        "Operations": [{"op": "replace", "path": "title", "value": "Changed"}],
+    }
+    with env.http() as client:
+        for person in env.people()[:8]:
+            assert client.patch(f"/Users/{users[uid_of(person)]['id']}", json=op).is_success
+    time.sleep(2.5)  # changed well before the run began by the server's Date (as if minutes)
+    deleted: list[str] = []
+
+    def delete_one_read(page: Any) -> None:
+        deleted.append(page.resources[0]["id"])
+        with env.http() as client:
+            client.delete(f"/Users/{deleted[0]}").raise_for_status()
+
+    with pytest.MonkeyPatch.context() as patch, racing(patch, delete_one_read, after=True):
+        run = {(r["side"], r["name"]): r for r in env.cli_json("dry-run")["reads"]}
+    note = run[("scim", "User")]
+    assert note["mode"] == "incremental" and deleted, note
+    # one of the other seven skipped (page 1's deleted user was read before its delete)
+    assert note["changed"] == 7 and note["why"] == "7 of 8 read", note
+    incremental, full = plans(env)
+    assert_same_plan(incremental, full)
+    again = modes(incremental)[("scim", "User")]
+    assert again["mode"] == "incremental" and again["since"] == note["since"], again
+    assert again["changed"] == 7 and again["removed"] == 1, again

@@ -276,13 +276,18 @@ class ScimReads:
             why = f"totalResults {total:,} against {len(merged) - added + removed:,} held: ids read"
         newest = max((t for t in (newest, held_newest) if t is not None), default=None)
         since_next = _since(began, newest, time.monotonic() - started)
+        fresh = len({r.get("id") for r in changed})
+        if first.total_results is not None and fresh < first.total_results:
+            # fewer than the filter matched: a delete while paging shifts the index and skips
+            # one, stamped before this read began; the next read starts where this one did
+            since_next = since
+            why = "; ".join(filter(None, (why, f"{fresh:,} of {first.total_results:,} read")))
         self._types[name] = {
             "since": since_next,
             "newest": _iso(newest),
             "totals_ok": _agrees(total, merged),
             "resources": merged,
         }
-        fresh = len({r.get("id") for r in changed})
         note = ReadNote("scim", name, "incremental", len(merged), fresh, removed, since, why)
         self.notes.append(note)
         return merged
