@@ -547,11 +547,12 @@ class LdapReads:
             _first(e.get(uid)) or e["dn"]: e for e in self._by_ids(bases, flt, attributes, stale)
         }
         old = {_first(e.get(uid)) or e["dn"]: e for e in held["entries"]}
+        reread = set(stale)  # asked once per entry listed: a list made the merge quadratic
         entries = []
         stamps: dict[str, list[Any]] = {}
         for u, pair in listing.items():
             entry = fresh.get(u) if u in fresh or u not in old else old[u]
-            if entry is None or (u in stale and u not in fresh):
+            if entry is None or (u in reread and u not in fresh):
                 continue  # gone (or out of scope) between the listing and the re-read
             entries.append(entry)
             stamps[u] = pair
