@@ -137,17 +137,24 @@ def read_users(url: str, workers: int) -> tuple[int, float]:
 
 
 def read_ldap_users(slapd: Slapd, port: int, connections: int, listing: bool) -> tuple[int, float]:
-    """Every user entry (or, `listing`, its id and stamps) read as a dry run reads them."""
+    """Every user entry (or, `listing`, its id and stamps) read and kept, as a dry run reads
+    them (kept: entries dropped at once would spare one connection the garbage collector's
+    passes over the entries the split read holds): the best of 3."""
     from toolkit.ldap import LdapServerSpec, LdapSource, SourceSpec
 
     server = LdapServerSpec(slapd.host, port, bind_dn=slapd.admin_dn, password=slapd.admin_password)
     spec = SourceSpec([slapd.suffix], [server], read_connections=connections)
     wanted = ["entryUUID", *reads.STAMPS] if listing else None
-    with LdapSource(spec) as source:
-        started = time.perf_counter()  # the split's planning (schema, ids) is timed too
-        found = source.iter_entries(slapd.suffix, "(objectClass=inetOrgPerson)", wanted, split=True)
-        n = sum(1 for _ in found)
-        return n, time.perf_counter() - started
+    best, n = float("inf"), 0
+    for _ in range(3):
+        with LdapSource(spec) as source:
+            started = time.perf_counter()  # the split's planning (schema, ids) is timed too
+            found = list(
+                source.iter_entries(slapd.suffix, "(objectClass=inetOrgPerson)", wanted, split=True)
+            )
+            best, n = min(best, time.perf_counter() - started), len(found)
+        del found
+    return n, best
 
 
 def bench_ldap_split(slapd: Slapd, latency_ms: float) -> None:

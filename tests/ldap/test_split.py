@@ -154,6 +154,9 @@ def test_quantile_bounds_cut_a_partition():
         f"(&(a=1)(entryUUID>={bounds[2]}))",
     ]
     assert quantiles(ids[:1], 4) == [] and quantiles([], 4) == []
+    assert range_parts("dc=x", "(a=1)", "x", ["a(b)*"])[1].search_filter == (
+        "(&(a=1)(x>=a\\28b\\29\\2a))"
+    )  # a bound is a value: escaped
     assert quantiles(ids[:3], 4) == sorted(ids[1:3])
 
 

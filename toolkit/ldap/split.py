@@ -28,6 +28,7 @@ from dataclasses import dataclass
 from itertools import pairwise
 
 import ldap3
+from ldap3.utils.conv import escape_filter_chars
 
 from toolkit.entry import Entry
 from toolkit.ldap.connection import close, connect_first
@@ -74,8 +75,9 @@ def plan_parts(
 def quantiles(ids: Sequence[str], count: int) -> list[str]:
     """Up to `count - 1` distinct ascending bounds cutting `ids` into parts of equal size.
 
-    Lower-case hex UUIDs sort here as UUIDOrderingMatch orders them (their octets); for
-    other syntaxes the bounds may be uneven, never wrong (the ranges stay a partition)."""
+    Hex UUIDs as OpenLDAP writes them (lower case) sort here as UUIDOrderingMatch orders
+    them (their octets); for other syntaxes the bounds may be uneven, never wrong: each is
+    a value the server holds, and the ranges stay a partition whatever the bounds."""
     ordered = sorted(ids)
     found = (ordered[len(ordered) * k // count] for k in range(1, count)) if ordered else ()
     return sorted({b for b in found if b != ordered[0]})
@@ -83,7 +85,7 @@ def quantiles(ids: Sequence[str], count: int) -> list[str]:
 
 def range_parts(base_dn: str, search_filter: str, attribute: str, bounds: list[str]) -> list[Part]:
     """Parts `(!(a>=b1))`, `(a>=b1)(!(a>=b2))`, ..., `(a>=bn)` of `search_filter`."""
-    ge = [f"({attribute}>={b})" for b in bounds]
+    ge = [f"({attribute}>={escape_filter_chars(b)})" for b in bounds]
     terms = [f"(!{ge[0]})", *(f"{lo}(!{hi})" for lo, hi in pairwise(ge)), ge[-1]]
     return [Part(base_dn, ldap3.SUBTREE, f"(&{search_filter}{t})") for t in terms]
 
@@ -95,7 +97,7 @@ def _ids(spec: SourceSpec, base_dn: str, search_filter: str) -> list[str]:
         found = paged_search(
             conn, base_dn, search_filter, [uid], spec.page_size, label=server.label
         )
-        return [e[uid][0].lower() for e in found if isinstance((e.get(uid) or [None])[0], str)]
+        return [e[uid][0] for e in found if isinstance((e.get(uid) or [None])[0], str)]
     finally:
         close(conn)
 
