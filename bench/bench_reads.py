@@ -14,6 +14,9 @@ Run: .venv/bin/python -m bench reads -- [--users 100000] [--groups 50] [--change
 4. Reads every user through a loopback proxy delaying each request by --latency-ms (a
    hosted service's distance; bench_plan's proxy), sequentially and with --workers pages in
    flight. Goal: the parallel read is at least 3x the sequential one.
+5. Reads every user entry from slapd on 1 connection and split across 4 (read-connections,
+   toolkit.ldap.split), on loopback and through the proxy delaying by --ldap-latency-ms; no
+   goal, the ratio is printed. --only-ldap-split runs only this part (no SCIM server).
 """
 
 from __future__ import annotations
@@ -133,6 +136,49 @@ def read_users(url: str, workers: int) -> tuple[int, float]:
         return n, time.perf_counter() - started
 
 
+def read_ldap_users(slapd: Slapd, port: int, connections: int, listing: bool) -> tuple[int, float]:
+    """Every user entry (or, `listing`, its id and stamps) read and kept, as a dry run reads
+    them (kept: entries dropped at once would spare one connection the garbage collector's
+    passes over the entries the split read holds): the best of 3."""
+    from toolkit.ldap import LdapServerSpec, LdapSource, SourceSpec
+
+    server = LdapServerSpec(slapd.host, port, bind_dn=slapd.admin_dn, password=slapd.admin_password)
+    spec = SourceSpec([slapd.suffix], [server], read_connections=connections)
+    wanted = ["entryUUID", *reads.STAMPS] if listing else None
+    best, n = float("inf"), 0
+    for _ in range(3):
+        with LdapSource(spec) as source:
+            started = time.perf_counter()  # the split's planning (schema, ids) is timed too
+            found = list(
+                source.iter_entries(slapd.suffix, "(objectClass=inetOrgPerson)", wanted, split=True)
+            )
+            best, n = min(best, time.perf_counter() - started), len(found)
+        del found
+    return n, best
+
+
+def bench_ldap_split(slapd: Slapd, latency_ms: float) -> None:
+    """1 connection against 4, on loopback and through the latency proxy (no goal)."""
+    links = [("loopback", None)] + (
+        [(f"a {latency_ms:g} ms proxy", latency_ms)] if latency_ms else []
+    )
+    for link, delay in links:
+        with contextlib.ExitStack() as stack:
+            port = slapd.port
+            if delay is not None:
+                port = stack.enter_context(ProxyProcess(slapd.port, delay / 1000)).port
+            for what, listing in (("full read", False), ("id listing", True)):
+                n1, one = read_ldap_users(slapd, port, 1, listing)
+                n4, four = read_ldap_users(slapd, port, 4, listing)
+                if n1 != n4:
+                    raise SystemExit(f"the split {what} read {n4} entries, one search {n1}")
+                print(
+                    f"LDAP {what} of {n1} users through {link}: 1 connection {one:.2f} s, "
+                    f"4 connections {four:.2f} s, speed-up {one / four:.2f}x "
+                    f"(load {os.getloadavg()[0]:.2f})"
+                )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--users", type=int, default=100_000)
@@ -140,6 +186,8 @@ def main() -> None:
     parser.add_argument("--changed", type=float, default=0.01, help="share changed on each side")
     parser.add_argument("--workers", type=int, default=4)
     parser.add_argument("--latency-ms", type=float, default=5.0)
+    parser.add_argument("--ldap-latency-ms", type=float, default=5.0)
+    parser.add_argument("--only-ldap-split", action="store_true", help="skip the SCIM parts")
     args, _ = parser.parse_known_args()  # `make bench` passes every bench the same options
 
     from toolkit.config import load_config
@@ -153,6 +201,10 @@ def main() -> None:
         ldif = sampledata.write_ldif(work / "sample.ldif", args.users, args.groups)
         slapd.load_ldif(ldif)
         slapd.start()
+        if args.only_ldap_split:
+            bench_ldap_split(slapd, args.ldap_latency_ms)
+            print(f"\nload average 1 min: {load:.2f} at start, {os.getloadavg()[0]:.2f} at end")
+            return
         scim = ScimServer(work / "scim").start()
         config = write_config(work, slapd, scim, args.workers)
         fill = write_config(work, slapd, scim, args.workers, args.users + 1, "fill")
@@ -229,6 +281,8 @@ def main() -> None:
                 f"  goal: parallel / sequential speed = {speed:.2f}x >= 3x "
                 f"{verdict(speed >= GOALS['parallel speed-up'])}"
             )
+        print()
+        bench_ldap_split(slapd, args.ldap_latency_ms)
         print(
             f"\nload average 1 min: {load:.2f} at start, {os.getloadavg()[0]:.2f} at end "
             f"({os.cpu_count()} CPUs)"

@@ -62,6 +62,7 @@ def test_example_loads_with_defaults_and_typed_values(folder):
     assert scim.response_timeout == 10.0  # Ping's default for scim2
     assert str(scim.oauth_token) == "${file:token.txt}"
     assert scim.oauth_token.base_dir == folder
+    assert config.sync_sources["source"].read_connections == 1  # one paged search, as before
     pipe = config.pipe()
     assert pipe.change_detection_polling_interval == 0.5
     assert pipe.failed_op_background_retry_delay == 60.0
@@ -213,6 +214,10 @@ CLASS = ("sync-pipes", "ldap-to-scim", "sync-classes", "users")
         (
             _set("external-servers", "scim", "page-size", value=0),
             "external-servers.scim.page-size: must be at least 1, got 0",
+        ),
+        (
+            _set("sync-sources", "source", "read-connections", value=0),
+            "sync-sources.source.read-connections: must be at least 1, got 0",
         ),
         (
             _set("sync-sources", "source", "server", value=["source-dss"]),

@@ -60,12 +60,14 @@ source:
   base-dn: ["dc=example,dc=com"]
   server: [dead, live]
   page-size: 2
+  read-connections: 3
   ignore-changes-by-dn: ["cn=sync,dc=example,dc=com"]
 """
     config = write(tmp_path, sources, servers)
     spec = source_spec(config)
     assert [s.name for s in spec.servers] == ["dead", "live"]
     assert spec.servers[1].password == slapd.admin_password
+    assert spec.read_connections == 3
     assert spec.page_size == 2 and spec.ignore_changes_by_dn == ("cn=sync,dc=example,dc=com",)
     assert base_dns_of_server(config, "live") == ["dc=example,dc=com"]
     source = open_source(config)

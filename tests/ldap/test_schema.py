@@ -120,3 +120,22 @@ def test_schema_hidden_from_the_user_is_said_so(tmp_path):
             read_schema([spec])
     finally:
         server.stop()
+
+
+def test_ordering_and_single_value_tell_an_ordered_attribute():
+    schema = DirectorySchema.from_definitions(
+        [
+            "( 1.3.6.1.1.16.4 NAME 'entryUUID' DESC 'UUID of the entry' EQUALITY UUIDMatch "
+            "ORDERING UUIDOrderingMatch SYNTAX 1.3.6.1.1.16.1 SINGLE-VALUE "
+            "NO-USER-MODIFICATION USAGE directoryOperation )",
+            "( 2.16.840.1.113730.3.1.542 NAME 'nsUniqueId' DESC 'ORDERING x SINGLE-VALUE' "
+            "EQUALITY caseIgnoreMatch SYNTAX 1.3.6.1.4.1.1466.115.121.1.15 SINGLE-VALUE )",
+            "( 9.9 NAME 'rank' ORDERING integerOrderingMatch SYNTAX 1.3.6.1.4.1.1466.115.121.1.27 )",
+        ]
+    )
+    uuid = schema.get("entryuuid")
+    assert uuid is not None and (uuid.ordering, uuid.single_value) == ("UUIDOrderingMatch", True)
+    assert schema.is_ordered("entryUUID")
+    assert not schema.is_ordered("nsUniqueId")  # no ORDERING (DESC text does not count)
+    assert not schema.is_ordered("rank")  # multi-valued: a range would hold it twice
+    assert not schema.is_ordered("missing")

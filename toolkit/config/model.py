@@ -72,6 +72,7 @@ class SyncSource:
     change_detector: str = "auto"  # auto | changelog | accesslog (ldap)
     ignore_changes_by_dn: tuple[str, ...] = ()
     page_size: int = 1000
+    read_connections: int = 1  # ldap: a full read split across this many connections
     unique_id_attribute: str = "entryUUID"
     ldif_file: Path | None = None  # ldif
 

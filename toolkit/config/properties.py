@@ -145,6 +145,7 @@ LDAP_SOURCE_PROPS: tuple[Prop, ...] = (
     ),
     _p("ignore-changes-by-dn", "dn", multi=True, default=[]),
     _p("page-size", "int", minimum=1, default=1000),
+    _p("read-connections", "int", minimum=1, default=1),
     _p("unique-id-attribute", "attribute", default="entryUUID"),
 )
 

@@ -56,6 +56,7 @@ def source_spec(config: Config, source: SyncSource | str | None = None) -> Sourc
         base_dns=tuple(src.base_dn),
         servers=tuple(servers),
         page_size=src.page_size,
+        read_connections=src.read_connections,
         change_detector=src.change_detector,
         ignore_changes_by_dn=tuple(src.ignore_changes_by_dn),
         unique_id_attribute=unique_id_attribute(config, src),

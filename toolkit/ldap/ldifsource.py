@@ -36,6 +36,7 @@ class LdifSource:
         search_filter: str = "(objectClass=*)",
         attributes: Sequence[str] | None = None,
         page_size: int | None = None,
+        split: bool = False,  # one file: never split
     ) -> Iterator[Entry]:
         """Entries at or below `base_dn` that match `search_filter`, in file order.
 

@@ -41,6 +41,8 @@ _QUOTED = re.compile(r"'([^']*)'")
 _SYNTAX = re.compile(r"\sSYNTAX\s+'?([0-9.]+)", re.IGNORECASE)
 _SUP = re.compile(r"\sSUP\s+'?([0-9A-Za-z.\-]+)", re.IGNORECASE)
 _USAGE = re.compile(r"\sUSAGE\s+([A-Za-z]+)", re.IGNORECASE)
+_ORDERING = re.compile(r"\sORDERING\s+'?([0-9A-Za-z.\-]+)", re.IGNORECASE)
+_SINGLE = re.compile(r"\sSINGLE-VALUE\b", re.IGNORECASE)
 _DESC = re.compile(r"\sDESC\s+'[^']*'", re.IGNORECASE)  # free text: may hold the keywords
 
 
@@ -55,6 +57,8 @@ class AttributeType:
     syntax: str | None = None  # its OID (a length bound, "...15{256}", is left out)
     sup: str | None = None
     usage: str = "userApplications"
+    ordering: str | None = None  # its ORDERING matching rule (own, not inherited)
+    single_value: bool = False
 
     @property
     def name(self) -> str:
@@ -78,12 +82,15 @@ def parse_attribute_type(text: str) -> AttributeType | None:
     syntax = _SYNTAX.search(text)
     sup = _SUP.search(text)
     usage = _USAGE.search(text)
+    ordering = _ORDERING.search(text)
     return AttributeType(
         oid=oid.group(1),
         names=names,
         syntax=syntax.group(1) if syntax else None,
         sup=sup.group(1) if sup else None,
         usage=usage.group(1) if usage else "userApplications",
+        ordering=ordering.group(1) if ordering else None,
+        single_value=_SINGLE.search(text) is not None,
     )
 
 
@@ -126,6 +133,12 @@ class DirectorySchema:
             seen.add(attribute_type.oid)
             attribute_type = self.get(attribute_type.sup) if attribute_type.sup else None
         return None
+
+    def is_ordered(self, name: str) -> bool:
+        """True when the attribute is SINGLE-VALUE with an ORDERING rule: ranges of its values
+        (`>=` and `!>=`) then partition the entries exactly (toolkit.ldap.split)."""
+        attribute_type = self.get(name)
+        return bool(attribute_type and attribute_type.single_value and attribute_type.ordering)
 
     def is_binary(self, name: str) -> bool:
         """True when the attribute's syntax holds octets (a photo, a certificate, Octet String)."""

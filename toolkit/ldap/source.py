@@ -22,8 +22,10 @@ from toolkit.ldap.changes import ChangeDetector
 from toolkit.ldap.connection import close, connect_first, result_error
 from toolkit.ldap.detect import make_detector
 from toolkit.ldap.errors import LdapOperationError
+from toolkit.ldap.schema import DirectorySchema, SchemaUnavailable, read_schema
 from toolkit.ldap.search import entry_from_raw, paged_search, request_attributes
 from toolkit.ldap.spec import SourceSpec
+from toolkit.ldap.split import Part, plan_parts, read_parts
 
 
 class EntrySource(Protocol):
@@ -37,6 +39,7 @@ class EntrySource(Protocol):
         search_filter: str = "(objectClass=*)",
         attributes: Sequence[str] | None = None,
         page_size: int | None = None,
+        split: bool = False,
     ) -> Iterator[Entry]: ...
 
     def close(self) -> None: ...
@@ -51,6 +54,7 @@ class LdapSource:
         self._lookup: ldap3.Connection | None = None
         self._lookup_label = ""
         self._lock = threading.Lock()
+        self._schema: DirectorySchema | None | bool = False  # False: not read yet
 
     def iter_entries(
         self,
@@ -58,25 +62,52 @@ class LdapSource:
         search_filter: str = "(objectClass=*)",
         attributes: Sequence[str] | None = None,
         page_size: int | None = None,
+        split: bool = False,
     ) -> Iterator[Entry]:
         """Every entry at or below `base_dn` matching `search_filter`, read page by page.
 
-        Raises (never ends short) when the read cannot complete: a size limit, a lost
-        connection, a missing base DN.
+        `split` (a full read): split into parts read at once on up to `read_connections`
+        connections where that applies (toolkit.ldap.split), in a fixed order. Raises (never
+        ends short) when the read cannot complete: a size limit, a lost connection, a
+        missing base DN.
         """
+        wanted = request_attributes(attributes, self.spec.unique_id_attribute)
+        size = page_size or self.spec.page_size
+        whole = Part(base_dn, ldap3.SUBTREE, search_filter)
+        if not split or self.spec.read_connections < 2:
+            yield from self._read(whole, wanted, size)
+            return
+        parts = plan_parts(self.spec, base_dn, search_filter, self.schema())
+        yield from read_parts(
+            lambda part: self._read(part, wanted, size), parts, self.spec.read_connections
+        )
+
+    def _read(self, part: Part, attributes: list[str], page_size: int) -> Iterator[Entry]:
+        """One paged search, on a connection of its own."""
         conn, server = connect_first(self.spec.servers)
         try:
             for entry in paged_search(
                 conn,
-                base_dn,
-                search_filter,
-                request_attributes(attributes, self.spec.unique_id_attribute),
-                page_size or self.spec.page_size,
+                part.base_dn,
+                part.search_filter,
+                attributes,
+                page_size,
+                scope=part.scope,
                 label=server.label,
             ):
                 yield self.complete(entry)
         finally:
             close(conn)
+
+    def schema(self) -> DirectorySchema | None:
+        """The directory's schema, read once; None when it shows this user none."""
+        with self._lock:
+            if self._schema is False:
+                try:
+                    self._schema = read_schema(self.spec.servers)
+                except SchemaUnavailable:
+                    self._schema = None
+            return self._schema if isinstance(self._schema, DirectorySchema) else None
 
     def complete(self, entry: Entry) -> Entry:
         """The entry with its ranged values (AD's `member;range=0-1499`) read to the end, on

@@ -60,6 +60,7 @@ class SourceSpec:
     ignore_changes_by_dn: tuple[str, ...] | list[str] = ()
     unique_id_attribute: str = "entryUUID"
     name: str | None = None
+    read_connections: int = 1  # >1: a full read split into parts read at once (toolkit.ldap.split)
 
     def __post_init__(self) -> None:
         if not self.servers:
@@ -70,3 +71,5 @@ class SourceSpec:
             )
         if self.page_size < 1:
             raise ValueError(f"page_size must be at least 1, not {self.page_size}")
+        if self.read_connections < 1:
+            raise ValueError(f"read_connections must be at least 1, not {self.read_connections}")

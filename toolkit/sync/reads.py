@@ -500,7 +500,9 @@ class LdapReads:
         stamps: dict[str, list[Any]] = {}
         uid = self._uid()
         for base in bases:
-            found = self.session.source.iter_entries(base, flt, [*attributes, *extra])
+            found = self.session.source.iter_entries(
+                base, flt, [*attributes, *extra], split=True
+            )
             for entry in counted(found, self.on_progress, READ_LDAP, desc, "entries"):
                 if self.enabled:
                     stamps[_first(entry.get(uid)) or entry["dn"]] = _stamp(entry)
@@ -529,7 +531,7 @@ class LdapReads:
         listing: dict[str, list[Any]] = {}
         desc = f"reading LDAP ({name}, ids)"
         for base in bases:
-            found = self.session.source.iter_entries(base, flt, [uid, *STAMPS])
+            found = self.session.source.iter_entries(base, flt, [uid, *STAMPS], split=True)
             for entry in counted(found, self.on_progress, READ_LDAP, desc, "entries"):
                 unique_id = _first(entry.get(uid))
                 if not isinstance(unique_id, str):  # not to be looked up again: read fully
