@@ -65,6 +65,29 @@ def test_range_split_on_slapd_reads_what_one_search_reads(slapd, tmp_path, recor
     assert [e["dn"] for e in split] == [e["dn"] for e in read(four, slapd.suffix)]  # fixed order
 
 
+def test_ids_of_a_last_read_place_the_bounds_without_a_listing(slapd, tmp_path, monkeypatch):
+    """A run after the first splits by the ids its snapshot holds: no listing first, and
+    the parts stay a partition though the directory changed since (ids gone, ids new)."""
+    from toolkit.ldap import split
+
+    slapd.load_ldif(sampledata.write_ldif(tmp_path / "u.ldif", users=400, groups=0))
+    one = SourceSpec([slapd.suffix], [spec_of(slapd)], page_size=50)
+    four = replace(one, read_connections=4)
+    whole = read(one, slapd.suffix)
+    known = [e["entryuuid"][0] for e in whole][:300]  # as an older read found them
+    known += ["00000000-0000-0000-0000-000000000000", "ffffffff-ffff-ffff-ffff-ffffffffffff"]
+
+    def no_listing(*args, **kwargs):
+        raise AssertionError("the ids were listed though the last read's were given")
+
+    monkeypatch.setattr(split, "_ids", no_listing)
+    with LdapSource(four) as source:
+        parts = plan_parts(four, slapd.suffix, USERS, source.schema(), known)
+        split_read = list(source.iter_entries(slapd.suffix, USERS, split=True, ids=known))
+    assert len(parts) == 4
+    assert_same_entries(split_read, whole)
+
+
 def test_subtree_split_on_389_includes_entries_under_the_base(dirsrv, recorded):
     conn = dirsrv.connect()
     for i in range(120):

@@ -37,6 +37,7 @@ class LdifSource:
         attributes: Sequence[str] | None = None,
         page_size: int | None = None,
         split: bool = False,  # one file: never split
+        ids: Sequence[str] | None = None,
     ) -> Iterator[Entry]:
         """Entries at or below `base_dn` that match `search_filter`, in file order.
 

@@ -40,6 +40,7 @@ class EntrySource(Protocol):
         attributes: Sequence[str] | None = None,
         page_size: int | None = None,
         split: bool = False,
+        ids: Sequence[str] | None = None,
     ) -> Iterator[Entry]: ...
 
     def close(self) -> None: ...
@@ -63,11 +64,13 @@ class LdapSource:
         attributes: Sequence[str] | None = None,
         page_size: int | None = None,
         split: bool = False,
+        ids: Sequence[str] | None = None,
     ) -> Iterator[Entry]:
         """Every entry at or below `base_dn` matching `search_filter`, read page by page.
 
         `split` (a full read): split into parts read at once on up to `read_connections`
-        connections where that applies (toolkit.ldap.split), in a fixed order. Raises (never
+        connections where that applies (toolkit.ldap.split), in a fixed order; `ids`, the
+        unique ids a last read found, place the parts' bounds without listing. Raises (never
         ends short) when the read cannot complete: a size limit, a lost connection, a
         missing base DN.
         """
@@ -77,7 +80,7 @@ class LdapSource:
         if not split or self.spec.read_connections < 2:
             yield from self._read(whole, wanted, size)
             return
-        parts = plan_parts(self.spec, base_dn, search_filter, self.schema())
+        parts = plan_parts(self.spec, base_dn, search_filter, self.schema(), ids)
         yield from read_parts(
             lambda part: self._read(part, wanted, size), parts, self.spec.read_connections
         )

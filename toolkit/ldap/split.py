@@ -7,16 +7,17 @@ How, safest first:
 - ranges of the unique id (entryUUID) when the schema declares it SINGLE-VALUE with an
   ORDERING rule: `(!(id>=b1))`, `(id>=b1)(!(id>=b2))`, ..., `(id>=bn)`. The first and last
   ranges are open, so every entry is in exactly one part, whatever was added meanwhile. The
-  bounds are quantiles of the ids as listed first (OpenLDAP's UUIDs are time-based: a
-  directory loaded in minutes has them all in a sliver of the space, so even bounds would
-  leave one part with everything);
+  bounds are quantiles of the ids the last read found, else of the ids listed first
+  (OpenLDAP's UUIDs are time-based: a directory loaded in minutes has them all in a sliver
+  of the space, so even bounds would leave one part with everything);
 - else by subtree: the base entry itself, then each child's subtree (at most MAX_CHILDREN;
   a child the sync user may not see, above entries it may, would be missed);
 - else one search.
 
-Measured (bench reads, 20,000 and 100,000 users, 2 shared cores): no faster than one search,
-on loopback or through 5 or 50 ms of latency: the client decodes under the GIL, one search
-already asks for its next page while decoding, and the id listing costs what the parts save.
+When it helps (bench reads; BENCHMARKS.md): against a far directory, with bounds from the
+ids of a last read. On loopback one search is faster: the client decodes under the GIL and
+one search already asks for its next page while decoding; bounds from a listing first cost
+what the parts save.
 
 Entries come out in a fixed order, parts in order and each part in the server's order. Any
 part failing raises its error; every connection is closed, also when the reader stops early.
@@ -56,17 +57,23 @@ class Part:
 
 
 def plan_parts(
-    spec: SourceSpec, base_dn: str, search_filter: str, schema: DirectorySchema | None
+    spec: SourceSpec,
+    base_dn: str,
+    search_filter: str,
+    schema: DirectorySchema | None,
+    ids: Sequence[str] | None = None,
 ) -> list[Part]:
     """The parts to read `base_dn` in: one (no split) unless spec.read_connections > 1 and a
-    split by id ranges or subtrees applies. Reads the ids or the children to decide."""
+    split by id ranges or subtrees applies. Reads the children to decide, and the ids
+    unless `ids` (those a last read found) are given: bounds from them are as good, at
+    no cost, and any bounds make a partition."""
     whole = [Part(base_dn, ldap3.SUBTREE, search_filter)]
     count = spec.read_connections
     uid = spec.unique_id_attribute
     if count < 2:
         return whole
     if schema is not None and schema.is_ordered(uid) and not schema.is_binary(uid):
-        bounds = quantiles(_ids(spec, base_dn, search_filter), count)
+        bounds = quantiles(ids or _ids(spec, base_dn, search_filter), count)
         return range_parts(base_dn, search_filter, uid, bounds) if bounds else whole
     children = _children(spec, base_dn)
     if len(children) < 2:

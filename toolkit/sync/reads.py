@@ -471,7 +471,7 @@ class LdapReads:
                 why = str(refused)
             except (KeyError, TypeError, ValueError, AttributeError) as exc:
                 why = f"the snapshot {self.path.name} could not be used ({exc!r})"
-        return self._full(name, bases, flt, attributes, key, why)
+        return self._full(name, bases, flt, attributes, key, why, _held_ids(held))
 
     def _feed_problem(self) -> str | None:
         """Why the change feed says a full read is needed (purged past the last read)."""
@@ -492,6 +492,7 @@ class LdapReads:
         attributes: Sequence[str],
         key: str,
         why: str,
+        ids: list[str] | None = None,
     ) -> list[dict[str, Any]]:
         desc = f"reading LDAP ({name})"
         asked = {a.lower() for a in attributes}
@@ -501,7 +502,7 @@ class LdapReads:
         uid = self._uid()
         for base in bases:
             found = self.session.source.iter_entries(
-                base, flt, [*attributes, *extra], split=True
+                base, flt, [*attributes, *extra], split=True, ids=ids
             )
             for entry in counted(found, self.on_progress, READ_LDAP, desc, "entries"):
                 if self.enabled:
@@ -531,7 +532,9 @@ class LdapReads:
         listing: dict[str, list[Any]] = {}
         desc = f"reading LDAP ({name}, ids)"
         for base in bases:
-            found = self.session.source.iter_entries(base, flt, [uid, *STAMPS], split=True)
+            found = self.session.source.iter_entries(
+                base, flt, [uid, *STAMPS], split=True, ids=list(old_stamps)
+            )
             for entry in counted(found, self.on_progress, READ_LDAP, desc, "entries"):
                 unique_id = _first(entry.get(uid))
                 if not isinstance(unique_id, str):  # not to be looked up again: read fully
@@ -605,6 +608,13 @@ class LdapReads:
         _save(self.path, snapshot)
         if self._feed is not None:
             self._feed.close()
+
+
+def _held_ids(held: Any) -> list[str] | None:
+    """The unique ids a class's last read found: where a read is split by id ranges, the
+    bounds come from them (toolkit.ldap.split)."""
+    stamps = held.get("stamps") if isinstance(held, dict) else None
+    return list(stamps) if isinstance(stamps, dict) and stamps else None
 
 
 def _plain(classes: dict[str, Any]) -> dict[str, Any]:
