@@ -105,7 +105,8 @@ class Env:
     def config_path(self) -> Path:
         return self.folder / "sync.yaml"
 
-    def write_config(self, **pipe_props: Any) -> Path:
+    def write_config(self, scim_props: dict[str, Any] | None = None, **pipe_props: Any) -> Path:
+        """The pipe's config; `scim_props` are further properties of the SCIM server."""
         write_pipe_config(
             self.config_path,
             self.slapd,
@@ -113,6 +114,7 @@ class Env:
             prefix="test",
             pipe=PIPE,
             pipe_props={k.replace("_", "-"): v for k, v in pipe_props.items()},
+            scim_props={"http-authorization-method": "none", **(scim_props or {})},
         )
         return self.config_path
 

@@ -17,8 +17,7 @@ import httpx
 import ldap3
 import pytest
 
-from tests.support.plan_env import PEOPLE, PIPE, SUFFIX, dn_of, make_env, uid_of
-from toolkit.lab.syncyaml import write_pipe_config
+from tests.support.plan_env import PEOPLE, SUFFIX, dn_of, make_env, uid_of
 from toolkit.sync import reads
 
 
@@ -70,6 +69,17 @@ def assert_same_plan(incremental: dict[str, Any], full: dict[str, Any]) -> None:
     assert a == b
     assert {r["mode"] for r in full["summary"]["reads"]} == {"full"}
     assert {r["why"] for r in full["summary"]["reads"]} == {"--full-read"}
+
+
+def edit_titles(env, users: list[dict[str, Any]], title: str) -> None:
+    """`title` set on these users by PATCH, as an application beside the pipe would."""
+    patch = {
+        "schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
+        "Operations": [{"op": "replace", "path": "title", "value": title}],
+    }
+    with env.http() as client:
+        for user in users:
+            assert client.patch(f"/Users/{user['id']}", json=patch).status_code in (200, 204)
 
 
 def modes(plan: dict[str, Any]) -> dict[tuple[str, str], dict[str, Any]]:
@@ -140,12 +150,7 @@ def test_ldap_add(env):
 
 def test_scim_edit(env):
     user = env.scim_users()[uid_of(env.people()[7])]
-    with env.http() as client:
-        patch = {
-            "schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
-            "Operations": [{"op": "replace", "path": "title", "value": "Edited Elsewhere"}],
-        }
-        assert client.patch(f"/Users/{user['id']}", json=patch).status_code in (200, 204)
+    edit_titles(env, [user], "Edited Elsewhere")
     incremental, full = plans(env)
     assert_same_plan(incremental, full)
     note = modes(incremental)[("scim", "User")]
@@ -310,16 +315,6 @@ def test_a_read_note_says_what_was_read_and_why():
     )
 
 
-def edit_titles(env, users: list[dict[str, Any]], title: str) -> None:
-    patch = {
-        "schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
-        "Operations": [{"op": "replace", "path": "title", "value": title}],
-    }
-    with env.http() as client:
-        for user in users:
-            assert client.patch(f"/Users/{user['id']}", json=patch).status_code in (200, 204)
-
-
 @pytest.mark.parametrize("proven", [True, False])
 def test_a_full_page_of_all_the_changes_ends_the_read_on_proven_totals(env, monkeypatch, proven):
     """Five changed users on pages of five: the first page holds all totalResults says.
@@ -333,7 +328,7 @@ def test_a_full_page_of_all_the_changes_ends_the_read_on_proven_totals(env, monk
     if not proven:
         snapshot["types"]["User"]["totals_ok"] = False
         reads._save(path, snapshot)
-    monkeypatch.setattr(ScimClient, "page_size_for", lambda self, *a, **k: 5)
+    env.write_config(scim_props={"page-size": 5})
     later_pages: list[str] = []
     iterate = ScimClient.iter_resources
 
@@ -464,24 +459,12 @@ def test_most_of_a_type_changed_reads_it_fully(env):
     read gives way to a full one, and says so with the count. Page size 10 (of 40 users),
     so the share and not the page decides. LDAP has no such rule: a third of its entries
     changed is still read incrementally."""
-    write_pipe_config(
-        env.config_path,
-        env.slapd,
-        env.scim.url,
-        prefix="test",
-        pipe=PIPE,
-        scim_props={"http-authorization-method": "none", "page-size": 10},
-    )
+    env.write_config(scim_props={"page-size": 10})
     people = env.people()
     users = env.scim_users()
-    edit = {"schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"]}
 
     def scim_titles(persons: list[dict[str, Any]], title: str) -> None:
-        op = [{"op": "replace", "path": "title", "value": title}]
-        with env.http() as client:
-            for person in persons:
-                uri = f"/Users/{users[uid_of(person)]['id']}"
-                assert client.patch(uri, json={**edit, "Operations": op}).is_success
+        edit_titles(env, [users[uid_of(p)] for p in persons], title)
 
     scim_titles(people[:10], "Quarter")  # exactly a quarter: still incremental
     time.sleep(2.5)  # the next runs begin past these writes by the server's Date
@@ -506,22 +489,9 @@ def test_scim_delete_while_the_filtered_read_pages(env):
     paging shifts and page 2 starts one too far: a changed user is skipped (as a full read
     paging through a shifting list would skip one). The run must not advance its start
     point past it: the next run's incremental plan equals its --full-read plan."""
-    write_pipe_config(
-        env.config_path,
-        env.slapd,
-        env.scim.url,
-        prefix="test",
-        pipe=PIPE,
-        scim_props={"http-authorization-method": "none", "page-size": 3},
-    )
+    env.write_config(scim_props={"page-size": 3})
     users = env.scim_users()
-    op = {
-        "schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
-        "Operations": [{"op": "replace", "path": "title", "value": "Changed"}],
-    }
-    with env.http() as client:
-        for person in env.people()[:8]:
-            assert client.patch(f"/Users/{users[uid_of(person)]['id']}", json=op).is_success
+    edit_titles(env, [users[uid_of(p)] for p in env.people()[:8]], "Changed")
     time.sleep(2.5)  # changed well before the run began by the server's Date (as if minutes)
     deleted: list[str] = []
 
@@ -541,3 +511,32 @@ def test_scim_delete_while_the_filtered_read_pages(env):
     again = modes(incremental)[("scim", "User")]
     assert again["mode"] == "incremental" and again["since"] == note["since"], again
     assert again["changed"] == 7 and again["removed"] == 1, again
+
+
+def test_a_value_the_snapshot_cannot_hold_leaves_the_last_one(tmp_path, caplog):
+    path = tmp_path / "pipe-scim-snapshot.bin"
+    reads._save(path, {"version": reads.SNAPSHOT_VERSION, "types": {}})
+    reads._save(path, {"version": reads.SNAPSHOT_VERSION, "types": {"User": object()}})
+    assert reads._load(path) == {"version": reads.SNAPSHOT_VERSION, "types": {}}
+    assert "the read snapshot was not written" in caplog.text
+    assert [p.name for p in tmp_path.iterdir()] == [path.name]
+
+
+def test_the_quick_check_holds_across_full_and_incremental_reads(env):
+    """The quick check keys on a digest of the bytes each entry was read from: an entry from
+    the snapshot (its digest kept beside it) and one re-read by id key as the same entry
+    read in a full read, so no run compares an unchanged object again for how it was read."""
+    from toolkit.sync.batch import RunOptions, make_plan, open_session
+
+    def run(full_read: bool):
+        options = RunOptions(full_read=full_read)
+        with open_session(env.config(), options) as session:
+            return make_plan(session, options)
+
+    env.ldap.modify(dn_of(env.people()[2]), {"title": [(ldap3.MODIFY_REPLACE, ["Re-read"])]})
+    unchanged = run(True).totals()["unchanged"]  # the keys as a full read gives them
+    assert unchanged >= 40
+    for full_read in (False, True, False):
+        plan = run(full_read)
+        assert plan.totals()["unchanged"] == unchanged
+        assert plan.quick_checked == unchanged, (full_read, plan.quick_checked)

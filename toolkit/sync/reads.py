@@ -43,6 +43,7 @@ from toolkit.config.dn import normalize_dn
 from toolkit.config.private import open_private
 from toolkit.errors import FatalError
 from toolkit.ldap.errors import LdapError
+from toolkit.ldap.search import ReadEntry
 from toolkit.ldap.source import LdapSource
 from toolkit.progress import READ_LDAP, READ_SCIM, Listener, counted
 from toolkit.scim.errors import NotFound, ScimError
@@ -495,8 +496,7 @@ class LdapReads:
         ids: list[str] | None = None,
     ) -> list[dict[str, Any]]:
         desc = f"reading LDAP ({name})"
-        asked = {a.lower() for a in attributes}
-        extra = [a for a in STAMPS if a.lower() not in asked] if self.enabled else []
+        extra = _stamps_to_ask(attributes) if self.enabled else []
         entries: list[dict[str, Any]] = []
         stamps: dict[str, list[Any]] = {}
         uid = self._uid()
@@ -551,7 +551,7 @@ class LdapReads:
         fresh = {
             _first(e.get(uid)) or e["dn"]: e for e in self._by_ids(bases, flt, attributes, stale)
         }
-        old = {_first(e.get(uid)) or e["dn"]: e for e in held["entries"]}
+        old = {_first(e.get(uid)) or e["dn"]: e for e in _held_entries(held)}
         reread = set(stale)  # asked once per entry listed: a list made the merge quadratic
         entries = []
         stamps: dict[str, list[Any]] = {}
@@ -581,14 +581,21 @@ class LdapReads:
         from ldap3.utils.conv import escape_filter_chars
 
         uid = self._uid()
+        # asked as a full read asks (stamps too, dropped after): the entry's digest, which the
+        # quick check keys on, is of the bytes the server sent
+        extra = _stamps_to_ask(attributes)
         for start in range(0, len(ids), ID_CHUNK):
             terms = "".join(
                 f"({uid}={escape_filter_chars(u)})" for u in ids[start : start + ID_CHUNK]
             )
             for base in bases:
-                yield from self.session.source.iter_entries(
-                    base, f"(&{flt}(|{terms}))", list(attributes)
+                found = self.session.source.iter_entries(
+                    base, f"(&{flt}(|{terms}))", [*attributes, *extra]
                 )
+                for entry in found:
+                    for attr in extra:
+                        entry.pop(attr.lower(), None)
+                    yield entry
 
     def _uid(self) -> str:
         return self.source.spec.unique_id_attribute.lower() if self.source else "entryuuid"
@@ -617,13 +624,38 @@ def _held_ids(held: Any) -> list[str] | None:
     return list(stamps) if isinstance(stamps, dict) and stamps else None
 
 
+def _stamps_to_ask(attributes: Sequence[str]) -> list[str]:
+    """The stamps a read asks for beside the mapping's attributes (and drops after)."""
+    asked = {a.lower() for a in attributes}
+    return [a for a in STAMPS if a.lower() not in asked]
+
+
 def _plain(classes: dict[str, Any]) -> dict[str, Any]:
-    """The classes with their entries as plain dicts (a read's carry a digest on a subclass,
-    which marshal does not store; a run that loads them computes what it needs)."""
+    """The classes with their entries as plain dicts and the digests of the bytes they were
+    read from beside them (marshal stores no subclass; the quick check keys on digests)."""
     return {
-        name: {**held, "entries": [e if type(e) is dict else dict(e) for e in held["entries"]]}
+        name: {
+            **held,
+            "entries": [e if type(e) is dict else dict(e) for e in held["entries"]],
+            "digests": [getattr(e, "digest", None) for e in held["entries"]],
+        }
         for name, held in classes.items()
     }
+
+
+def _held_entries(held: dict[str, Any]) -> list[dict[str, Any]]:
+    """A class's entries as the snapshot holds them, each with its digest again: an entry
+    from the snapshot keys the quick check as the same entry read from the server does."""
+    digests = held.get("digests") or []
+    out: list[dict[str, Any]] = []
+    for entry, digest in itertools.zip_longest(held["entries"], digests[: len(held["entries"])]):
+        if digest is None:
+            out.append(entry)
+        else:
+            read = ReadEntry(entry)
+            read.digest = digest
+            out.append(read)
+    return out
 
 
 class _Feed:
@@ -736,5 +768,5 @@ def _save(path: Path, data: dict[str, Any]) -> None:
     except OSError as exc:
         raise FatalError(f"{path}: cannot write the read snapshot: {exc.strerror}") from None
     except ValueError as exc:  # marshal: a value of a type it cannot store
-        partial.unlink(missing_ok=True)
-        raise FatalError(f"{path}: cannot write the read snapshot: {exc}") from None
+        # the snapshot only saves reading: the run goes on, the next reads from the last one
+        log.warning("%s: the read snapshot was not written: %s", path, exc)
