@@ -15,7 +15,7 @@ import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import httpx
 import ldap3
@@ -98,6 +98,9 @@ class Env:
     groups: int
     entries: list[dict[str, list[str]]] = field(default_factory=list)
     _ldap: ldap3.Connection | None = None
+    # the source as the config names it (a subclass for another directory sets its own)
+    ldap_type: ClassVar[str] = "openldap"
+    change_detector: ClassVar[str] = "accesslog"
 
     # --- config and CLI -------------------------------------------------------------------
 
@@ -112,7 +115,9 @@ class Env:
             self.slapd,
             self.scim.url,
             prefix="test",
+            ldap_type=self.ldap_type,
             pipe=PIPE,
+            change_detector=self.change_detector,
             pipe_props={k.replace("_", "-"): v for k, v in pipe_props.items()},
             scim_props={"http-authorization-method": "none", **(scim_props or {})},
         )

@@ -28,6 +28,12 @@ from toolkit.ldap.spec import SourceSpec
 from toolkit.ldap.split import Part, plan_parts, read_parts
 
 
+def equality(attribute: str, value: str) -> str:
+    """The filter `(attribute=value)`, the value escaped, or sent as bytes where the server
+    stores it so (AD's objectGUID, which entries carry in string form)."""
+    return f"({attribute}={filter_value(attribute, value) or escape_filter_chars(value)})"
+
+
 class EntrySource(Protocol):
     """What dry-run and resync need from a source: its base DNs and a subtree read of each."""
 
@@ -194,9 +200,7 @@ class LdapSource:
         self, attribute: str, value: str, attributes: Sequence[str] | None = None
     ) -> list[Entry]:
         """Entries of every base DN whose `attribute` equals `value` (e.g. entryUUID, nsUniqueId)."""
-        search_filter = (
-            f"({attribute}={filter_value(attribute, value) or escape_filter_chars(value)})"
-        )
+        search_filter = equality(attribute, value)
         found: list[Entry] = []
         for base_dn in self.base_dns:
             found.extend(self._search(base_dn, search_filter, ldap3.SUBTREE, attributes))
@@ -210,9 +214,7 @@ class LdapSource:
     ) -> list[Entry]:
         """Entries of every base DN where one of the attributes `names` equals one of `values`
         (e.g. the entries naming some DNs as manager or member), read page by page."""
-        terms = "".join(
-            f"({n}={filter_value(n, v) or escape_filter_chars(v)})" for v in values for n in names
-        )
+        terms = "".join(equality(n, v) for v in values for n in names)
         if not terms:
             return []
         return list(self.iter_all(f"(|{terms})", attributes))

@@ -44,7 +44,7 @@ from toolkit.config.private import open_private
 from toolkit.errors import FatalError
 from toolkit.ldap.errors import LdapError
 from toolkit.ldap.search import ReadEntry
-from toolkit.ldap.source import LdapSource
+from toolkit.ldap.source import LdapSource, equality
 from toolkit.progress import READ_LDAP, READ_SCIM, Listener, counted
 from toolkit.scim.errors import NotFound, ScimError
 from toolkit.sync.runtime import PipeRuntime
@@ -578,16 +578,12 @@ class LdapReads:
     def _by_ids(
         self, bases: Sequence[str], flt: str, attributes: Sequence[str], ids: list[str]
     ) -> Iterator[dict[str, Any]]:
-        from ldap3.utils.conv import escape_filter_chars
-
         uid = self._uid()
         # asked as a full read asks (stamps too, dropped after): the entry's digest, which the
         # quick check keys on, is of the bytes the server sent
         extra = _stamps_to_ask(attributes)
         for start in range(0, len(ids), ID_CHUNK):
-            terms = "".join(
-                f"({uid}={escape_filter_chars(u)})" for u in ids[start : start + ID_CHUNK]
-            )
+            terms = "".join(equality(uid, u) for u in ids[start : start + ID_CHUNK])
             for base in bases:
                 found = self.session.source.iter_entries(
                     base, f"(&{flt}(|{terms}))", [*attributes, *extra]
