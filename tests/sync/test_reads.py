@@ -540,3 +540,30 @@ def test_the_quick_check_holds_across_full_and_incremental_reads(env):
         plan = run(full_read)
         assert plan.totals()["unchanged"] == unchanged
         assert plan.quick_checked == unchanged, (full_read, plan.quick_checked)
+
+
+def test_a_snapshot_that_cannot_be_rewritten_after_deletes_fails_no_resync(env, caplog):
+    """The deletes are done when the snapshot is told of them: a snapshot that cannot be
+    written then is a warning (the next read's count check finds the deletes), not a run
+    marked failed."""
+    gone = env.loner()
+    env.ldap.delete(dn_of(gone))
+    folder = env.folder / ".scimsync"
+    path = folder / "ldap-to-scim-scim-snapshot.bin"
+    calls = {"n": 0}
+    save = reads._save
+
+    def failing_second(target, data):  # the read's own save, then forget's
+        calls["n"] += target == path
+        if target == path and calls["n"] == 2:
+            raise reads.FatalError(f"{target}: cannot write the read snapshot: No space left")
+        save(target, data)
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(reads, "_save", failing_second)
+        resync = env.cli_json("resync")
+    assert resync["failed"] == 0 and calls["n"] == 2
+    assert "No space left" in caplog.text
+    incremental, full = plans(env)
+    assert_same_plan(incremental, full)
+    assert "ids read" in modes(incremental)[("scim", "User")]["why"]

@@ -356,7 +356,10 @@ def forget(session: PipeRuntime, deleted: Mapping[str, set[str]]) -> None:
         held = snapshot.get("types", {}).get(name)
         if held is not None and ids:
             held["resources"] = [r for r in held["resources"] if r.get("id") not in ids]
-    _save(path, snapshot)
+    try:
+        _save(path, snapshot)
+    except FatalError as exc:  # the writes are done: the next read's count check finds them
+        log.warning("%s", exc)
 
 
 class _Refused(Exception):
